@@ -1,0 +1,254 @@
+"""The ``explorer`` command.
+
+``explorer [PROJECT]`` opens the window; ``explorer VERB PROJECT ...`` runs one step headless.
+Every long step draws a progress bar and stops cleanly on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from explorer.jobs import Cancelled, CancelToken
+
+VERBS = ("demo", "scan", "train", "embed", "map", "labels", "propagate", "export", "status", "open")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="explorer",
+        description="Turn a folder of unlabelled images into a labelled dataset. "
+        "`explorer [PROJECT]` opens the window; the verbs below run each step headless.",
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    def project_verb(name: str, help: str) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=help, description=help)
+        sub.add_argument("project", metavar="PROJECT", help="the image folder")
+        sub.add_argument("--state", metavar="DIR", help="where the project's state lives (default PROJECT/.explorer)")
+        return sub
+
+    demo = verbs.add_parser("demo", help="write the demo collection (handwritten digits) and open it")
+    demo.add_argument("dir", nargs="?", metavar="DIR", help="where to write it (default: your data folder)")
+    demo.add_argument("--no-window", action="store_true", help="only write and scan the collection")
+    demo.add_argument("--screenshot", metavar="FILE", help="render the window offscreen to FILE and exit")
+
+    opened = verbs.add_parser("open", help="open the window (same as `explorer [PROJECT]`)")
+    opened.add_argument("project", nargs="?", metavar="PROJECT")
+    opened.add_argument("--state", metavar="DIR")
+    opened.add_argument("--screenshot", metavar="FILE", help="render the window offscreen to FILE and exit")
+
+    project_verb("scan", "find the images, record them, report unreadable files")
+
+    train = project_verb("train", "train a self-supervised encoder on the collection")
+    train.add_argument("--method", default="simclr", help="SSL method (default simclr)")
+    train.add_argument(
+        "--backbone", default="auto", help="auto (small-cnn on CPU, resnet18 on GPU), small-cnn, resnet18, resnet50"
+    )
+    train.add_argument("--epochs", type=_positive_int, default=None, help="passes over the collection")
+    train.add_argument("--max-minutes", type=_positive_float, default=None, help="stop after this much time")
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    train.add_argument("--image-size", type=_positive_int, default=None, help="training resolution in pixels")
+    train.add_argument("--batch-size", type=_positive_int, default=None)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--resume", action="store_true", help="continue the latest run from its last checkpoint")
+
+    embed = project_verb("embed", "embed every image with the latest (or a named) encoder")
+    embed.add_argument(
+        "--encoder", metavar="RUN_ID|FILE|pixels", help="a training run id, a checkpoint file, or `pixels`"
+    )
+    embed.add_argument("--device", default="auto")
+    embed.add_argument("--batch-size", type=_positive_int, default=256)
+
+    mapping = project_verb("map", "kNN graph (FAISS) and 2-D map (UMAP fed with that graph)")
+    mapping.add_argument("--k", type=_positive_int, default=15, help="neighbours per image (default 15)")
+
+    labels = verbs.add_parser("labels", help="label files in and out")
+    label_verbs = labels.add_subparsers(dest="labels_verb", metavar="ACTION", required=True)
+    imported = label_verbs.add_parser("import", help="set labels from a CSV or JSON Lines file (path,label[,source])")
+    imported.add_argument("project", metavar="PROJECT")
+    imported.add_argument("file", metavar="FILE")
+    imported.add_argument("--state", metavar="DIR")
+    imported.add_argument(
+        "--as",
+        dest="as_source",
+        choices=("imported", "seed"),
+        default=None,
+        help="record the labels with this source (default: the file's source column, else imported)",
+    )
+
+    project_verb("propagate", "pseudo-labels with confidence for every image, by diffusion over the kNN graph")
+
+    export = project_verb("export", "write the labelled dataset")
+    export.add_argument("out", metavar="OUT", help="output file (csv, jsonl) or folder (imagefolder)")
+    export.add_argument("--format", dest="fmt", choices=("csv", "jsonl", "imagefolder"), default="csv")
+    export.add_argument(
+        "--include", default="seed,accepted,imported,pseudo", help="label sources to export (comma-separated)"
+    )
+    export.add_argument("--min-confidence", type=_unit_float, default=0.0, help="leave out pseudo-labels below this")
+    export.add_argument("--labelled-only", action="store_true", help="manifests: leave out rows without a label")
+    export.add_argument(
+        "--mode", choices=("copy", "hardlink", "symlink"), default="copy", help="imagefolder: how files get there"
+    )
+
+    project_verb("status", "counts of items, unreadable files, labels by source, runs")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in (*VERBS, "-h", "--help"):
+        argv = ["open", *argv]  # `explorer [PROJECT] [--state DIR]` opens the window
+    args = build_parser().parse_args(argv)
+    from explorer.store import ProjectError
+
+    try:
+        return _dispatch(args)
+    except Cancelled:
+        print("\nstopped; what was finished is saved", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\naborted; results of the interrupted step were not made current", file=sys.stderr)
+        return 130
+    except (ProjectError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"explorer: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _open_project(args, create: bool = False):
+    from explorer.store import Project
+
+    return Project(args.project, args.state, create=create)
+
+
+def _dispatch(args) -> int:
+    from explorer import workflow
+    from explorer.terminal import ProgressBar, interrupt_cancels
+
+    if args.verb == "open":
+        from explorer.gui.app import run
+
+        return run(args.project, args.state, screenshot=args.screenshot)
+    if args.verb == "demo":
+        return _demo(args)
+
+    bar = ProgressBar()
+    cancel = CancelToken()
+    with interrupt_cancels(cancel):
+        if args.verb == "scan":
+            with _open_project(args, create=True) as project:
+                report = workflow.scan(project, bar, cancel)
+                bar.finish()
+                print(report.summary())
+        elif args.verb == "train":
+            from explorer.ssl.trainer import TrainConfig
+
+            config = TrainConfig(method=args.method, backbone=args.backbone, device=args.device, seed=args.seed)
+            for name in ("epochs", "max_minutes", "image_size", "batch_size"):
+                if getattr(args, name) is not None:
+                    setattr(config, name, getattr(args, name))
+            with _open_project(args) as project:
+                run = workflow.train(
+                    project,
+                    config if not args.resume or args.epochs else None,
+                    resume=args.resume,
+                    progress=bar,
+                    cancel=cancel,
+                )
+                bar.finish()
+                print(f"training run {run} done: {_metrics(project.run(run).metrics)}")
+        elif args.verb == "embed":
+            with _open_project(args) as project:
+                run = workflow.embed(project, args.encoder, args.batch_size, args.device, bar, cancel)
+                bar.finish()
+                print(f"embedding run {run}: {_metrics(project.run(run).metrics)}")
+        elif args.verb == "map":
+            with _open_project(args) as project:
+                run = workflow.make_map(project, k=args.k, progress=bar, cancel=cancel)
+                bar.finish()
+                print(f"map run {run}: {_metrics(project.run(run).metrics)}")
+        elif args.verb == "labels":
+            with _open_project(args) as project:
+                report = workflow.import_labels(project, Path(args.file), args.as_source)
+                print(report.summary())
+        elif args.verb == "propagate":
+            with _open_project(args) as project:
+                result = workflow.propagate(project, bar, cancel)
+                bar.finish()
+                print(result.summary())
+        elif args.verb == "export":
+            with _open_project(args) as project:
+                include = workflow.parse_sources(args.include)
+                report = workflow.export(
+                    project,
+                    args.fmt,
+                    Path(args.out),
+                    include,
+                    args.min_confidence,
+                    labelled_only=args.labelled_only,
+                    mode=args.mode,
+                    progress=bar,
+                    cancel=cancel,
+                )
+                bar.finish()
+                print(report.summary())
+        elif args.verb == "status":
+            with _open_project(args) as project:
+                print(workflow.status_text(project))
+    return 0
+
+
+def _demo(args) -> int:
+    from explorer import workflow
+    from explorer.demo import write_demo
+    from explorer.store import Project
+
+    demo = write_demo(Path(args.dir) if args.dir else None)
+    with Project(demo.images) as project:
+        report = workflow.scan(project)
+    print(f"demo collection: {demo.images} ({report.total} images)")
+    print(f"true labels (for `explorer evaluate`, kept outside the collection): {demo.truth}")
+    if args.no_window:
+        return 0
+    from explorer.gui.app import run
+
+    return run(str(demo.images), None, screenshot=args.screenshot)
+
+
+def _metrics(metrics: dict) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()) or "done"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

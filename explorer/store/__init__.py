@@ -1,0 +1,14 @@
+"""The project store: SQLite for items, classes, labels, undo history and runs; arrays per run."""
+
+from explorer.store.project import (
+    HUMAN_SOURCES,
+    Item,
+    LabelClass,
+    LabelTable,
+    Project,
+    ProjectError,
+    Run,
+    ScannedFile,
+)
+
+__all__ = ["HUMAN_SOURCES", "Item", "LabelClass", "LabelTable", "Project", "ProjectError", "Run", "ScannedFile"]
