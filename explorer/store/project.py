@@ -6,8 +6,9 @@ Each label action is one transaction and one undoable event.
 Arrays belong to runs: each run writes its own folder ``runs/ID/`` and becomes current when
 the database marks it done, so a crash mid-write never leaves a half-new result in use.
   embed run: ``item_ids`` (N,) int64, ``embeddings`` (N, D) float32 with L2-normalised rows;
-  map run:   ``item_ids`` (N,), ``xy`` (N, 2) float32, ``knn_indices`` (N, k) int64 row
-             positions (-1 = none), ``knn_similarities`` (N, k) float32 cosine;
+  map run:   ``item_ids`` (N,), ``xy`` (N, 2) float32, ``knn_indices`` (N, k+1) int64 row
+             positions with column 0 the row itself (-1 = none), ``knn_similarities`` (N, k+1)
+             float32 cosine;
   train run: ``checkpoint.pt`` (see ``explorer.ssl``).
 """
 
@@ -422,26 +423,30 @@ class Project:
             db.executemany("INSERT INTO pseudo_labels(item_id, class_id, confidence) VALUES (?, ?, ?)", rows)
 
     def label_table(self) -> LabelTable:
-        """The label of every present, readable item (see ``LabelTable``)."""
-        rows = self._query(
-            "SELECT i.id, l.class_id, l.source, p.class_id, p.confidence, "
-            "  (r.item_id IS NOT NULL) "
-            "FROM items i LEFT JOIN labels l ON l.item_id = i.id "
-            "LEFT JOIN pseudo_labels p ON p.item_id = i.id "
-            "LEFT JOIN rejections r ON r.item_id = i.id AND r.class_id = p.class_id "
-            "WHERE i.present = 1 AND i.error IS NULL ORDER BY i.id"
-        )
-        n = len(rows)
-        ids = np.empty(n, np.int64)
+        """The label of every present, readable item (see ``LabelTable``), built with array ops."""
+        with self._lock:
+            ids = self.item_ids()
+            human = np.array(
+                self._db.execute("SELECT item_id, class_id, source FROM labels").fetchall(), dtype=object
+            ).reshape(-1, 3)
+            pseudo = np.array(
+                self._db.execute("SELECT item_id, class_id, confidence FROM pseudo_labels").fetchall()
+            ).reshape(-1, 3)
+            rejected = np.array(
+                self._db.execute("SELECT item_id, class_id FROM rejections").fetchall(), np.int64
+            ).reshape(-1, 2)
+        n = len(ids)
         cls = np.full(n, -1, np.int64)
         src = np.full(n, "", dtype=object)
         conf = np.full(n, np.nan)
-        for k, (i, lc, ls, pc, pconf, rejected) in enumerate(rows):
-            ids[k] = i
-            if lc is not None:
-                cls[k], src[k], conf[k] = lc, ls, 1.0
-            elif pc is not None and not rejected:
-                cls[k], src[k], conf[k] = pc, "pseudo", pconf
+        if len(pseudo):
+            p_items, p_cls = pseudo[:, 0].astype(np.int64), pseudo[:, 1].astype(np.int64)
+            keep = ~np.isin(_pair_keys(p_items, p_cls), _pair_keys(rejected[:, 0], rejected[:, 1]))
+            rows, found = _rows_of(ids, p_items[keep])
+            cls[rows], src[rows], conf[rows] = p_cls[keep][found], "pseudo", pseudo[keep][found, 2]
+        if len(human):
+            rows, found = _rows_of(ids, human[:, 0].astype(np.int64))
+            cls[rows], src[rows], conf[rows] = human[found, 1].astype(np.int64), human[found, 2], 1.0
         return LabelTable(ids, cls, src, conf)
 
     def label_counts(self) -> dict[str, int]:
@@ -502,6 +507,18 @@ class Project:
         """The newest finished run of ``kind`` ('train', 'embed', 'map', ...), or None."""
         done = [r for r in self.runs(kind) if r.status == "done"]
         return done[-1] if done else None
+
+
+def _pair_keys(items: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    return (np.asarray(items, np.int64) << 32) | np.asarray(classes, np.int64)
+
+
+def _rows_of(sorted_ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row positions in ``sorted_ids``, mask over ``wanted``) for the wanted ids that are present."""
+    rows = np.searchsorted(sorted_ids, wanted)
+    rows = np.minimum(rows, max(len(sorted_ids) - 1, 0))
+    found = (sorted_ids[rows] == wanted) if len(sorted_ids) else np.zeros(len(wanted), bool)
+    return rows[found], found
 
 
 def _chunks(seq: Sequence, size: int):

@@ -1,0 +1,97 @@
+"""Starting the window: ``run()`` or ``python -m explorer.gui.app [FOLDER] [--screenshot PNG]``.
+
+Imports stay light here: Qt and the window only; torch, umap and faiss load inside the jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+APP_NAME = "Embedding Explorer"
+ORG_NAME = "Embedding Explorer"
+SCREENSHOT_TIMEOUT_S = 20.0
+
+
+def _headless() -> bool:
+    return sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def run(project: str | None = None, state_dir: str | None = None, screenshot: str | None = None) -> int:
+    """Show the main window and run the event loop; returns the exit code.
+
+    ``project``: a folder of images to open (else the last one opened, unless taking a
+    screenshot). ``state_dir``: where the project keeps its state (default FOLDER/.explorer).
+    ``screenshot``: save a picture of the window to this PNG once it has drawn, then exit 0.
+    """
+    if _headless():
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(ORG_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+
+    import pyqtgraph as pg
+
+    from explorer.gui import style
+    from explorer.gui.main_window import MainWindow
+
+    pg.setConfigOptions(background=style.PLOT, foreground=style.TEXT, antialias=False)
+    style.apply_theme(app)
+    window = MainWindow()
+    if screenshot:
+        window.resize(1280, 800)  # the same picture whatever size was remembered
+    window.show()
+    if project:
+        if not window.open_project(project, state_dir) and screenshot:
+            return 2
+    elif not screenshot:
+        window.restore_last_project()
+
+    if screenshot:
+        import time
+
+        deadline = time.monotonic() + SCREENSHOT_TIMEOUT_S
+        result = {"code": 0}
+
+        def take() -> None:
+            # Two rounds of "settled" in a row, so queued paints and thumbnails have landed.
+            if not window.settled() and time.monotonic() < deadline:
+                take.calm = 0
+                return
+            take.calm += 1
+            if take.calm < 3 and time.monotonic() < deadline:
+                return
+            timer.stop()
+            app.processEvents()
+            ok = window.grab().save(str(screenshot))
+            result["code"] = 0 if ok else 1
+            if not ok:
+                print(f"could not write the screenshot to {screenshot}", file=sys.stderr)
+            window.close()
+            app.exit(result["code"])
+
+        take.calm = 0
+        timer = QTimer(window, interval=100, timeout=take)
+        timer.start()
+        app.exec()
+        window.deleteLater()
+        return result["code"]
+    return app.exec()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="explorer-gui", description="Open the Embedding Explorer window.")
+    parser.add_argument("folder", nargs="?", help="folder of images to open (default: the last one)")
+    parser.add_argument("--state-dir", help="where the project keeps its state (default FOLDER/.explorer)")
+    parser.add_argument("--screenshot", metavar="PNG", help="save a picture of the window and exit")
+    args = parser.parse_args(argv)
+    return run(args.folder, args.state_dir, args.screenshot)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Running core functions off the GUI thread.
+
+A job is any callable ``fn(progress=..., cancel=...)`` from the core (see ``explorer.jobs``).
+``JobRunner`` runs it on its own worker thread with a fresh ``CancelToken``; the worker only
+emits signals, which Qt delivers on the GUI thread.
+
+Two policies:
+- ``latest_wins=False`` (the heavy pipeline): one job at a time; ``start`` refuses while busy.
+- ``latest_wins=True`` (re-computations such as propagation): every ``start`` cancels the
+  previous request; jobs run one after another; only the newest request's result is delivered,
+  the others are dropped by request id.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+import traceback
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from explorer.jobs import Cancelled, CancelToken, Progress
+
+log = logging.getLogger(__name__)
+
+# A worker emits at most this often (seconds), except for a job's first and last report.
+PROGRESS_INTERVAL = 0.05
+
+
+class _Relay(QObject):
+    """Signals emitted from the worker thread; this object lives on the GUI thread."""
+
+    progress = Signal(int, object)
+    done = Signal(int, str, object)  # request id, outcome (finished/failed/cancelled), payload
+
+
+class _Task(QRunnable):
+    def __init__(self, request: int, fn: Callable, token: CancelToken, relay: _Relay) -> None:
+        super().__init__()
+        self.setAutoDelete(True)
+        self.request, self.fn, self.token, self.relay = request, fn, token, relay
+        self._last = 0.0
+
+    def _progress(self, report: Progress) -> None:
+        now = time.monotonic()
+        final = report.total is not None and report.done >= report.total
+        if final or now - self._last >= PROGRESS_INTERVAL:
+            self._last = now
+            self.relay.progress.emit(self.request, report)
+
+    def run(self) -> None:
+        try:
+            if self.token.cancelled:
+                raise Cancelled()
+            result = self.fn(progress=self._progress, cancel=self.token)
+        except Cancelled:
+            self.relay.done.emit(self.request, "cancelled", None)
+        except Exception as exc:  # shown to the person; the traceback goes to the log
+            log.error("job failed:\n%s", traceback.format_exc())
+            self.relay.done.emit(self.request, "failed", _readable(exc))
+        else:
+            self.relay.done.emit(self.request, "finished", result)
+
+
+def _readable(exc: Exception) -> str:
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    if type(exc).__name__ in ("ProjectError", "WorkflowError", "ImageError", "ExportError"):
+        return text
+    return f"{text} ({type(exc).__name__})"
+
+
+class JobRunner(QObject):
+    """Runs jobs on a private one-thread pool and reports on the GUI thread."""
+
+    started = Signal(int, str)  # request id, job name
+    progress = Signal(int, str, object)  # request id, job name, Progress
+    finished = Signal(int, str, object)  # request id, job name, result
+    failed = Signal(int, str, str)  # request id, job name, message
+    cancelled = Signal(int, str)
+    busyChanged = Signal(bool)
+
+    def __init__(self, latest_wins: bool = False, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.latest_wins = latest_wins
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._relay = _Relay(self)
+        self._relay.progress.connect(self._on_progress)
+        self._relay.done.connect(self._on_done)
+        self._ids = itertools.count(1)
+        self._running: dict[int, tuple[str, CancelToken]] = {}
+        self.latest = 0
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._running)
+
+    @property
+    def current_name(self) -> str | None:
+        return self._running[self.latest][0] if self.latest in self._running else None
+
+    def start(self, name: str, fn: Callable) -> int:
+        """Run ``fn(progress=, cancel=)``; returns the request id, or 0 when refused (busy)."""
+        if self._running and not self.latest_wins:
+            return 0
+        for _, token in self._running.values():
+            token.cancel()
+        request = next(self._ids)
+        token = CancelToken()
+        was_busy = self.busy
+        self._running[request] = (name, token)
+        self.latest = request
+        self._pool.start(_Task(request, fn, token, self._relay))
+        self.started.emit(request, name)
+        if not was_busy:
+            self.busyChanged.emit(True)
+        return request
+
+    def cancel(self) -> None:
+        """Ask every running or queued job to stop (it reports ``cancelled``)."""
+        for _, token in self._running.values():
+            token.cancel()
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until the worker is idle (used when the window closes)."""
+        return self._pool.waitForDone(msecs)
+
+    def _on_progress(self, request: int, report: Progress) -> None:
+        if request == self.latest and request in self._running:
+            self.progress.emit(request, self._running[request][0], report)
+
+    def _on_done(self, request: int, outcome: str, payload) -> None:
+        entry = self._running.pop(request, None)
+        if entry is None:
+            return
+        name = entry[0]
+        if request == self.latest:  # stale results are dropped, never applied
+            if outcome == "finished":
+                self.finished.emit(request, name, payload)
+            elif outcome == "failed":
+                self.failed.emit(request, name, payload)
+            else:
+                self.cancelled.emit(request, name)
+        if not self._running:
+            self.busyChanged.emit(False)

@@ -1,0 +1,575 @@
+"""The main window: toolbar and menus, the map with the image and label panels, jobs in the
+status bar, and the glue that re-runs propagation after each label edit (debounced, latest wins).
+
+Heavy steps (scan, train, embed, map, export) go through one ``JobRunner`` (one at a time);
+propagation has its own latest-wins runner. The worker computes; the GUI thread saves the newest
+propagation result and tells the session to reload, so a stale result is never written.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.gui import style
+from explorer.gui.image_view import ImageView
+from explorer.gui.jobs import JobRunner
+from explorer.gui.label_panel import LabelPanel
+from explorer.gui.scatter import MapView
+from explorer.gui.session import Session
+from explorer.gui.thumbnails import Thumbnails
+from explorer.jobs import Progress
+from explorer.store import ProjectError
+
+PROPAGATE_DELAY_MS = 300
+
+# Job name -> (workflow function, keyword arguments, what to reload when it finishes)
+STEPS = {
+    "scan": ("scan", {}, "items"),
+    "train": ("train", {}, None),
+    "embed": ("embed", {}, None),
+    "map": ("make_map", {}, "map"),
+    "build": ("run_all", {}, "map"),
+    "quick map": ("quick_map", {}, "map"),
+}
+TITLES = {
+    "scan": "Scanning",
+    "train": "Training",
+    "embed": "Embedding",
+    "map": "Mapping",
+    "build": "Building the map",
+    "quick map": "Quick map",
+    "export": "Exporting",
+}
+
+
+def _workflow_job(step: str, project, **kwargs):
+    """A job that calls ``explorer.workflow.<step>`` on a worker thread (imported there, so the
+    window never waits for the heavy libraries)."""
+
+    def job(progress, cancel):
+        from explorer import workflow
+
+        if step == "quick_map":  # no training: raw pixels, for a first look in seconds
+            if not project.items():
+                workflow.scan(project, progress=progress, cancel=cancel)
+            workflow.embed(project, encoder=workflow.PIXELS, progress=progress, cancel=cancel)
+            return workflow.make_map(project, progress=progress, cancel=cancel)
+        return getattr(workflow, step)(project, progress=progress, cancel=cancel, **kwargs)
+
+    return job
+
+
+class EmptyState(QWidget):
+    """What the map area shows when there is no map yet: what to do next, with the counts."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.addStretch(2)
+        self.title = QLabel()
+        self.title.setObjectName("EmptyTitle")
+        self.text = QLabel()
+        self.text.setObjectName("EmptyText")
+        self.text.setWordWrap(True)
+        self.text.setFixedWidth(520)
+        for label in (self.title, self.text):
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            layout.addWidget(label, 0, Qt.AlignmentFlag.AlignHCenter)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.build_button = QPushButton("Build map")
+        self.build_button.setObjectName("Primary")
+        self.quick_button = QPushButton("Quick map (raw pixels)")
+        self.open_button = QPushButton("Open folder…")
+        for button in (self.build_button, self.quick_button, self.open_button):
+            button.setMinimumHeight(34)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout.addSpacing(12)
+        layout.addLayout(buttons)
+        layout.addStretch(3)
+
+    def show_state(self, session: Session) -> None:
+        project = session.project
+        if project is None:
+            self.title.setText("Open a folder of images")
+            self.text.setText(
+                "Embedding Explorer turns a folder of unlabelled images into a labelled dataset. "
+                "Open a folder to start."
+            )
+            self.build_button.hide()
+            self.quick_button.hide()
+            return
+        counts = session.counts()
+        self.build_button.show()
+        self.quick_button.show()
+        self.title.setText("No map yet: press Build map")
+        self.text.setText(
+            f"{counts['items']:,} images recorded in {project.root.name}/ · {counts['human']:,} labelled · "
+            f"{counts['classes']} classes.\n\nBuild map trains an encoder on these images, embeds them and lays them "
+            "out (minutes on a CPU). Quick map uses raw pixels and takes seconds."
+        )
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings if settings is not None else QSettings()
+        self.session = Session(self)
+        self.thumbnails = Thumbnails(self.session.absolute_path, parent=self)
+        self.jobs = JobRunner(latest_wins=False, parent=self)
+        self.propagation = JobRunner(latest_wins=True, parent=self)
+        self.auto_propagate = True
+        self.last_error = ""
+        self.last_result = None
+        self._propagation_project = None
+        self._rate: tuple[str, float, int] | None = None  # step, start time, start count
+        self._propagate_timer = QTimer(self, singleShot=True, interval=PROPAGATE_DELAY_MS, timeout=self.propagate)
+
+        self.setWindowTitle("Embedding Explorer")
+        self.map_view = MapView(self.session, self.thumbnails)
+        self.image_view = ImageView(self.session, self.thumbnails)
+        self.label_panel = LabelPanel(self.session)
+        self.empty = EmptyState()
+        self.map_stack = QStackedWidget()
+        self.map_stack.addWidget(self.empty)
+        self.map_stack.addWidget(self.map_view)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.map_stack)
+        self.splitter.addWidget(self.image_view)
+        self.splitter.addWidget(self.label_panel)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setSizes([640, 310, 330])
+        self.image_view.setMinimumWidth(240)
+        self.label_panel.setMinimumWidth(300)
+        self.setCentralWidget(self.splitter)
+
+        self._make_actions()
+        self._make_menus()
+        self._make_status_bar()
+        self._connect()
+        self.resize(1280, 800)
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        splitter = self.settings.value("window/splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+        self._update_state()
+
+    # ---- construction -------------------------------------------------------------------
+    def _make_actions(self) -> None:
+        def action(text, slot, key=None, tip=""):
+            a = QAction(text, self)
+            if key:
+                a.setShortcut(QKeySequence(key))
+            a.setToolTip(tip or text)
+            a.setStatusTip(tip or text)
+            a.triggered.connect(lambda _=False: slot())
+            self.addAction(a)
+            return a
+
+        self.open_action = action(
+            "Open folder…", self.choose_folder, QKeySequence.StandardKey.Open, "Open a folder of images"
+        )
+        self.build_action = action(
+            "Build map",
+            lambda: self.run_step("build"),
+            "Ctrl+B",
+            "Scan, train an encoder, embed and map: the whole pipeline",
+        )
+        self.quick_action = action(
+            "Quick map", lambda: self.run_step("quick map"), None, "A map from raw pixels in seconds, no training"
+        )
+        self.scan_action = action("Scan", lambda: self.run_step("scan"), None, "Find new and changed images")
+        self.train_action = action("Train", lambda: self.run_step("train"), None, "Train a self-supervised encoder")
+        self.embed_action = action(
+            "Embed", lambda: self.run_step("embed"), None, "Embed every image with the latest encoder"
+        )
+        self.map_action = action(
+            "Map", lambda: self.run_step("map"), None, "Neighbour graph and 2-D layout of the embeddings"
+        )
+        self.cancel_action = action("Cancel job", self.jobs.cancel, None, "Stop the running job")
+        self.export_csv_action = action("Export CSV manifest…", lambda: self.choose_export("csv"), "Ctrl+E")
+        self.export_folder_action = action("Export ImageFolder…", lambda: self.choose_export("imagefolder"))
+        self.quit_action = action("Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.fit_action = action("Fit map", self.map_view.fit, "F", "Show the whole map")
+        self.deselect_action = action("Select none", self._select_none, "Esc", "Clear the selection")
+        self.auto_action = QAction("Propagate after each edit", self, checkable=True, checked=True)
+        self.auto_action.toggled.connect(lambda on: setattr(self, "auto_propagate", on))
+        self.pipeline_actions = (
+            self.build_action,
+            self.quick_action,
+            self.scan_action,
+            self.train_action,
+            self.embed_action,
+            self.map_action,
+            self.export_csv_action,
+            self.export_folder_action,
+        )
+
+    def _make_menus(self) -> None:
+        panel = self.label_panel
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        for a in (self.open_action, None, self.export_csv_action, self.export_folder_action, None, self.quit_action):
+            file_menu.addSeparator() if a is None else file_menu.addAction(a)
+        build = bar.addMenu("&Build")
+        for a in (
+            self.build_action,
+            self.quick_action,
+            None,
+            self.scan_action,
+            self.train_action,
+            self.embed_action,
+            self.map_action,
+            None,
+            self.cancel_action,
+        ):
+            build.addSeparator() if a is None else build.addAction(a)
+        labels = bar.addMenu("&Labels")
+        for a in (
+            panel.propagate_action,
+            self.auto_action,
+            None,
+            panel.accept_action,
+            panel.reject_action,
+            panel.clear_action,
+            None,
+            panel.undo_action,
+            panel.redo_action,
+        ):
+            labels.addSeparator() if a is None else labels.addAction(a)
+        view = bar.addMenu("&View")
+        view.addAction(self.fit_action)
+        view.addAction(self.deselect_action)
+
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("MainToolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for a in (
+            self.open_action,
+            None,
+            self.build_action,
+            self.quick_action,
+            None,
+            self.scan_action,
+            self.train_action,
+            self.embed_action,
+            self.map_action,
+            None,
+            panel.propagate_action,
+            self.export_csv_action,
+        ):
+            toolbar.addSeparator() if a is None else toolbar.addAction(a)
+        self.addToolBar(toolbar)
+        self.toolbar = toolbar
+
+    def _make_status_bar(self) -> None:
+        bar = self.statusBar()
+        bar.setSizeGripEnabled(False)
+        self.counts_label = QLabel("")
+        self.job_label = QLabel("")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setFixedWidth(200)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the running job (its partial result is not used)")
+        self.cancel_button.clicked.connect(self.jobs.cancel)
+        for widget in (self.job_label, self.progress_bar, self.cancel_button, self.counts_label):
+            bar.addPermanentWidget(widget)
+        for widget in (self.job_label, self.progress_bar, self.cancel_button):
+            widget.hide()
+
+    def _connect(self) -> None:
+        s = self.session
+        s.projectChanged.connect(self._update_state)
+        s.mapChanged.connect(self._update_state)
+        s.itemsChanged.connect(self._update_state)
+        s.labelsChanged.connect(self._update_counts)
+        s.classesChanged.connect(self._update_state)
+        s.selectionChanged.connect(self._update_counts)
+        s.labelsEdited.connect(self._labels_edited)
+        s.message.connect(self.show_message)
+        self.label_panel.propagateRequested.connect(self.propagate)
+        self.label_panel.exportRequested.connect(self.choose_export)
+        self.empty.build_button.clicked.connect(self.build_action.trigger)
+        self.empty.quick_button.clicked.connect(self.quick_action.trigger)
+        self.empty.open_button.clicked.connect(self.open_action.trigger)
+        self.jobs.started.connect(self._job_started)
+        self.jobs.progress.connect(self._job_progress)
+        self.jobs.finished.connect(self._job_finished)
+        self.jobs.failed.connect(self._job_failed)
+        self.jobs.cancelled.connect(lambda _, name: self.show_message(f"{name} cancelled"))
+        self.jobs.busyChanged.connect(self._job_busy)
+        self.propagation.finished.connect(self._propagation_finished)
+        self.propagation.failed.connect(lambda _, __, msg: self._propagation_failed(msg))
+
+    # ---- project ------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        start = self.settings.value("project/root", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", str(start))
+        if folder:
+            self.open_project(folder)
+
+    def open_project(self, root: str | Path, state_dir: str | Path | None = None) -> bool:
+        """Open the collection at ``root``; scans it first when nothing is recorded yet."""
+        self.propagation.cancel()
+        self._propagate_timer.stop()
+        try:
+            self.thumbnails.clear()
+            self.session.open_project(root, state_dir)
+        except ProjectError as exc:
+            self.report_error(f"Cannot open {root}: {exc}")
+            return False
+        project = self.session.project
+        self.setWindowTitle(f"{project.root.name} — Embedding Explorer")
+        self.settings.setValue("project/root", str(project.root))
+        self.settings.setValue("project/state_dir", str(state_dir) if state_dir else "")
+        if not project.items(readable_only=False):
+            self.run_step("scan")
+        return True
+
+    def restore_last_project(self) -> bool:
+        root = self.settings.value("project/root")
+        if not root or not Path(str(root)).is_dir():
+            return False
+        return self.open_project(str(root), self.settings.value("project/state_dir") or None)
+
+    # ---- jobs ---------------------------------------------------------------------------
+    def run_step(self, name: str) -> int:
+        """Start a pipeline step (scan, train, embed, map, build, quick map); returns its request id
+        (0 when another job is running or no project is open)."""
+        if self.session.project is None:
+            self.show_message("open a folder first")
+            return 0
+        if self.jobs.busy:
+            self.show_message(f"{self.jobs.current_name} is still running: wait or cancel it first")
+            return 0
+        step, kwargs, _ = STEPS[name]
+        return self.jobs.start(name, _workflow_job(step, self.session.project, **kwargs))
+
+    def choose_export(self, fmt: str) -> None:
+        project = self.session.project
+        if project is None:
+            self.show_message("open a folder first")
+            return
+        if fmt == "csv":
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export CSV manifest", str(project.root / "labels.csv"), "CSV label manifest (*.csv)"
+            )
+        else:
+            path = QFileDialog.getExistingDirectory(
+                self, "Export as ImageFolder (one folder per class)", str(project.root.parent)
+            )
+        if path:
+            self.export_to(path, fmt)
+
+    def export_to(
+        self,
+        path: str | Path,
+        fmt: str = "csv",
+        include=("seed", "accepted", "imported", "pseudo"),
+        min_confidence: float = 0.0,
+    ) -> int:
+        """Export the labelled dataset to ``path`` (``fmt`` csv or imagefolder) as a job; returns
+        the request id, or 0 when refused."""
+        if self.session.project is None:
+            self.show_message("open a folder first")
+            return 0
+        if self.jobs.busy:
+            self.show_message(f"{self.jobs.current_name} is still running: wait or cancel it first")
+            return 0
+        project, out = self.session.project, Path(path)
+
+        def job(progress, cancel):
+            import inspect
+
+            from explorer import workflow
+
+            extra = {}
+            accepted = inspect.signature(workflow.export).parameters
+            if "progress" in accepted:
+                extra = {"progress": progress, "cancel": cancel}
+            return workflow.export(project, fmt, out, include=tuple(include), min_confidence=min_confidence, **extra)
+
+        return self.jobs.start("export", job)
+
+    def _job_started(self, _request: int, name: str) -> None:
+        self._rate = None
+        self.job_label.setText(f"{TITLES.get(name, name)}…")
+        self.progress_bar.setRange(0, 0)
+
+    def _job_progress(self, _request: int, name: str, report: Progress) -> None:
+        now = time.monotonic()
+        if self._rate is None or self._rate[0] != report.step:
+            self._rate = (report.step, now, report.done)
+        text = f"{TITLES.get(name, name)} · {report.step}"
+        if report.total:
+            self.progress_bar.setRange(0, 1000)
+            self.progress_bar.setValue(int(1000 * (report.fraction or 0)))
+            self.progress_bar.setFormat(f"{report.done:,}/{report.total:,}")
+            step, start, done0 = self._rate
+            elapsed = now - start
+            if elapsed > 0.5 and report.done > done0:
+                rate = (report.done - done0) / elapsed
+                text += f" · {rate:,.1f}/s · ETA {_duration((report.total - report.done) / rate)}"
+        else:
+            self.progress_bar.setRange(0, 0)
+        if report.message:
+            text += f" · {report.message}"
+        if report.metrics:
+            text += " · " + ", ".join(f"{k} {v:.3g}" for k, v in list(report.metrics.items())[:2])
+        self.job_label.setText(text)
+
+    def _job_finished(self, _request: int, name: str, result) -> None:
+        self.last_result = result
+        reload = STEPS.get(name, (None, None, None))[2]
+        if reload == "items":
+            self.session.reload_items()
+        elif reload == "map":
+            self.session.reload_map()
+            self._propagate_timer.start()
+        summary = result.summary().splitlines()[0] if hasattr(result, "summary") else f"{name} finished"
+        if isinstance(result, int) and not isinstance(result, bool):
+            summary = f"{name} finished (run {result})"
+        self.show_message(summary)
+        self._update_state()
+
+    def _job_failed(self, _request: int, name: str, message: str) -> None:
+        self.report_error(f"{TITLES.get(name, name)} failed: {message}")
+
+    def _job_busy(self, busy: bool) -> None:
+        for widget in (self.job_label, self.progress_bar, self.cancel_button):
+            widget.setVisible(busy)
+        for a in self.pipeline_actions:
+            a.setEnabled(not busy and self.session.project is not None)
+        self.cancel_action.setEnabled(busy)
+
+    # ---- propagation --------------------------------------------------------------------
+    def _labels_edited(self) -> None:
+        if self.auto_propagate and self.session.map is not None:
+            self._propagate_timer.start()  # restarts: a burst of edits propagates once
+
+    def propagate(self) -> int:
+        """Request a propagation over the current map (latest request wins); returns its id."""
+        self._propagate_timer.stop()
+        project = self.session.project
+        if project is None or self.session.map is None:
+            self.show_message("no map yet: build a map first")
+            return 0
+        self._propagation_project = project
+
+        def job(progress, cancel):
+            from explorer import workflow
+
+            return workflow.compute_propagation(project, progress=progress, cancel=cancel)
+
+        self.label_panel.set_propagation_text("propagating…")
+        return self.propagation.start("propagate", job)
+
+    def _propagation_finished(self, _request: int, _name: str, result) -> None:
+        project = self.session.project
+        if project is None or project is not self._propagation_project:
+            return
+        if self.session.map is None or result.map_run != self.session.map.run_id:
+            return  # computed on a map that is no longer shown
+        from explorer import workflow
+
+        workflow.save_propagation(project, result)
+        self.session.reload_labels()
+        self.label_panel.set_propagation_text(result.summary())
+
+    def _propagation_failed(self, message: str) -> None:
+        self.label_panel.set_propagation_text(f"propagation failed: {message}")
+        self.show_message(f"propagation failed: {message}", error=True)
+
+    # ---- status -------------------------------------------------------------------------
+    def show_message(self, text: str, error: bool = False) -> None:
+        bar = self.statusBar()
+        bar.setStyleSheet(f"QStatusBar {{ color: {style.DANGER if error else style.TEXT}; }}")
+        bar.showMessage(text, 0 if error else 8000)
+
+    def report_error(self, text: str) -> None:
+        """A failure the person must see: status bar plus a non-modal message box."""
+        self.last_error = text
+        self.show_message(text, error=True)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Embedding Explorer", text, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setModal(False)
+        box.show()
+
+    def _select_none(self) -> None:
+        self.session.clear_selection()
+        self.session.set_current(None)
+
+    def _update_state(self) -> None:
+        has_map = self.session.map is not None
+        self.map_stack.setCurrentWidget(self.map_view if has_map else self.empty)
+        self.empty.show_state(self.session)
+        has_project = self.session.project is not None
+        for a in self.pipeline_actions:
+            a.setEnabled(has_project and not self.jobs.busy)
+        self.label_panel.propagate_action.setEnabled(has_map)
+        self.cancel_action.setEnabled(self.jobs.busy)
+        self._update_counts()
+
+    def _update_counts(self) -> None:
+        if self.session.project is None:
+            self.counts_label.setText("no folder open")
+            return
+        c = self.session.counts()
+        text = (
+            f"{c['items']:,} images · {c['human']:,} labelled · {c['pseudo']:,} pseudo · {c['unlabelled']:,} unlabelled"
+        )
+        if c["selected"]:
+            text = f"{c['selected']:,} selected · " + text
+        self.counts_label.setText(text)
+
+    def settled(self) -> bool:
+        """Nothing left to draw: the map (if any) is on screen and no job or thumbnail is pending."""
+        map_ready = self.session.map is None or self.map_view.drawn
+        return map_ready and not self.jobs.busy and not self.propagation.busy and not self.thumbnails.busy
+
+    # ---- closing ------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/splitter", self.splitter.saveState())
+        self.settings.sync()
+        self._propagate_timer.stop()
+        self.map_view.stop()
+        self.jobs.cancel()
+        self.propagation.cancel()
+        self.jobs.wait(10_000)
+        self.propagation.wait(5_000)
+        self.thumbnails.clear()
+        self.thumbnails.wait(5_000)
+        self.session.close_project(emit=False)
+        super().closeEvent(event)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    return f"{seconds // 60}:{seconds % 60:02d}"

@@ -1,0 +1,514 @@
+"""The map: every item as one point of a single pyqtgraph ``ScatterPlotItem``.
+
+Speed rules (see FACTS.md): arrays in, never a Python loop over points; brushes come from a small
+palette (grey, then per class one full-colour brush and a few fading pseudo-label brushes by
+confidence) and are indexed with a code array; hover and click picking go through a
+``cKDTree`` on the map coordinates, not through ``hoverable=True``. Overlays (human labels,
+selection, current item, its neighbours, hover) are separate small items drawn above.
+
+Mouse: hover shows a card with the thumbnail; click selects (Ctrl toggles, Shift adds);
+drag pans, Shift-drag draws a selection box, the Box/Lasso tools make a plain drag select;
+add Ctrl to add to the selection. Wheel zooms.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QPainterPath, QPixmap
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QFrame,
+    QGraphicsPathItem,
+    QHBoxLayout,
+    QLabel,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+from scipy.spatial import cKDTree
+
+from explorer.gui import style
+from explorer.gui.session import HUMAN, NONE, PSEUDO, Session
+from explorer.gui.thumbnails import Thumbnails
+
+CONFIDENCE_BINS = 4  # pseudo-label shades per class, faint (unsure) to strong (sure)
+PSEUDO_ALPHA = (55, 100, 150, 205)
+HOVER_DELAY_MS = 30  # hover picking runs at most this often
+HOVER_THUMB = 160
+
+
+def point_size(n: int) -> float:
+    """Point diameter in pixels for a map of ``n`` points: big for a few, small for millions."""
+    return float(np.clip(round(10.5 - 1.5 * math.log10(max(n, 1))), 3, 9))
+
+
+def points_in_polygon(xy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """(N,) bool: which of ``xy`` (N, 2) lie inside ``polygon`` (M, 2) (even-odd rule).
+
+    Vectorised over points; the loop runs over the polygon's vertices only.
+    """
+    polygon = np.asarray(polygon, np.float64)
+    inside = np.zeros(len(xy), bool)
+    if len(polygon) < 3 or len(xy) == 0:
+        return inside
+    lo, hi = polygon.min(axis=0), polygon.max(axis=0)
+    candidates = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1]))
+    x, y = xy[candidates, 0].astype(np.float64), xy[candidates, 1].astype(np.float64)
+    hit = np.zeros(len(candidates), bool)
+    xj, yj = polygon[-1]
+    for xi, yi in polygon:
+        crosses = (yi > y) != (yj > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = (xj - xi) * (y - yi) / (yj - yi) + xi
+        hit ^= crosses & (x < at)
+        xj, yj = xi, yi
+    inside[candidates] = hit
+    return inside
+
+
+class _Passive(pg.ScatterPlotItem):
+    """A scatter item that never takes mouse events (picking is the view's job)."""
+
+    def mouseClickEvent(self, ev):
+        ev.ignore()
+
+    def hoverEvent(self, ev):
+        pass
+
+
+class _MapViewBox(pg.ViewBox):
+    """A view box that reports clicks and drawn regions instead of zooming into rectangles."""
+
+    clicked = Signal(float, float, object)  # view x, y, keyboard modifiers
+    regionDrawn = Signal(object, object)  # (M, 2) polygon in view coordinates, modifiers
+    dragging = Signal(bool)
+
+    def __init__(self) -> None:
+        super().__init__(lockAspect=True, enableMenu=False, defaultPadding=0.04)
+        self.tool = "pan"  # pan, box or lasso
+        self._polygon: list[tuple[float, float]] = []
+        self._shape = QGraphicsPathItem()
+        self._shape.setPen(pg.mkPen(style.ACCENT, width=1.5, style=Qt.PenStyle.DashLine))
+        self._shape.setBrush(QBrush(QColor(76, 139, 245, 40)))
+        self._shape.setZValue(1000)
+        self._shape.hide()
+        self.addItem(self._shape, ignoreBounds=True)
+
+    def mouseClickEvent(self, ev):
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            p = self.mapToView(ev.pos())
+            self.clicked.emit(p.x(), p.y(), ev.modifiers())
+        else:
+            super().mouseClickEvent(ev)
+
+    def mouseDragEvent(self, ev, axis=None):
+        tool = self.tool
+        if tool == "pan" and ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            tool = "box"
+        if ev.button() != Qt.MouseButton.LeftButton or tool == "pan":
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        start, now = self.mapToView(ev.buttonDownPos()), self.mapToView(ev.pos())
+        if ev.isStart():
+            self.dragging.emit(True)
+            self._polygon = [(start.x(), start.y())]
+        if tool == "box":
+            polygon = [(start.x(), start.y()), (now.x(), start.y()), (now.x(), now.y()), (start.x(), now.y())]
+        else:
+            self._polygon.append((now.x(), now.y()))
+            polygon = self._polygon
+        path = QPainterPath(QPointF(*polygon[0]))
+        for x, y in polygon[1:]:
+            path.lineTo(x, y)
+        path.closeSubpath()
+        self._shape.setPath(path)
+        self._shape.show()
+        if ev.isFinish():
+            self._shape.hide()
+            self.dragging.emit(False)
+            self.regionDrawn.emit(np.array(polygon, np.float64), ev.modifiers())
+
+
+class HoverCard(QFrame):
+    """The small card beside the cursor: thumbnail, file name, label, source, confidence."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setObjectName("HoverCard")
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setSpacing(4)
+        self.image = QLabel()
+        self.image.setFixedSize(HOVER_THUMB, HOVER_THUMB)
+        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.text = QLabel()
+        self.text.setTextFormat(Qt.TextFormat.RichText)
+        self.text.setMaximumWidth(HOVER_THUMB + 40)
+        self.text.setWordWrap(True)
+        layout.addWidget(self.image, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(self.text)
+        self.item_id = -1
+        self.hide()
+
+    def set_image(self, image, error: str = "") -> None:
+        if image is None:
+            self.image.setPixmap(QPixmap())
+            self.image.setText(f"<span style='color:{style.MUTED}'>{error or 'loading…'}</span>")
+        else:
+            pixmap = QPixmap.fromImage(image)
+            if max(pixmap.width(), pixmap.height()) < HOVER_THUMB:  # small originals: show them bigger
+                pixmap = pixmap.scaled(
+                    HOVER_THUMB,
+                    HOVER_THUMB,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
+            self.image.setPixmap(pixmap)
+
+
+class MapView(QWidget):
+    """The interactive map of the session's current map."""
+
+    def __init__(self, session: Session, thumbnails: Thumbnails, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.thumbnails = thumbnails
+        self.tree: cKDTree | None = None
+        self.xy = np.empty((0, 2), np.float32)
+        self.size = 6.0
+        self.drawn = False  # the current map has been handed to the scatter item
+        self._palette_key: tuple = ()
+        self._palette = np.empty(0, object)
+        self._brushes = np.empty(0, object)
+        self._hover_pos: QPointF | None = None
+        self._hover_row: int | None = None
+        self._dragging = False
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.view_box = _MapViewBox()
+        layout.addWidget(self._tool_row())
+        self.plot = pg.PlotWidget(viewBox=self.view_box, background=style.PLOT)
+        self.plot.setFrameShape(QFrame.Shape.NoFrame)
+        item = self.plot.getPlotItem()
+        item.hideAxis("left")
+        item.hideAxis("bottom")
+        item.hideButtons()
+        item.setMenuEnabled(False)
+        layout.addWidget(self.plot, 1)
+
+        self.points = _Passive(pxMode=True, pen=None, size=self.size, symbol="o")
+        self.humans = _Passive(pxMode=True, pen=pg.mkPen("#ffffff", width=1.0), symbol="o")
+        self.links = pg.PlotCurveItem(pen=pg.mkPen(255, 255, 255, 90, width=1), connect="pairs")
+        self.neighbour_marks = _Passive(pxMode=True, pen=pg.mkPen("#ffffff", width=1.2), brush=None, symbol="o")
+        self.selected = _Passive(pxMode=True, pen=pg.mkPen("#ffd84d", width=1.6), symbol="o")
+        self.current_mark = _Passive(pxMode=True, pen=pg.mkPen("#ffffff", width=2.2), brush=None, symbol="o")
+        self.hover_mark = _Passive(pxMode=True, pen=pg.mkPen("#ffffff", width=1.2), brush=None, symbol="o")
+        for z, overlay in enumerate(
+            (
+                self.points,
+                self.links,
+                self.humans,
+                self.selected,
+                self.neighbour_marks,
+                self.current_mark,
+                self.hover_mark,
+            )
+        ):
+            overlay.setZValue(z)
+            self.plot.addItem(overlay)
+
+        self.card = HoverCard(self.plot)
+        self._hover_timer = QTimer(self, singleShot=True, interval=HOVER_DELAY_MS, timeout=self._update_hover)
+        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.plot.viewport().installEventFilter(self)
+        self.view_box.clicked.connect(self._on_clicked)
+        self.view_box.regionDrawn.connect(self._on_region)
+        self.view_box.dragging.connect(self._on_dragging)
+        self.view_box.sigRangeChanged.connect(lambda *_: self._hide_hover())
+
+        session.mapChanged.connect(self._on_map)
+        session.labelsChanged.connect(self._recolour)
+        session.classesChanged.connect(self._recolour)
+        session.selectionChanged.connect(self._on_selection)
+        session.currentChanged.connect(self._on_current)
+        thumbnails.ready.connect(self._on_thumbnail)
+        self._on_map()
+
+    # ---- tool row -----------------------------------------------------------------------
+    def _tool_row(self) -> QWidget:
+        row = QWidget()
+        row.setObjectName("Panel")
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.setSpacing(4)
+        self.tools = QButtonGroup(self)
+        self.tools.setExclusive(True)
+        for name, tip in (
+            ("Pan", "Drag to pan, wheel to zoom (Shift-drag draws a selection box)"),
+            ("Box", "Drag a box to select (Ctrl adds to the selection)"),
+            ("Lasso", "Draw around points to select them (Ctrl adds to the selection)"),
+        ):
+            button = QToolButton(text=name, checkable=True, toolTip=tip)
+            button.setAutoRaise(True)
+            self.tools.addButton(button)
+            layout.addWidget(button)
+            button.toggled.connect(lambda on, n=name.lower(): on and self.set_tool(n))
+        self.tools.buttons()[0].setChecked(True)
+        fit = QToolButton(text="Fit", toolTip="Show the whole map")
+        fit.setAutoRaise(True)
+        fit.clicked.connect(self.fit)
+        layout.addWidget(fit)
+        layout.addStretch(1)
+        self.hint = QLabel("")
+        self.hint.setObjectName("Muted")
+        layout.addWidget(self.hint)
+        return row
+
+    def set_tool(self, tool: str) -> None:
+        """pan, box or lasso: what a plain left drag does."""
+        self.view_box.tool = tool
+        for button in self.tools.buttons():
+            if button.text().lower() == tool and not button.isChecked():
+                button.setChecked(True)
+
+    def fit(self) -> None:
+        if len(self.xy):
+            self.view_box.autoRange(padding=0.04)
+
+    # ---- data ---------------------------------------------------------------------------
+    def _on_map(self) -> None:
+        m = self.session.map
+        self.drawn = False
+        self._hide_hover()
+        if m is None or len(m.item_ids) == 0:
+            self.xy = np.empty((0, 2), np.float32)
+            self.tree = None
+            for overlay in (self.points, self.humans, self.selected, self.neighbour_marks, self.current_mark):
+                overlay.clear()
+            self.links.setData([], [])
+            self.hint.setText("")
+            return
+        self.xy = np.asarray(m.xy, np.float32)
+        self.tree = cKDTree(self.xy)
+        self.size = point_size(len(self.xy))
+        self._brushes = self._brush_array()
+        self.points.setData(pos=self.xy, size=self.size, brush=self._brushes)
+        self._update_overlays()
+        self.fit()
+        self.drawn = True
+        self.hint.setText(f"{len(self.xy):,} images · hover to preview · click to select")
+
+    def _class_palette(self) -> np.ndarray:
+        """Brushes, one per code: 0 grey, then per class [human, pseudo bins...] (built once
+        per set of class colours and reused for every point)."""
+        key = tuple(c.colour for c in self.session.classes)
+        if key != self._palette_key or len(self._palette) == 0:
+            grey = QColor(style.UNLABELLED)
+            grey.setAlpha(150)
+            brushes = [QBrush(grey)]
+            for hex_colour in key:
+                colour = style.display_colour(hex_colour)
+                brushes.append(QBrush(colour))
+                for alpha in PSEUDO_ALPHA:
+                    faded = QColor(colour)
+                    faded.setAlpha(alpha)
+                    brushes.append(QBrush(faded))
+            palette = np.empty(len(brushes), object)
+            palette[:] = brushes
+            self._palette, self._palette_key = palette, key
+        return self._palette
+
+    def _codes(self) -> np.ndarray:
+        s = self.session
+        n = len(self.xy)
+        if len(s.map_class_index) != n:
+            return np.zeros(n, np.int64)
+        stride = 1 + CONFIDENCE_BINS
+        base = 1 + s.map_class_index * stride
+        bins = np.clip(np.nan_to_num(s.map_confidence, nan=0.0) * CONFIDENCE_BINS, 0, CONFIDENCE_BINS - 1).astype(
+            np.int64
+        )
+        codes = np.zeros(n, np.int64)
+        codes = np.where(s.map_source == HUMAN, base, codes)
+        codes = np.where(s.map_source == PSEUDO, base + 1 + bins, codes)
+        codes[(s.map_source == NONE) | (s.map_class_index < 0)] = 0
+        return codes
+
+    def _brush_array(self) -> np.ndarray:
+        return self._class_palette()[self._codes()]
+
+    def _recolour(self) -> None:
+        if self.tree is None:
+            return
+        self._brushes = self._brush_array()
+        self.points.setBrush(self._brushes)
+        self._update_overlays()
+
+    def _update_overlays(self) -> None:
+        s = self.session
+        humans = np.flatnonzero(s.map_source == HUMAN) if len(s.map_source) == len(self.xy) else np.empty(0, np.int64)
+        self.humans.setData(pos=self.xy[humans], size=self.size + 3, brush=self._brushes[humans])
+        self._on_selection()
+        self._on_current(-1 if s.current is None else s.current)
+
+    def _on_selection(self) -> None:
+        if self.tree is None:
+            return
+        rows = self.session.rows_of(self.session.selection)
+        self.selected.setData(pos=self.xy[rows], size=self.size + 5, brush=self._brushes[rows])
+        # Keep the rest visible but dimmed while something is selected.
+        self.points.setOpacity(0.45 if len(rows) else 1.0)
+        self.humans.setOpacity(0.6 if len(rows) else 1.0)
+
+    def _on_current(self, item_id: int) -> None:
+        if self.tree is None:
+            return
+        rows = self.session.rows_of([item_id]) if item_id >= 0 else np.empty(0, np.int64)
+        if len(rows) == 0:
+            self.current_mark.clear()
+            self.neighbour_marks.clear()
+            self.links.setData([], [])
+            return
+        row = int(rows[0])
+        self.current_mark.setData(pos=self.xy[[row]], size=self.size + 12)
+        neighbours, _ = self.session.neighbour_rows(item_id)
+        self.neighbour_marks.setData(pos=self.xy[neighbours], size=self.size + 6)
+        pairs = np.empty((2 * len(neighbours), 2), np.float32)
+        pairs[0::2] = self.xy[row]
+        pairs[1::2] = self.xy[neighbours]
+        self.links.setData(pairs[:, 0], pairs[:, 1])
+
+    # ---- picking ------------------------------------------------------------------------
+    def pick(self, x: float, y: float, max_pixels: float | None = None) -> int | None:
+        """The map row nearest to view point (x, y) within ``max_pixels`` screen pixels, or None."""
+        m = self.session.map
+        if self.tree is None or m is None or len(m.item_ids) != len(self.xy):
+            return None
+        max_pixels = max_pixels if max_pixels is not None else max(6.0, self.size)
+        pixel = self.view_box.viewPixelSize()[0] or 1.0
+        distance, row = self.tree.query((x, y), distance_upper_bound=max_pixels * pixel)
+        return None if not np.isfinite(distance) else int(row)
+
+    def viewport_pos(self, row: int) -> QPoint:
+        """Where map row ``row`` is drawn, in the plot viewport's pixel coordinates (for tests
+        and for placing cards)."""
+        scene = self.view_box.mapViewToScene(QPointF(float(self.xy[row, 0]), float(self.xy[row, 1])))
+        return self.plot.mapFromScene(scene)
+
+    def _on_clicked(self, x: float, y: float, modifiers) -> None:
+        row = self.pick(x, y)
+        ctrl = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
+        shift = bool(modifiers & Qt.KeyboardModifier.ShiftModifier)
+        if row is None:
+            if not (ctrl or shift):
+                self.session.clear_selection()
+                self.session.set_current(None)
+            return
+        item_id = int(self.session.ids_of([row])[0])
+        self.session.set_selection([item_id], "toggle" if ctrl else "add" if shift else "replace")
+        self.session.set_current(item_id)
+
+    def _on_region(self, polygon: np.ndarray, modifiers) -> None:
+        rows = np.flatnonzero(points_in_polygon(self.xy, polygon))
+        add = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
+        self.session.select_rows(rows, "add" if add else "replace")
+        self.session.message.emit(f"{len(self.session.selection)} selected")
+
+    def select_region(self, polygon, add: bool = False) -> None:
+        """Select the points inside ``polygon`` ((M, 2) in map coordinates)."""
+        mods = Qt.KeyboardModifier.ControlModifier if add else Qt.KeyboardModifier.NoModifier
+        self._on_region(np.asarray(polygon, np.float64), mods)
+
+    # ---- hover --------------------------------------------------------------------------
+    def _on_dragging(self, active: bool) -> None:
+        self._dragging = active
+        if active:
+            self._hide_hover()
+
+    def _on_mouse_moved(self, scene_pos) -> None:
+        self._hover_pos = QPointF(scene_pos)
+        if not self._hover_timer.isActive():
+            self._hover_timer.start()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Leave:
+            self._hover_pos = None
+            self._hide_hover()
+        return False
+
+    def stop(self) -> None:
+        """No more hover work (the window is closing)."""
+        self._hover_timer.stop()
+        self._hover_pos = None
+        self._hide_hover()
+
+    def _hide_hover(self) -> None:
+        self._hover_row = None
+        self.card.hide()
+        self.hover_mark.clear()
+
+    def _update_hover(self) -> None:
+        if self._hover_pos is None or self.tree is None or self._dragging:
+            self._hide_hover()
+            return
+        p = self.view_box.mapSceneToView(self._hover_pos)
+        row = self.pick(p.x(), p.y())
+        if row is None:
+            self._hide_hover()
+            return
+        if row != self._hover_row:
+            self._hover_row = row
+            self.hover_mark.setData(pos=self.xy[[row]], size=self.size + 8)
+            self._fill_card(row)
+        self._place_card(self.plot.mapFromScene(self._hover_pos))
+
+    def hover_row(self, row: int) -> None:
+        """Show the hover card for map row ``row`` as if the mouse were on it."""
+        self._hover_pos = self.view_box.mapViewToScene(QPointF(float(self.xy[row, 0]), float(self.xy[row, 1])))
+        self._update_hover()
+
+    def _fill_card(self, row: int) -> None:
+        item_id = int(self.session.ids_of([row])[0])
+        info = self.session.info(item_id)
+        self.card.item_id = item_id
+        name = info.path.rsplit("/", 1)[-1] or f"item {item_id}"
+        if info.class_id >= 0:
+            colour = style.display_colour(info.colour).name()
+            label = f"<span style='color:{colour}'>●</span> <b>{_escape(info.class_name)}</b>"
+            detail = info.source if info.source != "pseudo" else f"pseudo · confidence {info.confidence:.2f}"
+            label += f"<br><span style='color:{style.MUTED}'>{detail}</span>"
+        else:
+            label = f"<span style='color:{style.MUTED}'>unlabelled</span>"
+        self.card.text.setText(f"<b>{_escape(name)}</b><br>{label}")
+        self.card.set_image(self.thumbnails.get(item_id, HOVER_THUMB), self.thumbnails.errors.get(item_id, ""))
+        self.card.adjustSize()
+
+    def _place_card(self, cursor: QPoint) -> None:
+        # Beside the cursor, never under it; flipped near the edges.
+        card, area = self.card.sizeHint(), self.plot.viewport().rect()
+        x = cursor.x() + 18
+        if x + card.width() > area.right():
+            x = cursor.x() - 18 - card.width()
+        y = cursor.y() + 18
+        if y + card.height() > area.bottom():
+            y = cursor.y() - 18 - card.height()
+        self.card.move(max(0, x), max(0, y))
+        self.card.show()
+        self.card.raise_()
+
+    def _on_thumbnail(self, item_id: int, size: int) -> None:
+        if self.card.isVisible() and item_id == self.card.item_id and size == HOVER_THUMB:
+            self.card.set_image(self.thumbnails.get(item_id, size), self.thumbnails.errors.get(item_id, ""))
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,409 @@
+"""The session model: the one object the views read from and act through.
+
+It holds the open ``Project`` (the source of truth), the current map, the label table, the
+selection and the current item. Every label action goes to the store first, then the model
+reloads what changed and emits a signal; views listen and never talk to each other.
+
+Item identity: views speak in item ids; the map speaks in row positions (``map.item_ids[row]``).
+``rows_of`` and ``ids_of`` translate, vectorised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from explorer.store import HUMAN_SOURCES, LabelClass, LabelTable, Project, ProjectError
+
+# Codes for ``Session.map_source``: what kind of label each map row has.
+NONE, HUMAN, PSEUDO = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    """What the views show about one item."""
+
+    item_id: int
+    path: str
+    class_id: int  # -1 when unlabelled
+    class_name: str
+    colour: str  # the class colour, '' when unlabelled
+    source: str  # '', seed, accepted, imported, pseudo
+    confidence: float  # NaN when unlabelled
+
+
+class Session(QObject):
+    projectChanged = Signal()  # a project was opened or closed (everything else reloads too)
+    itemsChanged = Signal()  # the item list changed (after a scan)
+    mapChanged = Signal()  # a new map (or none)
+    classesChanged = Signal()
+    labelsChanged = Signal()  # the label table was reloaded, for any reason
+    labelsEdited = Signal()  # a person changed labels (propagation should re-run)
+    selectionChanged = Signal()
+    currentChanged = Signal(int)  # item id, -1 for none
+    message = Signal(str)  # a short line for the status bar
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.project: Project | None = None
+        self.map = None  # explorer.workflow.MapData | None
+        self.labels = LabelTable(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, object), np.empty(0))
+        self.classes: list[LabelClass] = []
+        self.selection = np.empty(0, np.int64)  # sorted unique item ids
+        self.current: int | None = None
+        self._paths: dict[int, str] = {}
+        # Map-aligned label state (N,), recomputed with the label table.
+        self.map_class_index = np.empty(0, np.int64)  # position in ``classes``, -1 none
+        self.map_source = np.empty(0, np.int8)  # NONE / HUMAN / PSEUDO
+        self.map_confidence = np.empty(0, np.float64)
+        self._map_order = np.empty(0, np.int64)  # argsort of map.item_ids
+        self._map_sorted = np.empty(0, np.int64)
+
+    # ---- project ------------------------------------------------------------------------
+    def open_project(self, root: str | Path, state_dir: str | Path | None = None) -> None:
+        """Open (or create) the project for the folder ``root``. Raises ProjectError."""
+        project = Project(root, state_dir)
+        self.close_project(emit=False)
+        self.project = project
+        self._paths = project.paths_by_id()
+        self.selection = np.empty(0, np.int64)
+        self.current = None
+        self._reload_classes()
+        self._load_map()
+        self._reload_labels()
+        self.projectChanged.emit()
+        self.itemsChanged.emit()
+        self.classesChanged.emit()
+        self.mapChanged.emit()
+        self.labelsChanged.emit()
+        self.selectionChanged.emit()
+        self.currentChanged.emit(-1)
+
+    def close_project(self, emit: bool = True) -> None:
+        if self.project is not None:
+            self.project.close()
+        self.project = None
+        self.map = None
+        self._paths = {}
+        self.classes = []
+        self.selection = np.empty(0, np.int64)
+        self.current = None
+        self._align_map()
+        self._reload_labels()
+        if emit:
+            self.projectChanged.emit()
+            self.mapChanged.emit()
+            self.labelsChanged.emit()
+            self.selectionChanged.emit()
+            self.currentChanged.emit(-1)
+
+    def reload_items(self) -> None:
+        """After a scan: new paths, new counts."""
+        if self.project is None:
+            return
+        self._paths = self.project.paths_by_id()
+        self._reload_labels()
+        self.itemsChanged.emit()
+        self.labelsChanged.emit()
+
+    def reload_map(self) -> None:
+        """After a map run finished: show the newest map."""
+        if self.project is None:
+            return
+        self._paths = self.project.paths_by_id()
+        self._load_map()
+        self._reload_labels()
+        keep = self.selection
+        self.selection = keep[np.isin(keep, self.map.item_ids)] if self.map is not None else keep
+        self.mapChanged.emit()
+        self.labelsChanged.emit()
+        self.selectionChanged.emit()
+        self.currentChanged.emit(self.current if self.current is not None else -1)
+
+    def reload_labels(self, edited: bool = False) -> None:
+        """Re-read the label table (after propagation, or any outside change)."""
+        self._reload_labels()
+        self.labelsChanged.emit()
+        if edited:
+            self.labelsEdited.emit()
+
+    def _load_map(self) -> None:
+        from explorer import workflow  # light: numpy and the store only
+
+        self.map = workflow.current_map(self.project) if self.project is not None else None
+        if self.map is not None:
+            self.map.xy = np.ascontiguousarray(self.map.xy, dtype=np.float32)
+        self._align_map()
+
+    def _align_map(self) -> None:
+        if self.map is None:
+            self._map_order = np.empty(0, np.int64)
+            self._map_sorted = np.empty(0, np.int64)
+            return
+        ids = np.asarray(self.map.item_ids, np.int64)
+        self._map_order = np.argsort(ids, kind="stable")
+        self._map_sorted = ids[self._map_order]
+
+    def _reload_classes(self) -> None:
+        self.classes = self.project.classes() if self.project is not None else []
+
+    def _reload_labels(self) -> None:
+        if self.project is None:
+            self.labels = LabelTable(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, object), np.empty(0))
+        else:
+            self.labels = self.project.label_table()
+        n = len(self.map.item_ids) if self.map is not None else 0
+        self.map_class_index = np.full(n, -1, np.int64)
+        self.map_source = np.zeros(n, np.int8)
+        self.map_confidence = np.full(n, np.nan)
+        if n == 0 or len(self.labels) == 0:
+            return
+        pos, found = _lookup(self.labels.item_ids, np.asarray(self.map.item_ids, np.int64))
+        class_ids = np.full(n, -1, np.int64)
+        class_ids[found] = self.labels.class_ids[pos[found]]
+        source = np.full(n, "", object)
+        source[found] = self.labels.source[pos[found]]
+        self.map_confidence[found] = self.labels.confidence[pos[found]]
+        self.map_class_index = self._class_positions(class_ids)
+        self.map_source[np.isin(source, HUMAN_SOURCES)] = HUMAN
+        self.map_source[source == "pseudo"] = PSEUDO
+        self.map_source[self.map_class_index < 0] = NONE
+
+    def _class_positions(self, class_ids: np.ndarray) -> np.ndarray:
+        """Store class ids -> positions in ``self.classes`` (-1 for none or unknown)."""
+        if not self.classes:
+            return np.full(len(class_ids), -1, np.int64)
+        known = np.array([c.id for c in self.classes], np.int64)
+        pos, found = _lookup(np.sort(known), class_ids)
+        order = np.argsort(known)
+        out = np.full(len(class_ids), -1, np.int64)
+        out[found] = order[pos[found]]
+        return out
+
+    # ---- lookups ------------------------------------------------------------------------
+    def rows_of(self, item_ids) -> np.ndarray:
+        """Map row positions of ``item_ids`` (ids not on the map are left out)."""
+        ids = np.atleast_1d(np.asarray(item_ids, np.int64))
+        pos, found = _lookup(self._map_sorted, ids)
+        return self._map_order[pos[found]]
+
+    def ids_of(self, rows) -> np.ndarray:
+        if self.map is None:
+            return np.empty(0, np.int64)
+        return np.asarray(self.map.item_ids, np.int64)[np.atleast_1d(np.asarray(rows, np.int64))]
+
+    def path_of(self, item_id: int) -> str:
+        return self._paths.get(int(item_id), "")
+
+    def absolute_path(self, item_id: int) -> Path | None:
+        path = self._paths.get(int(item_id))
+        if path is None or self.project is None:
+            return None
+        return self.project.absolute_path(path)
+
+    def class_of(self, class_id: int) -> LabelClass | None:
+        for c in self.classes:
+            if c.id == class_id:
+                return c
+        return None
+
+    def info(self, item_id: int) -> ItemInfo:
+        pos, found = _lookup(self.labels.item_ids, np.array([item_id], np.int64))
+        cls, source, conf = -1, "", float("nan")
+        if found[0]:
+            k = pos[0]
+            cls, source, conf = (
+                int(self.labels.class_ids[k]),
+                str(self.labels.source[k]),
+                float(self.labels.confidence[k]),
+            )
+        label = self.class_of(cls) if cls >= 0 else None
+        return ItemInfo(
+            int(item_id),
+            self.path_of(item_id),
+            cls,
+            label.name if label else "",
+            label.colour if label else "",
+            source,
+            conf,
+        )
+
+    def neighbours(self, item_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(item ids, cosine similarities) of the map's nearest neighbours of ``item_id``,
+        nearest first, without the item itself; empty when it is not on the map."""
+        rows = self.neighbour_rows(item_id)
+        return self.ids_of(rows[0]), rows[1]
+
+    def neighbour_rows(self, item_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(map rows, similarities) of ``item_id``'s neighbours (see ``neighbours``)."""
+        if self.map is None:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        rows = self.rows_of([item_id])
+        if len(rows) == 0:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        row = int(rows[0])
+        indices = np.asarray(self.map.knn_indices[row], np.int64)
+        sims = np.asarray(self.map.knn_similarities[row], np.float32)
+        keep = (indices >= 0) & (indices != row)
+        return indices[keep], sims[keep]
+
+    def counts(self) -> dict[str, int]:
+        """items, human, pseudo, unlabelled, selected, classes."""
+        src = self.labels.source
+        human = int(np.isin(src, HUMAN_SOURCES).sum()) if len(src) else 0
+        pseudo = int((src == "pseudo").sum()) if len(src) else 0
+        return {
+            "items": len(self.labels),
+            "human": human,
+            "pseudo": pseudo,
+            "unlabelled": len(self.labels) - human - pseudo,
+            "selected": len(self.selection),
+            "classes": len(self.classes),
+            "on_map": len(self.map.item_ids) if self.map is not None else 0,
+        }
+
+    def class_counts(self, item_ids: np.ndarray | None = None) -> dict[int, tuple[int, int]]:
+        """class id -> (human labels, pseudo-labels), over all items or over ``item_ids``."""
+        cls, src = self.labels.class_ids, self.labels.source
+        if item_ids is not None:
+            pos, found = _lookup(self.labels.item_ids, np.asarray(item_ids, np.int64))
+            cls, src = cls[pos[found]], src[pos[found]]
+        human = np.isin(src, HUMAN_SOURCES)
+        pseudo = src == "pseudo"
+        out = {}
+        for c in self.classes:
+            mine = cls == c.id
+            out[c.id] = (int((mine & human).sum()), int((mine & pseudo).sum()))
+        return out
+
+    # ---- selection ----------------------------------------------------------------------
+    def set_selection(self, item_ids, mode: str = "replace") -> None:
+        """``mode``: replace, add, toggle or remove."""
+        ids = np.unique(np.asarray(item_ids, np.int64))
+        if mode == "add":
+            ids = np.union1d(self.selection, ids)
+        elif mode == "toggle":
+            ids = np.setxor1d(self.selection, ids)
+        elif mode == "remove":
+            ids = np.setdiff1d(self.selection, ids)
+        if np.array_equal(ids, self.selection):
+            return
+        self.selection = ids
+        self.selectionChanged.emit()
+
+    def select_rows(self, rows, mode: str = "replace") -> None:
+        self.set_selection(self.ids_of(rows), mode)
+
+    def clear_selection(self) -> None:
+        self.set_selection(np.empty(0, np.int64))
+
+    def set_current(self, item_id: int | None) -> None:
+        item_id = None if item_id is None or item_id < 0 else int(item_id)
+        if item_id == self.current:
+            return
+        self.current = item_id
+        self.currentChanged.emit(-1 if item_id is None else item_id)
+
+    def targets(self) -> np.ndarray:
+        """The items a label action applies to: the selection, else the current item."""
+        if len(self.selection):
+            return self.selection
+        if self.current is not None:
+            return np.array([self.current], np.int64)
+        return np.empty(0, np.int64)
+
+    # ---- label actions (each one undoable event in the store) ---------------------------
+    def add_class(self, name: str) -> LabelClass | None:
+        if self.project is None:
+            self.message.emit("open a folder first")
+            return None
+        try:
+            label = self.project.add_class(name)
+        except ProjectError as exc:
+            self.message.emit(str(exc))
+            return None
+        self._reload_classes()
+        self._reload_labels()
+        self.classesChanged.emit()
+        self.labelsChanged.emit()
+        return label
+
+    def label_targets(self, class_id: int | None) -> int:
+        """Give the selection (or current item) the human label ``class_id`` (None clears)."""
+        ids = self.targets()
+        if self.project is None or len(ids) == 0:
+            self.message.emit("select images on the map first")
+            return 0
+        event = self.project.set_labels(ids.tolist(), class_id, source="seed")
+        name = self.class_of(class_id).name if class_id is not None and self.class_of(class_id) else "no label"
+        return self._after_edit(
+            event, f"labelled {len(ids)} image(s) as {name}" if class_id is not None else f"cleared {len(ids)} label(s)"
+        )
+
+    def label_with_key(self, key: int) -> int:
+        """Number key ``key`` (1-9) labels the targets with the class at that position."""
+        if not 1 <= key <= len(self.classes):
+            self.message.emit(f"no class on key {key}: add classes in the panel first")
+            return 0
+        return self.label_targets(self.classes[key - 1].id)
+
+    def accept_targets(self) -> int:
+        ids = self.targets()
+        if self.project is None or len(ids) == 0:
+            self.message.emit("select pseudo-labelled images to accept")
+            return 0
+        return self._after_edit(
+            self.project.accept_pseudo(ids.tolist()),
+            "accepted pseudo-label(s)",
+            none="nothing to accept: no pseudo-labels in the selection",
+        )
+
+    def reject_targets(self) -> int:
+        ids = self.targets()
+        if self.project is None or len(ids) == 0:
+            self.message.emit("select pseudo-labelled images to reject")
+            return 0
+        return self._after_edit(
+            self.project.reject_pseudo(ids.tolist()),
+            "rejected pseudo-label(s)",
+            none="nothing to reject: no pseudo-labels in the selection",
+        )
+
+    def undo(self) -> str | None:
+        if self.project is None:
+            return None
+        action = self.project.undo()
+        self._after_edit(1 if action else None, f"undid: {action}", none="nothing to undo")
+        return action
+
+    def redo(self) -> str | None:
+        if self.project is None:
+            return None
+        action = self.project.redo()
+        self._after_edit(1 if action else None, f"redid: {action}", none="nothing to redo")
+        return action
+
+    def _after_edit(self, event: int | None, text: str, none: str = "nothing changed") -> int:
+        if event is None:
+            self.message.emit(none)
+            return 0
+        self._reload_labels()
+        self.labelsChanged.emit()
+        self.labelsEdited.emit()
+        self.message.emit(text)
+        return 1
+
+    def history(self, limit: int = 1) -> list[tuple[int, float, str, bool]]:
+        return self.project.history(limit) if self.project is not None else []
+
+
+def _lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, found) of ``keys`` in the ascending array ``sorted_keys``."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(keys), np.int64), np.zeros(len(keys), bool)
+    pos = np.searchsorted(sorted_keys, keys)
+    pos = np.minimum(pos, len(sorted_keys) - 1)
+    return pos, sorted_keys[pos] == keys
