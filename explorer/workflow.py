@@ -222,14 +222,14 @@ def make_map(
     project: Project, k: int = 15, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
 ) -> int:
     """kNN graph (FAISS) of the current embeddings and a 2-D UMAP layout fed with that graph."""
-    from explorer.neighbours.knn import knn_graph
-    from explorer.projection.layout import umap_layout
-
     if k < 2:
         raise WorkflowError(f"--k must be at least 2 (got {k})")
     embeddings = current_embeddings(project)
     if embeddings is None:
         raise WorkflowError("no embeddings yet: run `explorer embed` first")
+    from explorer.neighbours.knn import knn_graph
+    from explorer.projection import umap_layout
+
     run = project.start_run("map", {"embed_run": embeddings.run_id, "k": k})
     try:
         graph = knn_graph(embeddings.vectors, k=k, progress=progress, cancel=cancel)

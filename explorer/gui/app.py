@@ -1,11 +1,10 @@
-"""Starting the window: ``run()`` or ``python -m explorer.gui.app [FOLDER] [--screenshot PNG]``.
+"""Starting the window: ``run()``, or ``explorer [FOLDER] [--screenshot PNG]`` from the shell.
 
 Imports stay light here: Qt and the window only; torch, umap and faiss load inside the jobs.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -26,6 +25,13 @@ def run(project: str | None = None, state_dir: str | None = None, screenshot: st
     ``screenshot``: save a picture of the window to this PNG once it has drawn, then exit 0.
     """
     if _headless():
+        if not screenshot and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+            print(
+                "explorer: no screen here (DISPLAY is not set). Run under a display, e.g. "
+                "`xvfb-run -a explorer ...`, or add `--screenshot FILE` to render the window to a picture.",
+                file=sys.stderr,
+            )
+            return 2
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -82,16 +88,3 @@ def run(project: str | None = None, state_dir: str | None = None, screenshot: st
         window.deleteLater()
         return result["code"]
     return app.exec()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="explorer-gui", description="Open the Embedding Explorer window.")
-    parser.add_argument("folder", nargs="?", help="folder of images to open (default: the last one)")
-    parser.add_argument("--state-dir", help="where the project keeps its state (default FOLDER/.explorer)")
-    parser.add_argument("--screenshot", metavar="PNG", help="save a picture of the window and exit")
-    args = parser.parse_args(argv)
-    return run(args.folder, args.state_dir, args.screenshot)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,7 +18,7 @@ def test_screenshot_of_a_project_with_a_map(tmp_path, project_dir):
         "HOME": str(tmp_path),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "explorer.gui.app", str(project_dir), "--screenshot", str(out)],
+        [sys.executable, "-m", "explorer.cli", str(project_dir), "--screenshot", str(out)],
         env=env,
         capture_output=True,
         text=True,
@@ -49,3 +49,13 @@ def test_window_starts_without_heavy_libraries(tmp_path, project_dir):
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "HEAVY []" in done.stdout
+
+
+def test_no_screen_and_no_screenshot_says_what_to_do(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["HOME"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "explorer.cli", str(tmp_path)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "--screenshot" in done.stderr and "xvfb-run" in done.stderr

@@ -1,0 +1,100 @@
+"""Which items a person should label next.
+
+With nothing labelled: a density-weighted farthest-first traversal of the embeddings (a
+diverse cover of the collection that prefers typical items over outliers). With labels: the
+unlabelled items the propagation is least sure of, in dense regions, far from human labels,
+picked greedily so the suggestions are spread out rather than ten copies of one item.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from explorer.labels.affinity import graph_distance
+from explorer.labels.propagate import REACH_HALF_LIFE, Propagation
+from explorer.neighbours.knn import KnnGraph, normalise_rows
+
+DENSITY_FLOOR = 0.05
+"""Smallest density weight, so an isolated item can still be suggested once the rest is covered."""
+
+
+def local_density(graph: KnnGraph) -> np.ndarray:
+    """(N,) float64 in [0, 1]: mean positive similarity to a row's neighbours, over its maximum."""
+    sims = np.clip(graph.similarities[:, 1:].astype(np.float64), 0.0, None)
+    valid = graph.indices[:, 1:] >= 0
+    count = valid.sum(axis=1)
+    dens = np.divide((sims * valid).sum(axis=1), count, out=np.zeros(len(graph)), where=count > 0)
+    top = dens.max() if len(dens) else 0.0
+    return dens / top if top > 0 else np.ones(len(graph))
+
+
+def _greedy_diverse(x: np.ndarray, base: np.ndarray, n: int, scale: float, first_spreads: bool) -> np.ndarray:
+    """Pick n rows greedily by ``base * spread``; spread grows with cosine distance to picks.
+
+    ``x`` (N, D) unit rows, ``base`` (N,) scores (-inf = never pick). With ``first_spreads`` the
+    spread is the plain distance to the nearest pick (farthest-first traversal); otherwise it is
+    ``min(1, distance / scale)``.
+    """
+    picks: list[int] = []
+    mindist = np.full(len(x), np.inf)
+    for _ in range(n):
+        if picks:
+            spread = mindist if first_spreads else np.minimum(1.0, mindist / scale)
+            score = np.where(np.isfinite(base), base * spread, -np.inf)
+        else:
+            score = base.copy()
+        score[picks] = -np.inf
+        best = int(np.argmax(score))
+        if not np.isfinite(score[best]):
+            break
+        picks.append(best)
+        mindist = np.minimum(mindist, np.clip(1.0 - x @ x[best], 0.0, 2.0))
+    return np.asarray(picks, dtype=np.int64)
+
+
+def suggest(
+    graph: KnnGraph,
+    embeddings: np.ndarray,
+    propagation: Propagation | None,
+    labelled: np.ndarray,
+    n: int,
+) -> np.ndarray:
+    """Rows to label next, best first: (min(n, unlabelled rows),) int64 row positions, distinct.
+
+    ``graph`` (N, k+1) kNN graph of ``embeddings`` (N, D); ``propagation`` the latest result
+    (or None); ``labelled`` (N,) bool, True where a person gave a label (never suggested).
+
+    Nothing labelled: density-weighted farthest-first traversal: start at the densest row, then
+    repeatedly take the row maximising ``cosine distance to the nearest pick x density``
+    (density from :func:`local_density`, floored at ``DENSITY_FLOOR``). Otherwise: each
+    unlabelled row scores ``(1 - confidence) x density x (0.5 + 0.5 far)`` where ``far`` =
+    ``1 - 2 ** -(g / REACH_HALF_LIFE)`` for graph distance g to the nearest human label; rows are
+    taken greedily, the score damped by ``min(1, d / d0)`` for cosine distance d to the nearest
+    earlier pick, d0 the median cosine distance between random pairs of rows: a second pick
+    next to a first one must be much less certain to win over a region not yet covered.
+    """
+    x = normalise_rows(embeddings)
+    count = len(x)
+    labelled = np.asarray(labelled, dtype=bool).ravel()
+    if len(labelled) != count or len(graph) != count:
+        raise ValueError(f"labelled has {len(labelled)} rows, graph {len(graph)}, embeddings {count}")
+    n = int(min(max(n, 0), int((~labelled).sum())))
+    if n == 0:
+        return np.zeros(0, np.int64)
+    density = np.maximum(local_density(graph), DENSITY_FLOOR)
+
+    if not labelled.any():
+        return _greedy_diverse(x, density, n, 1.0, first_spreads=True)
+
+    if propagation is not None:
+        uncertainty = 1.0 - np.clip(propagation.confidence.astype(np.float64), 0.0, 1.0)
+    else:
+        uncertainty = np.ones(count)
+    g = graph_distance(graph, np.flatnonzero(labelled))
+    far = 1.0 - np.exp2(-g / REACH_HALF_LIFE)  # inf -> 1
+    base = uncertainty * density * (0.5 + 0.5 * far)
+    base[labelled] = -np.inf
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, count, size=(2, min(2000, count * count)))
+    scale = float(np.median(1.0 - (x[a] * x[b]).sum(axis=1)))
+    return _greedy_diverse(x, base, n, max(scale, 1e-3), first_spreads=False)

@@ -1,0 +1,145 @@
+import time
+
+import numpy as np
+import pytest
+
+from explorer.jobs import Cancelled, CancelToken
+from explorer.labels.propagate import Propagation, propagate
+from explorer.neighbours.knn import KnnGraph, knn_graph
+
+
+def one_seed_each(y: np.ndarray) -> np.ndarray:
+    seeds = np.full(len(y), -1, np.int64)
+    for c in np.unique(y):
+        seeds[np.flatnonzero(y == c)[0]] = c
+    return seeds
+
+
+def test_two_clusters_one_seed_each_are_labelled_perfectly(two_clusters):
+    x, y, g = two_clusters
+    p = propagate(g, one_seed_each(y), 2)
+    assert isinstance(p, Propagation)
+    assert p.predicted.dtype == np.int64 and p.confidence.dtype == np.float32 and p.scores.dtype == np.float32
+    assert p.scores.shape == (len(y), 2)
+    np.testing.assert_array_equal(p.predicted, y)
+    np.testing.assert_allclose(p.scores.sum(axis=1), 1.0, atol=1e-5)
+    assert ((p.confidence >= 0) & (p.confidence <= 1)).all()
+
+
+def test_seeds_are_kept_even_against_the_graph(two_clusters):
+    x, y, g = two_clusters
+    seeds = one_seed_each(y)
+    seeds[5] = 1  # a (wrong-looking) human label inside cluster 0 is still kept
+    p = propagate(g, seeds, 2)
+    labelled = seeds >= 0
+    np.testing.assert_array_equal(p.predicted[labelled], seeds[labelled])
+    np.testing.assert_array_equal(p.confidence[labelled], 1.0)
+    assert p.scores[5, 1] == 1.0
+
+
+def test_rejected_class_never_comes_back(two_clusters):
+    x, y, g = two_clusters
+    seeds = one_seed_each(y)
+    rejected = np.array([[r, 0] for r in range(1, 11)] + [[150, 1]])
+    p = propagate(g, seeds, 2, rejected=rejected)
+    assert (p.predicted[1:11] != 0).all()
+    assert (p.scores[1:11, 0] == 0).all()
+    assert p.predicted[150] != 1 and p.scores[150, 1] == 0
+    # the only class left for a row that rejects everything is nothing
+    p2 = propagate(g, seeds, 2, rejected=np.array([[3, 0], [3, 1]]))
+    assert p2.predicted[3] == -1 and p2.confidence[3] == 0
+
+
+def test_rejection_is_negative_evidence(three_clusters):
+    x, y, g = three_clusters
+    seeds = one_seed_each(y)
+    before = propagate(g, seeds, 3)
+    rejected = np.array([[r, 0] for r in np.flatnonzero(y == 0)[1:20]])
+    after = propagate(g, seeds, 3, rejected=rejected)
+    others = np.flatnonzero(y == 0)[20:]  # not rejected themselves
+    assert after.scores[others, 0].mean() < before.scores[others, 0].mean()
+
+
+def test_confidence_higher_near_seeds_than_far():
+    # a long chain of points: seed at one end, confidence must fall along the chain
+    t = np.linspace(0, 1, 200)
+    x = np.stack([np.cos(t * 1.2), np.sin(t * 1.2), 0.02 * np.ones_like(t)], axis=1).astype(np.float32)
+    g = knn_graph(x, k=6)
+    seeds = np.full(200, -1, np.int64)
+    seeds[0] = 0
+    seeds[199] = 1
+    p = propagate(g, seeds, 2, iterations=200)
+    near = p.confidence[1:6].mean()
+    far = p.confidence[95:105].mean()
+    assert near > far
+    assert p.predicted[:60].tolist() == [0] * 60 and p.predicted[-60:].tolist() == [1] * 60
+
+
+def test_confidence_reach_in_one_class(two_clusters):
+    x, y, g = two_clusters
+    seeds = np.full(len(y), -1, np.int64)
+    seeds[0] = 0
+    p = propagate(g, seeds, 1)
+    d = np.linalg.norm(x[y == 0] - x[0], axis=1)
+    conf = p.confidence[y == 0]
+    assert conf[np.argsort(d)[1:10]].mean() > conf[np.argsort(d)[-10:]].mean()
+
+
+def test_unreachable_rows_get_minus_one(two_clusters):
+    x, y, g = two_clusters
+    # cut every edge between the clusters: cluster 1 is its own component
+    cross = y[np.where(g.indices >= 0, g.indices, 0)] != y[:, None]
+    ids, sims = g.indices.copy(), g.similarities.copy()
+    ids[cross], sims[cross] = -1, 0.0
+    cut = KnnGraph(ids, sims, g.index_kind, g.recall)
+    seeds = np.full(len(y), -1, np.int64)
+    seeds[0] = 0
+    p = propagate(cut, seeds, 2)
+    assert (p.predicted[y == 1] == -1).all()
+    assert (p.confidence[y == 1] == 0).all()
+    assert (p.scores[y == 1] == 0).all()
+    assert (p.predicted[y == 0] == 0).all()
+
+
+def test_nothing_to_propagate(two_clusters):
+    x, y, g = two_clusters
+    none = propagate(g, np.full(len(y), -1), 2)
+    assert (none.predicted == -1).all() and (none.confidence == 0).all() and none.scores.shape == (len(y), 2)
+    zero = propagate(g, np.full(len(y), -1), 0)
+    assert (zero.predicted == -1).all() and zero.scores.shape == (len(y), 0)
+
+
+def test_bad_input_is_named(two_clusters):
+    x, y, g = two_clusters
+    with pytest.raises(ValueError, match="seed class 5"):
+        propagate(g, np.full(len(y), 5), 2)
+    with pytest.raises(ValueError, match="seeds has 3"):
+        propagate(g, np.zeros(3), 2)
+    with pytest.raises(ValueError, match="rejected pair"):
+        propagate(g, one_seed_each(y), 2, rejected=np.array([[0, 7]]))
+
+
+def test_progress_and_cancel(three_clusters):
+    x, y, g = three_clusters
+    reports = []
+    propagate(g, one_seed_each(y), 3, progress=reports.append)
+    assert [(r.done, r.total) for r in reports] == [(1, 3), (2, 3), (3, 3)]
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        propagate(g, one_seed_each(y), 3, cancel=token)
+
+
+def test_ten_thousand_items_well_under_a_second(make_clusters):
+    x, y = make_clusters(1000, 10, d=32, spread=2.0, seed=9)
+    g = knn_graph(x, k=15)
+    seeds = np.full(len(y), -1, np.int64)
+    rng = np.random.default_rng(0)
+    for c in range(10):
+        seeds[rng.choice(np.flatnonzero(y == c), 3, replace=False)] = c
+    propagate(g, seeds, 10)  # warm imports
+    t0 = time.perf_counter()
+    p = propagate(g, seeds, 10)
+    elapsed = time.perf_counter() - t0
+    assert (p.predicted == y).mean() > 0.95
+    assert elapsed < 1.0, f"propagation of 10k items took {elapsed:.2f} s"

@@ -1,0 +1,56 @@
+import numpy as np
+
+from explorer.labels.propagate import propagate
+from explorer.labels.suggest import suggest
+
+
+def test_cold_start_covers_every_cluster(three_clusters):
+    x, y, g = three_clusters
+    picks = suggest(g, x, None, np.zeros(len(x), bool), 6)
+    assert picks.dtype == np.int64 and len(picks) == 6 and len(set(picks.tolist())) == 6
+    assert set(y[picks[:3]].tolist()) == {0, 1, 2}
+
+
+def test_cold_start_prefers_typical_items_over_outliers(make_clusters):
+    x, y = make_clusters(100, 4, seed=3)
+    outlier = np.full((1, x.shape[1]), 40.0, np.float32)
+    x = np.concatenate([x, outlier, -outlier])
+    from explorer.neighbours.knn import knn_graph
+
+    g = knn_graph(x, k=10)
+    picks = suggest(g, x, None, np.zeros(len(x), bool), 4)
+    assert set(y[picks].tolist()) == {0, 1, 2, 3}
+
+
+def test_with_labels_goes_where_labels_are_missing(three_clusters):
+    x, y, g = three_clusters
+    seeds = np.full(len(y), -1, np.int64)
+    seeds[np.flatnonzero(y == 0)[:3]] = 0
+    seeds[np.flatnonzero(y == 1)[:3]] = 1
+    labelled = seeds >= 0
+    p = propagate(g, seeds, 2)
+    picks = suggest(g, x, p, labelled, 5)
+    assert len(picks) == 5 and len(set(picks.tolist())) == 5
+    assert not labelled[picks].any()
+    assert y[picks[0]] == 2  # the unlabelled cluster first
+
+
+def test_suggestions_are_diverse_not_duplicates(make_clusters):
+    x, y = make_clusters(60, 3, seed=4)
+    x = np.concatenate([x, np.repeat(x[:1] + 3.0, 30, axis=0)])  # 30 identical items
+    from explorer.neighbours.knn import knn_graph
+
+    g = knn_graph(x, k=10)
+    labelled = np.zeros(len(x), bool)
+    labelled[[0, 60, 120]] = True
+    seeds = np.where(labelled, np.array([0] * 60 + [1] * 60 + [2] * 60 + [0] * 30)[: len(x)], -1)
+    p = propagate(g, seeds, 3)
+    picks = suggest(g, x, p, labelled, 10)
+    dup_rows = set(range(180, 210))
+    assert len(dup_rows & set(picks.tolist())) <= 1
+
+
+def test_everything_labelled_returns_nothing(three_clusters):
+    x, y, g = three_clusters
+    assert len(suggest(g, x, None, np.ones(len(x), bool), 5)) == 0
+    assert len(suggest(g, x, None, np.zeros(len(x), bool), 10_000)) == len(x)

@@ -1,0 +1,82 @@
+"""The whole path from the command line, on the demo digits, as a user would run it."""
+
+import csv
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from explorer.cli import main
+from explorer.demo import write_demo
+
+
+def _read(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_cli_path_on_demo_digits(tmp_path, capsys):
+    demo = write_demo(tmp_path / "demo")
+    images = str(demo.images)
+    truth = {r["path"]: r["label"] for r in _read(demo.truth)}
+    assert len(truth) == 1797
+    # neutral names: the file order does not follow the dataset's 0..9 cycle
+    assert sum(truth[f"img-{k:04d}.png"] == str(k % 10) for k in range(1797)) < 400
+
+    assert main(["scan", images]) == 0
+    assert "1797 image files" in capsys.readouterr().out
+    assert main(["train", images, "--epochs", "1", "--batch-size", "128"]) == 0
+    assert main(["embed", images]) == 0
+    assert main(["map", images]) == 0
+
+    # three seeds per class, as a person would click them
+    seeds, per_class = [], Counter()
+    for path, label in sorted(truth.items()):
+        if per_class[label] < 3:
+            per_class[label] += 1
+            seeds.append((path, label))
+    seed_file = tmp_path / "seeds.csv"
+    with open(seed_file, "w", newline="") as f:
+        csv.writer(f).writerows([("path", "label"), *seeds])
+    assert main(["labels", "import", images, str(seed_file), "--as", "seed"]) == 0
+    assert main(["propagate", images]) == 0
+    out = tmp_path / "labels.csv"
+    assert main(["export", images, str(out)]) == 0
+
+    rows = _read(out)
+    assert len(rows) == 1797 and all(r["label"] for r in rows)
+    sources = Counter(r["source"] for r in rows)
+    assert sources == {"seed": 30, "pseudo": 1767}
+    pseudo = [r for r in rows if r["source"] == "pseudo"]
+    assert all(0.0 <= float(r["confidence"]) <= 1.0 for r in pseudo)
+    accuracy = sum(r["label"] == truth[r["path"]] for r in pseudo) / len(pseudo)
+    assert accuracy > 0.6, f"pseudo-labels {accuracy:.2f} correct; chance is 0.10"
+
+    tree = tmp_path / "tree"
+    assert main(["export", images, str(tree), "--format", "imagefolder", "--include", "seed"]) == 0
+    assert sum(1 for _ in tree.glob("*/*.png")) == 30
+
+    # the installed console command works and reports the project
+    status = subprocess.run(
+        [sys.executable, "-m", "explorer.cli", "status", images], capture_output=True, text=True, check=True
+    )
+    assert "30 seed" in status.stdout and "1767 pseudo" in status.stdout
+
+
+def test_bad_input_gets_a_clear_message_and_nonzero_exit(tmp_path, capsys):
+    assert main(["scan", str(tmp_path / "nowhere")]) == 1
+    assert "image folder not found" in capsys.readouterr().err
+    assert main(["status", str(tmp_path)]) == 1
+    assert "explorer scan" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(tmp_path), "--epochs", "-3"])
+    assert exc.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
+    (tmp_path / "a.png").write_bytes(b"")
+    assert main(["scan", str(tmp_path)]) == 0
+    assert main(["map", str(tmp_path)]) == 1
+    assert "no embeddings yet" in capsys.readouterr().err
+    assert main(["export", str(tmp_path), str(tmp_path / "x.csv"), "--include", "seed,guess"]) == 1
+    assert "guess" in capsys.readouterr().err
