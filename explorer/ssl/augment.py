@@ -1,0 +1,208 @@
+"""Batched image augmentations as tensor ops on the device (no per-image PIL loop).
+
+Input: uint8 (B, 3, S, S) on any device. Output: float32 (B, 3, S, S) normalised with
+``MEAN``/``STD``. Per-sample random parameters are drawn on the CPU from an optional
+``torch.Generator`` (so a seed gives the same views on every device) and moved to the batch's
+device. The recipe follows SimCLR (Chen et al. 2020): random resized crop, horizontal flip,
+colour jitter, random grayscale, optional Gaussian blur.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+_LUMA = (0.299, 0.587, 0.114)
+
+
+@dataclass(frozen=True)
+class AugmentRecipe:
+    """Strength of each augmentation; probabilities are per sample."""
+
+    crop_scale: tuple[float, float] = (0.2, 1.0)  # area fraction of the source image
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)  # aspect ratio of the crop
+    flip_p: float = 0.5
+    jitter_p: float = 0.8
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.4
+    hue: float = 0.1  # fraction of a full turn of the colour wheel
+    grayscale_p: float = 0.2
+    blur_p: float = 0.0
+    blur_sigma: tuple[float, float] = (0.1, 2.0)  # in pixels at 224 px, scaled with the image
+
+
+def recipe_for(image_size: int, grayscale: bool = False) -> AugmentRecipe:
+    """The default recipe for ``image_size`` px images.
+
+    Small images (< 64 px) get no blur and a milder crop; grayscale collections get no
+    saturation/hue jitter or random grayscale (they would do nothing) but more contrast jitter.
+    """
+    small = image_size < 64
+    recipe = AugmentRecipe(
+        crop_scale=(0.35, 1.0) if small else (0.2, 1.0),
+        blur_p=0.0 if small else 0.5,
+    )
+    if grayscale:
+        recipe = AugmentRecipe(
+            crop_scale=recipe.crop_scale,
+            blur_p=recipe.blur_p,
+            brightness=0.4,
+            contrast=0.6,
+            saturation=0.0,
+            hue=0.0,
+            grayscale_p=0.0,
+        )
+    return recipe
+
+
+def is_grayscale(images: np.ndarray, sample: int = 256) -> bool:
+    """True when (N, S, S, 3) uint8 ``images`` look grey (channels equal within 2 levels)."""
+    if len(images) == 0:
+        return False
+    picked = images[np.linspace(0, len(images) - 1, min(sample, len(images))).astype(int)].astype(np.int16)
+    spread = np.abs(picked - picked[..., :1]).max()
+    return bool(spread <= 2)
+
+
+def to_batch(images: np.ndarray) -> torch.Tensor:
+    """(N, S, S, 3) uint8 numpy -> (N, 3, S, S) uint8 tensor (a view when possible)."""
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"expected images as (N, S, S, 3) uint8, got {images.shape} {images.dtype}")
+    return torch.from_numpy(images).permute(0, 3, 1, 2)
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, S, S) -> float32 (B, 3, S, S), scaled to [0, 1] then standardised."""
+    return _standardise(images.float().div_(255.0))
+
+
+def _standardise(x: torch.Tensor) -> torch.Tensor:
+    mean = torch.tensor(MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def _uniform(n: int, low: float, high: float, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.rand(n, generator=generator) * (high - low) + low
+
+
+def _coin(n: int, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.rand(n, generator=generator) < p
+
+
+def random_resized_crop(
+    x: torch.Tensor, recipe: AugmentRecipe, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Crop a random box of each image, resize it back to (S, S), flip half of them.
+
+    x: float (B, 3, S, S) -> float (B, 3, S, S). One ``affine_grid`` + ``grid_sample`` call.
+    """
+    b = x.shape[0]
+    area = _uniform(b, *recipe.crop_scale, generator)
+    log_ratio = _uniform(b, math.log(recipe.crop_ratio[0]), math.log(recipe.crop_ratio[1]), generator)
+    ratio = log_ratio.exp()
+    w = (area * ratio).sqrt().clamp(max=1.0)  # fraction of the width
+    h = (area / ratio).sqrt().clamp(max=1.0)
+    cx = (torch.rand(b, generator=generator) * 2 - 1) * (1 - w)  # centre in [-1, 1] coordinates
+    cy = (torch.rand(b, generator=generator) * 2 - 1) * (1 - h)
+    flip = torch.where(_coin(b, recipe.flip_p, generator), -1.0, 1.0)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = w * flip
+    theta[:, 0, 2] = cx
+    theta[:, 1, 1] = h
+    theta[:, 1, 2] = cy
+    theta = theta.to(device=x.device, dtype=x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    """float (B, 3, S, S) -> (B, 1, S, S) luminance."""
+    r, g, b = _LUMA
+    return r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3]
+
+
+def _rotate_hue(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """Rotate the chroma of (B, 3, S, S) RGB in YIQ space by ``turns`` (B,) of a full circle."""
+    to_yiq = torch.tensor(
+        [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], device=x.device, dtype=x.dtype
+    )
+    from_yiq = torch.linalg.inv(to_yiq)
+    angle = turns.to(x.device, x.dtype) * 2 * math.pi
+    cos, sin = angle.cos(), angle.sin()
+    rot = torch.zeros(len(turns), 3, 3, device=x.device, dtype=x.dtype)
+    rot[:, 0, 0] = 1
+    rot[:, 1, 1], rot[:, 1, 2] = cos, -sin
+    rot[:, 2, 1], rot[:, 2, 2] = sin, cos
+    matrix = from_yiq @ rot @ to_yiq  # (B, 3, 3)
+    return torch.einsum("bij,bjhw->bihw", matrix, x)
+
+
+def colour_jitter(x: torch.Tensor, recipe: AugmentRecipe, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Brightness, contrast, saturation and hue jitter on float (B, 3, S, S) in [0, 1]."""
+    b = x.shape[0]
+    apply = _coin(b, recipe.jitter_p, generator)
+
+    def factor(strength: float) -> torch.Tensor:
+        f = _uniform(b, max(0.0, 1 - strength), 1 + strength, generator)
+        return torch.where(apply, f, torch.ones(b)).to(x.device, x.dtype).view(b, 1, 1, 1)
+
+    bright, contrast, sat = factor(recipe.brightness), factor(recipe.contrast), factor(recipe.saturation)
+    hue = torch.where(apply, _uniform(b, -recipe.hue, recipe.hue, generator), torch.zeros(b))
+    x = (x * bright).clamp(0, 1)
+    mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
+    x = ((x - mean) * contrast + mean).clamp(0, 1)
+    grey = _gray(x)
+    x = ((x - grey) * sat + grey).clamp(0, 1)
+    if recipe.hue > 0:
+        x = _rotate_hue(x, hue).clamp(0, 1)
+    return x
+
+
+def random_grayscale(x: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Replace a random fraction ``p`` of float (B, 3, S, S) images by their luminance."""
+    mask = _coin(x.shape[0], p, generator).to(x.device).view(-1, 1, 1, 1)
+    return torch.where(mask, _gray(x).expand_as(x), x)
+
+
+def gaussian_blur(x: torch.Tensor, recipe: AugmentRecipe, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Blur a random fraction ``recipe.blur_p`` of float (B, 3, S, S) images, sigma per sample."""
+    b, c, s, _ = x.shape
+    apply = _coin(b, recipe.blur_p, generator)
+    scale = s / 224
+    sigma = _uniform(b, *recipe.blur_sigma, generator) * scale
+    radius = max(1, int(math.ceil(recipe.blur_sigma[1] * scale * 2)))
+    if not bool(apply.any()):
+        return x
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-(offsets[None] ** 2) / (2 * sigma[:, None].clamp(min=1e-3) ** 2))
+    kernel = kernel / kernel.sum(dim=1, keepdim=True)  # (B, K)
+    kernel = kernel.repeat_interleave(c, dim=0).to(x.device, x.dtype)  # (B*C, K)
+    flat = x.reshape(1, b * c, s, s)
+    flat = F.pad(flat, (radius, radius, 0, 0), mode="reflect")
+    flat = F.conv2d(flat, kernel.view(b * c, 1, 1, -1), groups=b * c)
+    flat = F.pad(flat, (0, 0, radius, radius), mode="reflect")
+    flat = F.conv2d(flat, kernel.view(b * c, 1, -1, 1), groups=b * c)
+    blurred = flat.view(b, c, s, s)
+    return torch.where(apply.to(x.device).view(-1, 1, 1, 1), blurred, x)
+
+
+def augment(images: torch.Tensor, recipe: AugmentRecipe, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One random view of each image: uint8 (B, 3, S, S) -> normalised float32 (B, 3, S, S)."""
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"augment expects uint8 (B, 3, S, S), got {images.dtype} {tuple(images.shape)}")
+    x = images.float().div_(255.0)
+    x = random_resized_crop(x, recipe, generator)
+    x = colour_jitter(x, recipe, generator)
+    if recipe.grayscale_p > 0:
+        x = random_grayscale(x, recipe.grayscale_p, generator)
+    if recipe.blur_p > 0:
+        x = gaussian_blur(x, recipe, generator)
+    return _standardise(x)

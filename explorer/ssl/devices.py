@@ -1,0 +1,42 @@
+"""Choosing the torch device: ``auto`` prefers CUDA, then Apple MPS, then the CPU."""
+
+from __future__ import annotations
+
+import torch
+
+DEVICE_NAMES = ("auto", "cuda", "mps", "cpu")
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """The device called ``name`` (``auto``, ``cuda``, ``cuda:N``, ``mps`` or ``cpu``).
+
+    Raises ValueError for an unknown name or for a device this machine does not have.
+    """
+    key = str(name).strip().lower()
+    if key == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if key == "cpu":
+        return torch.device("cpu")
+    if key == "cuda" or key.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {name!r} asked for, but torch sees no CUDA GPU on this machine; use 'auto' or 'cpu'"
+            )
+        device = torch.device(key)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: this machine has only {torch.cuda.device_count()} CUDA device(s)")
+        return device
+    if key == "mps":
+        if not _mps_available():
+            raise ValueError("device 'mps' asked for, but Apple MPS is not available here; use 'auto' or 'cpu'")
+        return torch.device("mps")
+    raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_NAMES)} (or cuda:N)")

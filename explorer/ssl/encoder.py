@@ -1,0 +1,92 @@
+"""An ``Encoder``: a backbone in eval mode that maps images to L2-normalised embeddings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
+from explorer.ssl.augment import normalise, to_batch
+from explorer.ssl.backbones import make_backbone
+from explorer.ssl.checkpoint import CheckpointError, load_checkpoint
+from explorer.ssl.devices import pick_device
+
+
+class Encoder:
+    """A backbone ``name`` taking (B, 3, image_size, image_size) images to (B, feature_dim)."""
+
+    def __init__(self, backbone: nn.Module, name: str, image_size: int, feature_dim: int, device: torch.device) -> None:
+        self.backbone = backbone.to(device).eval()
+        self.name = name
+        self.image_size = image_size
+        self.feature_dim = feature_dim
+        self.device = device
+
+    def __repr__(self) -> str:
+        return f"Encoder({self.name!r}, image_size={self.image_size}, feature_dim={self.feature_dim}, device={self.device})"
+
+    def embed(
+        self,
+        images: np.ndarray,
+        batch_size: int = 256,
+        progress: ProgressFn = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> np.ndarray:
+        """(N, S, S, 3) uint8 with S = image_size -> (N, feature_dim) float32 with unit rows."""
+        images = np.asarray(images)
+        s = self.image_size
+        if images.ndim != 4 or images.shape[1:] != (s, s, 3) or images.dtype != np.uint8:
+            raise ValueError(
+                f"{self.name} encoder expects (N, {s}, {s}, 3) uint8 images, got {images.shape} {images.dtype}"
+            )
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
+        n = len(images)
+        out = np.empty((n, self.feature_dim), np.float32)
+        cuda = self.device.type == "cuda"
+        with torch.inference_mode():
+            for start in range(0, n, batch_size):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                chunk = to_batch(images[start : start + batch_size]).to(self.device, non_blocking=True)
+                x = normalise(chunk)
+                if cuda:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=torch.cuda.is_bf16_supported()):
+                        features = self.backbone(x)
+                else:
+                    features = self.backbone(x)
+                out[start : start + len(chunk)] = F.normalize(features.float(), dim=1).cpu().numpy()
+                progress(Progress("embed", done=min(start + batch_size, n), total=n, message=f"{self.name} embeddings"))
+        return out
+
+
+def load_encoder(path: Path, device: str = "auto") -> Encoder:
+    """The trained backbone in the trainer checkpoint at ``path``.
+
+    Raises CheckpointError (a ValueError) naming the file when it is missing, not a checkpoint,
+    or corrupt.
+    """
+    target = pick_device(device)
+    state = load_checkpoint(Path(path), map_location="cpu")
+    try:
+        backbone, dim = make_backbone(state["backbone"], int(state["image_size"]))
+        backbone.load_state_dict(state["encoder"])
+    except (ValueError, RuntimeError, KeyError, TypeError) as exc:
+        raise CheckpointError(
+            f"checkpoint {path} does not match its backbone {state.get('backbone')!r}: {exc}"
+        ) from None
+    return Encoder(backbone, state["backbone"], int(state["image_size"]), dim, target)
+
+
+def untrained_encoder(backbone: str, image_size: int, seed: int = 0, device: str = "auto") -> Encoder:
+    """A randomly initialised ``backbone`` (a baseline to compare trained encoders against)."""
+    target = pick_device(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model, dim = make_backbone(backbone, image_size)
+    return Encoder(model, backbone, image_size, dim, target)

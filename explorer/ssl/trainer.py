@@ -1,0 +1,312 @@
+"""The self-supervised training loop (read top to bottom, in the spirit of DINO's main_dino.py).
+
+``train`` takes decoded images, a ``TrainConfig`` and an output folder; every epoch it writes
+``out_dir/checkpoint.pt`` atomically, so a crash, a cancel or a non-finite loss always leaves the
+last complete checkpoint intact. ``resume=True`` continues from that checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
+from explorer.ssl.augment import augment, is_grayscale, recipe_for, to_batch
+from explorer.ssl.backbones import BACKBONES, make_backbone, resolve_backbone
+from explorer.ssl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from explorer.ssl.devices import DEVICE_NAMES, pick_device
+from explorer.ssl.methods import METHODS, SSLMethod, make_method
+
+CHECKPOINT_NAME = "checkpoint.pt"
+WARMUP_EPOCHS = 2
+MIN_LR_FRACTION = 1e-3
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (stored in the checkpoint and the project as a dict)."""
+
+    method: str = "simclr"
+    backbone: str = "auto"  # auto: resnet18 on CUDA, small-cnn elsewhere
+    epochs: int = 30
+    max_minutes: float | None = None  # wall-clock budget; the LR schedule shrinks to fit it
+    device: str = "auto"
+    image_size: int = 32
+    batch_size: int = 256
+    learning_rate: float | None = None  # None: the method's default scaled by batch size / 256
+    weight_decay: float | None = None  # None: the method's default
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise ValueError with a clear message for the first bad setting."""
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.backbone != "auto" and self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r}; choose one of auto, {', '.join(BACKBONES)}")
+        if not isinstance(self.epochs, numbers.Integral) or self.epochs < 1:
+            raise ValueError(f"epochs must be a whole number of at least 1 (got {self.epochs!r})")
+        if self.max_minutes is not None and not (self.max_minutes > 0 and math.isfinite(self.max_minutes)):
+            raise ValueError(f"max_minutes must be a positive number of minutes or None (got {self.max_minutes!r})")
+        device = str(self.device).lower()
+        if device not in DEVICE_NAMES and not (device.startswith("cuda:") and device[5:].isdigit()):
+            raise ValueError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICE_NAMES)} (or cuda:N)")
+        if not isinstance(self.image_size, numbers.Integral) or self.image_size < 8:
+            raise ValueError(f"image_size must be at least 8 pixels (got {self.image_size!r})")
+        if not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 2:
+            raise ValueError(f"batch_size must be at least 2 (contrastive methods need pairs; got {self.batch_size!r})")
+        if self.learning_rate is not None and not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValueError(f"learning_rate must be a positive number or None (got {self.learning_rate!r})")
+        if self.weight_decay is not None and not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ValueError(f"weight_decay must be zero or positive, or None (got {self.weight_decay!r})")
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint was kept."""
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    epochs_done: int
+    history: list[dict] = field(default_factory=list)  # one dict per completed epoch
+    stopped_by: str = "epochs"  # 'epochs' | 'time'
+
+
+def learning_rate_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
+    """Linear warmup to ``peak`` over ``warmup_steps``, then cosine decay to peak * 1e-3."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    t = min(1.0, (step - warmup_steps) / span)
+    floor = peak * MIN_LR_FRACTION
+    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def make_optimizer(method: SSLMethod, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """The method's optimiser; no weight decay on biases and BatchNorm parameters."""
+    params = method.trainable_parameters()
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if method.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def train(
+    images: np.ndarray,
+    config: TrainConfig,
+    out_dir: Path,
+    resume: bool = False,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> TrainResult:
+    """Train ``config.method`` on ``images`` ((N, S, S, 3) uint8, S = config.image_size).
+
+    Writes ``out_dir/checkpoint.pt`` after every epoch (and when the time budget stops it
+    mid-epoch). Raises Cancelled (via ``cancel``), NonFiniteLoss, ValueError for bad input, and
+    CheckpointError when ``resume`` finds no usable checkpoint.
+    """
+    # ---- inputs and setup ---------------------------------------------------------------
+    config.validate()
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1:] != (config.image_size, config.image_size, 3) or images.dtype != np.uint8:
+        raise ValueError(
+            f"train expects images as (N, {config.image_size}, {config.image_size}, 3) uint8, "
+            f"got {images.shape} {images.dtype}"
+        )
+    n = len(images)
+    if n < 2:
+        raise ValueError(f"need at least 2 images to train, got {n}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / CHECKPOINT_NAME
+    device = pick_device(config.device)
+    backbone_name = resolve_backbone(config.backbone, device)
+    cuda = device.type == "cuda"
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        backbone, feature_dim = make_backbone(backbone_name, config.image_size)
+        method = make_method(config.method, backbone, feature_dim)
+    method.to(device)
+    if cuda:
+        method.to(memory_format=torch.channels_last)
+    generator = torch.Generator().manual_seed(config.seed)
+    recipe = recipe_for(config.image_size, grayscale=is_grayscale(images))
+
+    batch = min(config.batch_size, n)
+    steps_per_epoch = n // batch  # drop the last incomplete batch
+    warmup_steps = max(1, min(WARMUP_EPOCHS * steps_per_epoch, config.epochs * steps_per_epoch // 10))
+    peak_lr = config.learning_rate or method.base_lr * batch / 256
+    weight_decay = method.weight_decay if config.weight_decay is None else config.weight_decay
+    optimizer = make_optimizer(method, peak_lr, weight_decay)
+    amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+    start_epoch, history = 0, []
+    if resume:
+        start_epoch, history = _restore(path, config, backbone_name, method, optimizer, scaler, generator, device)
+
+    data = to_batch(images).contiguous()
+    if cuda and data.numel() < 2**31:
+        data = data.to(device)
+    elif cuda:
+        data = data.pin_memory()
+
+    def checkpoint_state(epochs_done: int) -> dict:
+        return {
+            "method": method.state_dict(),
+            "encoder": method.encoder.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": generator.get_state(),
+            "epoch": epochs_done,
+            "config": asdict(config),
+            "history": history,
+            "backbone": backbone_name,
+            "feature_dim": feature_dim,
+            "image_size": config.image_size,
+            "method_name": config.method,
+        }
+
+    # ---- the loop -----------------------------------------------------------------------
+    budget_s = config.max_minutes * 60 if config.max_minutes else None
+    planned_epochs = config.epochs
+    started = time.perf_counter()
+    stopped_by = "epochs"
+    out_of_time = False
+    epoch = start_epoch
+    method.train()
+    report_every = max(1, steps_per_epoch // 10)
+    while epoch < planned_epochs:
+        epoch_start = time.perf_counter()
+        order = torch.randperm(n, generator=generator)
+        losses: list[float] = []
+        tick, tick_images = time.perf_counter(), 0
+        for i in range(steps_per_epoch):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            if budget_s is not None and time.perf_counter() - started > budget_s:
+                out_of_time = True
+                break
+            step = epoch * steps_per_epoch + i
+            lr = learning_rate_at(step, planned_epochs * steps_per_epoch, warmup_steps, peak_lr)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+            x = data[order[i * batch : (i + 1) * batch].to(data.device)].to(device, non_blocking=True)
+            views = [augment(x, recipe, generator) for _ in range(method.views)]
+            if cuda:
+                views = [v.contiguous(memory_format=torch.channels_last) for v in views]
+            autocast = torch.autocast("cuda", dtype=amp_dtype) if cuda else nullcontext()
+            with autocast:
+                loss = method.forward_loss(*views)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise NonFiniteLoss(
+                    f"loss became {value} at step {step + 1} (epoch {epoch + 1}, lr {lr:.3g}); "
+                    f"the last good checkpoint was kept ({path if path.exists() else 'none yet'}); "
+                    "try a lower learning rate"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            method.after_step((step + 1) / (planned_epochs * steps_per_epoch))
+            losses.append(value)
+
+            tick_images += len(x)
+            if (i + 1) % report_every == 0 or i + 1 == steps_per_epoch:
+                now = time.perf_counter()
+                rate = tick_images / max(now - tick, 1e-9)
+                tick, tick_images = now, 0
+                progress(
+                    Progress(
+                        "train",
+                        done=step + 1,
+                        total=planned_epochs * steps_per_epoch,
+                        message=f"epoch {epoch + 1}/{planned_epochs}",
+                        metrics={"loss": value, "images_per_s": rate, "epoch": float(epoch + 1), "lr": lr},
+                    )
+                )
+        if out_of_time:  # mid-epoch: keep the weights, count only completed epochs
+            stopped_by = "time"
+            save_checkpoint(checkpoint_state(epoch), path)
+            break
+
+        seconds = time.perf_counter() - epoch_start
+        epoch += 1
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": float(np.mean(losses)),
+                "lr": lr,
+                "seconds": seconds,
+                "images_per_s": steps_per_epoch * batch / max(seconds, 1e-9),
+            }
+        )
+        save_checkpoint(checkpoint_state(epoch), path)
+        progress(
+            Progress(
+                "train",
+                done=epoch * steps_per_epoch,
+                total=planned_epochs * steps_per_epoch,
+                message=f"epoch {epoch}/{planned_epochs} done",
+                metrics={
+                    "loss": history[-1]["loss"],
+                    "images_per_s": history[-1]["images_per_s"],
+                    "epoch": float(epoch),
+                    "lr": lr,
+                },
+            )
+        )
+        if budget_s is not None:  # re-plan the schedule to end inside the budget (last epoch's pace)
+            elapsed = time.perf_counter() - started
+            fits = epoch + int((budget_s - elapsed) // max(seconds, 1e-9))
+            planned_epochs = max(epoch, min(config.epochs, fits))
+
+    if epoch < config.epochs:
+        stopped_by = "time"
+    if epoch == start_epoch and not path.exists():
+        save_checkpoint(checkpoint_state(epoch), path)
+    return TrainResult(checkpoint=path, epochs_done=epoch, history=history, stopped_by=stopped_by)
+
+
+def _restore(
+    path: Path,
+    config: TrainConfig,
+    backbone_name: str,
+    method: SSLMethod,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    generator: torch.Generator,
+    device: torch.device,
+) -> tuple[int, list[dict]]:
+    """Load the checkpoint at ``path`` into the given objects; (epochs done, history)."""
+    if not path.exists():
+        raise CheckpointError(f"cannot resume: no checkpoint at {path}")
+    state = load_checkpoint(path, map_location=device)
+    saved_method = state.get("method_name", state["config"].get("method"))
+    if saved_method != config.method:
+        raise CheckpointError(
+            f"cannot resume {path}: it was trained with method {saved_method!r}, not {config.method!r}"
+        )
+    if state["backbone"] != backbone_name:
+        raise CheckpointError(f"cannot resume {path}: its backbone is {state['backbone']!r}, not {backbone_name!r}")
+    if state["image_size"] != config.image_size:
+        raise CheckpointError(
+            f"cannot resume {path}: it was trained at {state['image_size']} px, not {config.image_size}"
+        )
+    method.load_state_dict(state["method"])
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    generator.set_state(state["rng"].cpu())
+    return int(state["epoch"]), list(state.get("history", []))
