@@ -243,7 +243,8 @@ def _demo(args) -> int:
         return 0
     from explorer.gui.app import run
 
-    return run(str(demo.images), None, screenshot=args.screenshot)
+    # A first map from raw pixels in seconds, so a newcomer has something to click at once.
+    return run(str(demo.images), None, screenshot=args.screenshot, first_map="quick map")
 
 
 def _metrics(metrics: dict) -> str:

@@ -17,12 +17,21 @@ def _headless() -> bool:
     return sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def run(project: str | None = None, state_dir: str | None = None, screenshot: str | None = None) -> int:
+def _quiet_qt_messages(_mode, _context, message: str) -> None:
+    # The offscreen platform warns on every window show about a feature it lacks; nothing to act on.
+    if "propagateSizeHints" not in message:
+        print(message, file=sys.stderr)
+
+
+def run(
+    project: str | None = None, state_dir: str | None = None, screenshot: str | None = None, first_map: str = ""
+) -> int:
     """Show the main window and run the event loop; returns the exit code.
 
     ``project``: a folder of images to open (else the last one opened, unless taking a
     screenshot). ``state_dir``: where the project keeps its state (default FOLDER/.explorer).
     ``screenshot``: save a picture of the window to this PNG once it has drawn, then exit 0.
+    ``first_map``: a pipeline step ("quick map", "build") to start when the project has no map yet.
     """
     if _headless():
         if not screenshot and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
@@ -33,8 +42,10 @@ def run(project: str | None = None, state_dir: str | None = None, screenshot: st
             )
             return 2
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QTimer, qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
+
+    qInstallMessageHandler(_quiet_qt_messages)
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
     app.setApplicationName(APP_NAME)
@@ -55,6 +66,8 @@ def run(project: str | None = None, state_dir: str | None = None, screenshot: st
     if project:
         if not window.open_project(project, state_dir) and screenshot:
             return 2
+        if first_map and window.session.map is None:
+            window.run_step(first_map)
     elif not screenshot:
         window.restore_last_project()
 

@@ -82,17 +82,24 @@ class EmptyState(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        layout = QVBoxLayout(self)
+        # A centred column of bounded width; no alignment flags on the wrapped label, so the
+        # layout asks it for its height at that width and nothing gets clipped.
+        outer = QHBoxLayout(self)
+        outer.addStretch(1)
+        column = QWidget()
+        column.setMaximumWidth(560)
+        outer.addWidget(column, 4)
+        outer.addStretch(1)
+        layout = QVBoxLayout(column)
         layout.addStretch(2)
         self.title = QLabel()
         self.title.setObjectName("EmptyTitle")
         self.text = QLabel()
         self.text.setObjectName("EmptyText")
-        self.text.setWordWrap(True)
-        self.text.setFixedWidth(520)
         for label in (self.title, self.text):
+            label.setWordWrap(True)
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            layout.addWidget(label, 0, Qt.AlignmentFlag.AlignHCenter)
+            layout.addWidget(label)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         self.build_button = QPushButton("Build map")

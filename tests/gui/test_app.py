@@ -59,3 +59,24 @@ def test_no_screen_and_no_screenshot_says_what_to_do(tmp_path):
     )
     assert done.returncode == 2
     assert "--screenshot" in done.stderr and "xvfb-run" in done.stderr
+
+
+def test_demo_opens_with_a_first_map(tmp_path):
+    """The README's first command, minus the install: the newcomer sees a map, not an empty window."""
+    out = tmp_path / "demo.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "c"), "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "explorer.cli", "demo", str(tmp_path / "demo"), "--screenshot", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "propagateSizeHints" not in done.stderr
+    from explorer import workflow
+    from explorer.store import Project
+
+    with Project(tmp_path / "demo" / "digits", create=False) as project:
+        assert workflow.current_map(project).xy.shape == (1797, 2)
+    assert out.stat().st_size > 10_000

@@ -1,0 +1,111 @@
+"""Pictures of the real window at each step of the user's path, for the README walkthrough.
+
+    .venv/bin/python docs/screenshots.py [--out docs] [--train-minutes M]
+
+Writes the demo digits to a temporary folder, maps them (raw pixels by default, so it takes
+seconds; ``--train-minutes`` trains the default encoder first), then drives the window the way a
+person does and saves one PNG per step. Runs offscreen; no display needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
+
+
+def wait(app, condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the window did not settle in time")
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def snap(app, window, path: Path) -> None:
+    wait(app, window.settled)
+    for _ in range(5):  # let queued paints and thumbnails land
+        app.processEvents()
+        time.sleep(0.05)
+    window.grab().save(str(path))
+    print(f"wrote {path}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=str(Path(__file__).parent))
+    parser.add_argument("--train-minutes", type=float, default=0.0)
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    import numpy as np
+    import pyqtgraph as pg
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from explorer import workflow
+    from explorer.demo import write_demo
+    from explorer.gui import style
+    from explorer.gui.main_window import MainWindow
+    from explorer.store import Project
+
+    tmp = tempfile.TemporaryDirectory()
+    demo = write_demo(Path(tmp.name) / "demo")
+    with open(demo.truth, newline="") as f:
+        truth = {r["path"]: r["label"] for r in csv.DictReader(f)}
+    with Project(demo.images) as project:
+        workflow.scan(project)
+        if args.train_minutes:
+            from explorer.ssl.trainer import TrainConfig
+
+            workflow.train(project, TrainConfig(max_minutes=args.train_minutes, epochs=1000))
+            workflow.embed(project)
+        else:
+            workflow.embed(project, workflow.PIXELS)
+        workflow.make_map(project)
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    pg.setConfigOptions(background=style.PLOT, foreground=style.TEXT, antialias=False)
+    style.apply_theme(app)
+    window = MainWindow(QSettings(str(Path(tmp.name) / "settings.ini"), QSettings.Format.IniFormat))
+    window.resize(1280, 800)
+    window.show()
+    window.open_project(demo.images)
+    s = window.session
+    snap(app, window, out / "step1-map.png")
+
+    # Seed one image per digit, as a person clicking one point of each colour would.
+    for digit in range(10):
+        s.add_class(str(digit))
+    rng = np.random.default_rng(0)
+    for position, label in enumerate(s.classes):
+        candidates = [i for i in s.map.item_ids if truth[s.path_of(int(i))] == label.name]
+        s.set_selection([int(rng.choice(candidates))])
+        s.label_with_key(position + 1) if position < 9 else s.label_targets(label.id)
+    s.clear_selection()
+    window.propagate()
+    wait(app, lambda: s.counts()["pseudo"] > 0)
+    snap(app, window, out / "step2-propagated.png")
+
+    # Click a pseudo-labelled image: it shows large, with its neighbours and its label.
+    pseudo = s.labels.item_ids[s.labels.source == "pseudo"]
+    s.set_selection([int(pseudo[0])])
+    s.set_current(int(pseudo[0]))
+    snap(app, window, out / "step3-review.png")
+    snap(app, window, out / "window.png")
+    window.close()
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
