@@ -185,7 +185,7 @@ def seed_each_cluster(qtbot, window, per_cluster: int = 2) -> None:
         press(qtbot, window, getattr(Qt.Key, f"Key_{key}"))
 
 
-def test_propagate_accept_undo_redo(qtbot, window):
+def test_propagate_accept_undo_redo(qtbot, window, tmp_path):
     window.auto_action.setChecked(False)
     add_classes(qtbot, window)
     seed_each_cluster(qtbot, window)
@@ -223,6 +223,15 @@ def test_propagate_accept_undo_redo(qtbot, window):
         s.info(int(other)).source != "pseudo"
         or s.info(int(other)).class_id != table.class_ids[table.item_ids == other][0]
     )
+
+    # And out: the accepted label leaves as `accepted`, the rest as seeds and pseudo-labels.
+    out = tmp_path / "labels.csv"
+    assert window.export_to(out, "csv")
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=15000)
+    with open(out, newline="") as f:
+        rows = {r["path"]: r for r in csv.DictReader(f)}
+    assert len(rows) == 60 and rows[s.path_of(item)]["source"] == "accepted"
+    assert sum(r["source"] == "seed" for r in rows.values()) == 6
 
 
 def test_keyboard_undo_redo(qtbot, window):
