@@ -101,6 +101,15 @@ def main() -> int:
     s.set_selection([int(pseudo[0])])
     s.set_current(int(pseudo[0]))
     snap(app, window, out / "step3-review.png")
+
+    # Where to label next: colour by what needs review, shade what no label covers.
+    s.clear_selection()
+    window.map_view.set_colour_mode("review")
+    window.map_view.shade_box.setChecked(True)
+    snap(app, window, out / "step4-where-to-label.png")
+    window.map_view.shade_box.setChecked(False)
+    window.map_view.set_colour_mode("label")
+    s.set_selection([int(pseudo[0])])
     snap(app, window, out / "window.png")
     window.close()
     tmp.cleanup()

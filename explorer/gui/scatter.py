@@ -21,10 +21,13 @@ from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
+    QComboBox,
     QFrame,
     QGraphicsPathItem,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -32,13 +35,16 @@ from PySide6.QtWidgets import (
 from scipy.spatial import cKDTree
 
 from explorer.gui import style
-from explorer.gui.session import HUMAN, NONE, PSEUDO, Session
+from explorer.gui.colouring import MODE_TITLES, MODES, Colouring, Palettes, colour_points, folder_groups, group_counts
+from explorer.gui.legend import Legend
+from explorer.gui.session import HUMAN, Session
+from explorer.gui.shading import unlabelled_regions
 from explorer.gui.thumbnails import Thumbnails
 
-CONFIDENCE_BINS = 4  # pseudo-label shades per class, faint (unsure) to strong (sure)
-PSEUDO_ALPHA = (55, 100, 150, 205)
 HOVER_DELAY_MS = 30  # hover picking runs at most this often
 HOVER_THUMB = 160
+MORPH_FRAMES = 12  # frames of the move from the old layout to the new one
+MORPH_MAX_POINTS = 30_000  # above this a frame costs too much: the new layout shows at once
 
 
 def point_size(n: int) -> float:
@@ -182,11 +188,17 @@ class MapView(QWidget):
         self.thumbnails = thumbnails
         self.tree: cKDTree | None = None
         self.xy = np.empty((0, 2), np.float32)
+        self._item_ids = np.empty(0, np.int64)
         self.size = 6.0
         self.drawn = False  # the current map has been handed to the scatter item
-        self._palette_key: tuple = ()
-        self._palette = np.empty(0, object)
+        self.colour_mode = "label"
+        self._palettes = Palettes()
+        self._colouring: Colouring | None = None
+        self._folders: tuple[np.ndarray, list[str]] | None = None
         self._brushes = np.empty(0, object)
+        self.hidden = np.zeros(0, bool)  # (N,) points of groups hidden in the legend
+        self._morph: tuple[np.ndarray, np.ndarray, int] | None = None  # from, to, frame
+        self._morph_timer = QTimer(self, interval=25, timeout=self._morph_step)
         self._hover_pos: QPointF | None = None
         self._hover_row: int | None = None
         self._dragging = False
@@ -205,6 +217,10 @@ class MapView(QWidget):
         item.setMenuEnabled(False)
         layout.addWidget(self.plot, 1)
 
+        self.shade = pg.ImageItem()
+        self.shade.setZValue(-1)
+        self.shade.hide()
+        self.plot.addItem(self.shade)
         self.points = _Passive(pxMode=True, pen=None, size=self.size, symbol="o")
         self.humans = _Passive(pxMode=True, pen=pg.mkPen("#ffffff", width=1.0), symbol="o")
         self.links = pg.PlotCurveItem(pen=pg.mkPen(255, 255, 255, 90, width=1), connect="pairs")
@@ -226,6 +242,8 @@ class MapView(QWidget):
             overlay.setZValue(z)
             self.plot.addItem(overlay)
 
+        self.legend = Legend(self.plot)
+        self.legend.toggled.connect(lambda *_: self._recolour())
         self.card = HoverCard(self.plot)
         self._hover_timer = QTimer(self, singleShot=True, interval=HOVER_DELAY_MS, timeout=self._update_hover)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
@@ -267,9 +285,22 @@ class MapView(QWidget):
         fit.setAutoRaise(True)
         fit.clicked.connect(self.fit)
         layout.addWidget(fit)
+        layout.addSpacing(12)
+        layout.addWidget(QLabel("Colour by"))
+        self.colour_combo = QComboBox()
+        for mode in MODES:
+            self.colour_combo.addItem(MODE_TITLES[mode], mode)
+        self.colour_combo.setToolTip("What the colours of the points mean (the legend counts follow the selection)")
+        self.colour_combo.currentIndexChanged.connect(lambda _: self.set_colour_mode(self.colour_combo.currentData()))
+        layout.addWidget(self.colour_combo)
+        self.shade_box = QCheckBox("Where to label")
+        self.shade_box.setToolTip("Shade the parts of the map with no human label and unsure pseudo-labels")
+        self.shade_box.toggled.connect(lambda _: self._update_shading())
+        layout.addWidget(self.shade_box)
         layout.addStretch(1)
         self.hint = QLabel("")
         self.hint.setObjectName("Muted")
+        self.hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # may be cut, never widens
         layout.addWidget(self.hint)
         return row
 
@@ -289,73 +320,130 @@ class MapView(QWidget):
         m = self.session.map
         self.drawn = False
         self._hide_hover()
+        self._morph_timer.stop()
+        old_ids, old_xy = self._item_ids, self.xy
         if m is None or len(m.item_ids) == 0:
             self.xy = np.empty((0, 2), np.float32)
+            self._item_ids = np.empty(0, np.int64)
             self.tree = None
             for overlay in (self.points, self.humans, self.selected, self.neighbour_marks, self.current_mark):
                 overlay.clear()
             self.links.setData([], [])
+            self.shade.hide()
+            self.legend.hide()
             self.hint.setText("")
             return
         self.xy = np.asarray(m.xy, np.float32)
+        self._item_ids = np.asarray(m.item_ids, np.int64)
         self.tree = cKDTree(self.xy)
         self.size = point_size(len(self.xy))
-        self._brushes = self._brush_array()
-        self.points.setData(pos=self.xy, size=self.size, brush=self._brushes)
+        self._folders = None
+        start = self._morph_start(old_ids, old_xy)
+        self._recolour(draw_points=False)
+        self.points.setData(pos=self.xy if start is None else start, size=self.size, brush=self._brushes)
         self._update_overlays()
         self.fit()
         self.drawn = True
+        self.legend.show()
+        self._place_legend()
         self.hint.setText(f"{len(self.xy):,} images · hover to preview · click to select")
+        if start is not None:
+            self._morph = (start, self.xy, 0)
+            self._morph_timer.start()
 
-    def _class_palette(self) -> np.ndarray:
-        """Brushes, one per code: 0 grey, then per class [human, pseudo bins...] (built once
-        per set of class colours and reused for every point)."""
-        key = tuple(c.colour for c in self.session.classes)
-        if key != self._palette_key or len(self._palette) == 0:
-            grey = QColor(style.UNLABELLED)
-            grey.setAlpha(150)
-            brushes = [QBrush(grey)]
-            for hex_colour in key:
-                colour = style.display_colour(hex_colour)
-                brushes.append(QBrush(colour))
-                for alpha in PSEUDO_ALPHA:
-                    faded = QColor(colour)
-                    faded.setAlpha(alpha)
-                    brushes.append(QBrush(faded))
-            palette = np.empty(len(brushes), object)
-            palette[:] = brushes
-            self._palette, self._palette_key = palette, key
-        return self._palette
+    # ---- moving from the old layout to the new one ------------------------------------------
+    def _morph_start(self, old_ids: np.ndarray, old_xy: np.ndarray) -> np.ndarray | None:
+        """Where each new point starts its move: its old place if it had one (else its new place);
+        None when there is nothing to animate."""
+        if len(old_ids) == 0 or len(self.xy) > MORPH_MAX_POINTS or len(old_xy) != len(old_ids):
+            return None
+        order = np.argsort(old_ids)
+        pos = np.searchsorted(old_ids[order], self._item_ids)
+        pos = np.clip(pos, 0, len(order) - 1)
+        found = old_ids[order][pos] == self._item_ids
+        if not found.any():
+            return None
+        start = self.xy.copy()
+        start[found] = old_xy[order[pos[found]]]
+        return None if np.allclose(start, self.xy) else start
 
-    def _codes(self) -> np.ndarray:
-        s = self.session
-        n = len(self.xy)
-        if len(s.map_class_index) != n:
-            return np.zeros(n, np.int64)
-        stride = 1 + CONFIDENCE_BINS
-        base = 1 + s.map_class_index * stride
-        bins = np.clip(np.nan_to_num(s.map_confidence, nan=0.0) * CONFIDENCE_BINS, 0, CONFIDENCE_BINS - 1).astype(
-            np.int64
-        )
-        codes = np.zeros(n, np.int64)
-        codes = np.where(s.map_source == HUMAN, base, codes)
-        codes = np.where(s.map_source == PSEUDO, base + 1 + bins, codes)
-        codes[(s.map_source == NONE) | (s.map_class_index < 0)] = 0
-        return codes
+    def _morph_step(self) -> None:
+        if self._morph is None:
+            self._morph_timer.stop()
+            return
+        start, end, frame = self._morph
+        frame += 1
+        t = frame / MORPH_FRAMES
+        t = t * t * (3 - 2 * t)  # ease in and out
+        self.points.setData(pos=start + (end - start) * t, size=self.size, brush=self._brushes)
+        if frame >= MORPH_FRAMES:
+            self._morph = None
+            self._morph_timer.stop()
+        else:
+            self._morph = (start, end, frame)
 
-    def _brush_array(self) -> np.ndarray:
-        return self._class_palette()[self._codes()]
+    # ---- colours ------------------------------------------------------------------------
+    def set_colour_mode(self, mode: str) -> None:
+        """label, confidence, folder or review (see ``explorer.gui.colouring``)."""
+        if mode not in MODES:
+            raise ValueError(f"unknown colour mode {mode!r}")
+        self.colour_mode = mode
+        index = self.colour_combo.findData(mode)
+        if index != self.colour_combo.currentIndex():
+            self.colour_combo.setCurrentIndex(index)
+        self._recolour()
 
-    def _recolour(self) -> None:
+    def _recolour(self, draw_points: bool = True) -> None:
         if self.tree is None:
             return
-        self._brushes = self._brush_array()
-        self.points.setBrush(self._brushes)
-        self._update_overlays()
+        if self.colour_mode == "folder" and self._folders is None:
+            self._folders = folder_groups([self.session.path_of(int(i)) for i in self._item_ids])
+        colouring = colour_points(self.session, self.colour_mode, self._palettes, self._folders)
+        self._colouring = colouring
+        self.legend.set_entries(colouring.entries)
+        self.hidden = self.legend.hidden[colouring.group] if len(self.legend.hidden) else np.zeros(len(self.xy), bool)
+        self._brushes = colouring.brushes(self.legend.hidden)
+        if draw_points:
+            self.points.setBrush(self._brushes)
+            self._update_overlays()
+        self._update_legend_counts()
+        self._update_shading()
+
+    def _update_legend_counts(self) -> None:
+        if self._colouring is None:
+            return
+        rows = self.session.rows_of(self.session.selection)
+        totals = group_counts(self._colouring)
+        selected = group_counts(self._colouring, rows) if len(rows) else None
+        title = MODE_TITLES[self.colour_mode] + (f" · {len(rows):,} selected" if len(rows) else "")
+        self.legend.set_counts(totals, selected, title)
+        self._place_legend()
+
+    def _place_legend(self) -> None:
+        area = self.plot.viewport().rect()
+        # The overlay sits in no layout, so size it from its rows each time they change.
+        self.legend.setMinimumSize(0, 0)
+        self.legend.setMaximumSize(16_777_215, 16_777_215)
+        self.legend.layout().invalidate()
+        self.legend.layout().activate()
+        hint = self.legend.sizeHint()
+        self.legend.setFixedSize(hint)
+        self.legend.move(max(0, area.right() - hint.width() - 8), 8)
+        self.legend.raise_()
+
+    def _update_shading(self) -> None:
+        if not self.shade_box.isChecked() or self.tree is None:
+            self.shade.hide()
+            return
+        image, rect = unlabelled_regions(self.xy, self.session.map_source, self.session.map_confidence)
+        self.shade.setImage(image, autoLevels=False)
+        self.shade.setRect(*rect)
+        self.shade.show()
 
     def _update_overlays(self) -> None:
         s = self.session
-        humans = np.flatnonzero(s.map_source == HUMAN) if len(s.map_source) == len(self.xy) else np.empty(0, np.int64)
+        humans = np.flatnonzero((s.map_source == HUMAN) & ~self.hidden) if len(s.map_source) == len(self.xy) else []
+        humans = np.asarray(humans, np.int64)
         self.humans.setData(pos=self.xy[humans], size=self.size + 3, brush=self._brushes[humans])
         self._on_selection()
         self._on_current(-1 if s.current is None else s.current)
@@ -368,6 +456,7 @@ class MapView(QWidget):
         # Keep the rest visible but dimmed while something is selected.
         self.points.setOpacity(0.45 if len(rows) else 1.0)
         self.humans.setOpacity(0.6 if len(rows) else 1.0)
+        self._update_legend_counts()
 
     def _on_current(self, item_id: int) -> None:
         if self.tree is None:
@@ -395,8 +484,13 @@ class MapView(QWidget):
             return None
         max_pixels = max_pixels if max_pixels is not None else max(6.0, self.size)
         pixel = self.view_box.viewPixelSize()[0] or 1.0
-        distance, row = self.tree.query((x, y), distance_upper_bound=max_pixels * pixel)
-        return None if not np.isfinite(distance) else int(row)
+        distances, rows = self.tree.query((x, y), k=16, distance_upper_bound=max_pixels * pixel)
+        for distance, row in zip(np.atleast_1d(distances), np.atleast_1d(rows)):
+            if not np.isfinite(distance):
+                return None
+            if not (len(self.hidden) and self.hidden[row]):
+                return int(row)
+        return None
 
     def viewport_pos(self, row: int) -> QPoint:
         """Where map row ``row`` is drawn, in the plot viewport's pixel coordinates (for tests
@@ -418,7 +512,10 @@ class MapView(QWidget):
         self.session.set_current(item_id)
 
     def _on_region(self, polygon: np.ndarray, modifiers) -> None:
-        rows = np.flatnonzero(points_in_polygon(self.xy, polygon))
+        inside = points_in_polygon(self.xy, polygon)
+        if len(self.hidden) == len(inside):
+            inside &= ~self.hidden
+        rows = np.flatnonzero(inside)
         add = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
         self.session.select_rows(rows, "add" if add else "replace")
         self.session.message.emit(f"{len(self.session.selection)} selected")
@@ -443,6 +540,8 @@ class MapView(QWidget):
         if event.type() == QEvent.Type.Leave:
             self._hover_pos = None
             self._hide_hover()
+        elif event.type() == QEvent.Type.Resize:
+            self._place_legend()
         return False
 
     def stop(self) -> None:

@@ -51,6 +51,10 @@ QHeaderView::section {{ background: {PANEL}; color: {MUTED}; border: none; borde
 QProgressBar {{ background: {PLOT}; border: 1px solid {BORDER}; border-radius: 3px; text-align: center;
     max-height: 14px; font-size: 8pt; }}
 QProgressBar::chunk {{ background: {ACCENT}; border-radius: 2px; }}
+QFrame#Legend {{ background: rgba(37, 40, 45, 215); border: 1px solid {BORDER}; border-radius: 6px; }}
+QFrame#Legend QToolButton {{ padding: 1px 4px; border: none; text-align: left; }}
+QFrame#Legend QToolButton:!checked {{ color: #5c6068; background: transparent; }}
+QFrame#Legend QToolButton:checked {{ background: transparent; }}
 QFrame#HoverCard {{ background: rgba(37, 40, 45, 235); border: 1px solid #4a4f58; border-radius: 6px; }}
 QMenu {{ background: {PANEL}; border: 1px solid {BORDER}; }}
 QMenu::item:selected {{ background: #2f4060; }}

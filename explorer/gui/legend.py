@@ -1,0 +1,75 @@
+"""The map's legend: one row per colour group with its count, following the selection.
+
+Clicking a row hides or shows that group on the map (hidden points are not drawn, picked or
+selected). Rows are rebuilt only when the entries change; counts update in place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QLabel, QToolButton, QVBoxLayout, QWidget
+
+from explorer.gui.colouring import LegendEntry
+from explorer.gui.label_panel import swatch
+
+
+class Legend(QFrame):
+    toggled = Signal(int, bool)  # entry index, now hidden
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("Legend")
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(6, 6, 6, 6)
+        self._layout.setSpacing(0)
+        self.title = QLabel("")
+        self.title.setObjectName("Muted")
+        self._layout.addWidget(self.title)
+        self.rows: list[QToolButton] = []
+        self._entries: list[LegendEntry] = []
+        self.hidden = np.zeros(0, bool)
+
+    def set_entries(self, entries: list[LegendEntry]) -> None:
+        if entries == self._entries:
+            return
+        names = {e.name: k for k, e in enumerate(self._entries)}
+        old_hidden = self.hidden
+        self._entries = list(entries)
+        # A group that keeps its name stays hidden (a propagation must not undo the person's choice).
+        self.hidden = np.array(
+            [bool(old_hidden[names[e.name]]) if e.name in names else False for e in entries], bool
+        ).reshape(-1)
+        for row in self.rows:
+            self._layout.removeWidget(row)
+            row.hide()  # gone from the screen now; deleted when the event loop gets to it
+            row.deleteLater()
+        self.rows = []
+        for k, entry in enumerate(entries):
+            row = QToolButton()
+            row.setAutoRaise(True)
+            row.setCheckable(True)
+            row.setChecked(not self.hidden[k])
+            row.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            row.setIcon(swatch(entry.colour, 10))
+            row.setToolTip(f"Click to {'show' if self.hidden[k] else 'hide'} {entry.name} on the map")
+            row.clicked.connect(lambda _=False, k=k: self.toggle(k))
+            self._layout.addWidget(row)
+            row.show()  # shown now, not on the next event loop turn, so the size is right at once
+            self.rows.append(row)
+
+    def toggle(self, index: int) -> None:
+        self.hidden[index] = not self.hidden[index]
+        self.rows[index].setChecked(not self.hidden[index])
+        self.rows[index].setToolTip(
+            f"Click to {'show' if self.hidden[index] else 'hide'} {self._entries[index].name} on the map"
+        )
+        self.toggled.emit(index, bool(self.hidden[index]))
+
+    def set_counts(self, totals: np.ndarray, selected: np.ndarray | None, title: str) -> None:
+        """Counts per entry; with a selection, "selected / total"."""
+        self.title.setText(title)
+        for k, (row, entry) in enumerate(zip(self.rows, self._entries)):
+            key = f"{entry.key}  " if entry.key else ""
+            count = f"{int(selected[k]):,} / {int(totals[k]):,}" if selected is not None else f"{int(totals[k]):,}"
+            row.setText(f"{key}{entry.name}   {count}")
