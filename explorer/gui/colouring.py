@@ -64,12 +64,15 @@ class Colouring:
     codes: np.ndarray  # (N,) int: index into ``palette``
     palette: np.ndarray  # object array of QBrush; the last one is transparent (hidden points)
 
+    def shown_codes(self, hidden: np.ndarray | None = None) -> np.ndarray:
+        """(N,) palette codes, with points of hidden groups on the transparent brush."""
+        if hidden is not None and hidden.any():
+            return np.where(hidden[self.group], len(self.palette) - 1, self.codes)
+        return self.codes
+
     def brushes(self, hidden: np.ndarray | None = None) -> np.ndarray:
         """(N,) brushes, with points of hidden groups drawn transparent."""
-        codes = self.codes
-        if hidden is not None and hidden.any():
-            codes = np.where(hidden[self.group], len(self.palette) - 1, codes)
-        return self.palette[codes]
+        return self.palette[self.shown_codes(hidden)]
 
 
 def _brush(hex_colour: str, alpha: int = 255) -> QBrush:

@@ -504,7 +504,7 @@ class MainWindow(QMainWindow):
         from explorer import workflow
 
         workflow.save_propagation(project, result)
-        self.session.reload_labels()
+        self.session.apply_pseudo_labels(result.item_ids, result.class_ids, result.confidence)
         self.label_panel.set_propagation_text(result.summary())
 
     def _propagation_failed(self, message: str) -> None:

@@ -76,6 +76,29 @@ def points_in_polygon(xy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     return inside
 
 
+def set_brush_codes(item: pg.ScatterPlotItem, palette: np.ndarray, codes: np.ndarray) -> None:
+    """``item.setBrush(palette[codes])`` without pyqtgraph's per-point Python loop.
+
+    pyqtgraph looks up every point's symbol in its atlas one by one (about 0.5 s at 100k
+    points). Our points share symbol, size and pen and take their brush from a small palette,
+    so the atlas is asked once per palette entry and the per-point rectangles are filled with
+    one numpy gather. Falls back to ``setBrush`` if pyqtgraph's internals are not as expected.
+    """
+    data = item.data
+    try:
+        if len(codes) != len(data) or (data["size"] != -1).any() or data["pen"].dtype != object:
+            raise TypeError("points carry their own size or pen")
+        styles = [(item.opts["symbol"], item.opts["size"], item.opts["pen"], brush) for brush in palette]
+        rects = np.array(item.fragmentAtlas[styles], dtype=data["sourceRect"].dtype)
+        data["brush"] = palette[codes]
+        data["sourceRect"] = rects[codes]
+        item._maybeRebuildAtlas()
+        item._updateMaxSpotSizes(data=data)
+        item.invalidate()
+    except (AttributeError, KeyError, TypeError, ValueError):
+        item.setBrush(palette[codes])
+
+
 class _Passive(pg.ScatterPlotItem):
     """A scatter item that never takes mouse events (picking is the view's job)."""
 
@@ -340,7 +363,7 @@ class MapView(QWidget):
         self._folders = None
         start = self._morph_start(old_ids, old_xy)
         self._recolour(draw_points=False)
-        self.points.setData(pos=self.xy if start is None else start, size=self.size, brush=self._brushes)
+        self._set_positions(self.xy if start is None else start)
         self._update_overlays()
         self.fit()
         self.drawn = True
@@ -375,12 +398,16 @@ class MapView(QWidget):
         frame += 1
         t = frame / MORPH_FRAMES
         t = t * t * (3 - 2 * t)  # ease in and out
-        self.points.setData(pos=start + (end - start) * t, size=self.size, brush=self._brushes)
+        self._set_positions(start + (end - start) * t)
         if frame >= MORPH_FRAMES:
             self._morph = None
             self._morph_timer.stop()
         else:
             self._morph = (start, end, frame)
+
+    def _set_positions(self, xy: np.ndarray) -> None:
+        self.points.setData(pos=xy, size=self.size)
+        set_brush_codes(self.points, self._colouring.palette, self._codes)
 
     # ---- colours ------------------------------------------------------------------------
     def set_colour_mode(self, mode: str) -> None:
@@ -402,9 +429,10 @@ class MapView(QWidget):
         self._colouring = colouring
         self.legend.set_entries(colouring.entries)
         self.hidden = self.legend.hidden[colouring.group] if len(self.legend.hidden) else np.zeros(len(self.xy), bool)
-        self._brushes = colouring.brushes(self.legend.hidden)
+        self._codes = colouring.shown_codes(self.legend.hidden)
+        self._brushes = colouring.palette[self._codes]
         if draw_points:
-            self.points.setBrush(self._brushes)
+            set_brush_codes(self.points, colouring.palette, self._codes)
             self._update_overlays()
         self._update_legend_counts()
         self._update_shading()

@@ -86,3 +86,49 @@ def test_new_layout_moves_points_from_their_old_places(qtbot, window, project_di
     assert np.allclose(start[0], old[int(s.map.item_ids[0])])
     qtbot.waitUntil(lambda: view._morph is None, timeout=3000)
     assert np.allclose(view.points.getData()[0], view.xy[:, 0])
+
+
+def test_pseudo_labels_applied_in_memory_match_the_store(qtbot, window):
+    from explorer import workflow
+
+    add_classes(qtbot, window)
+    s = window.session
+    for key, cluster in enumerate(("red", "green", "blue"), start=1):
+        s.select_rows(rows_of_cluster(window, cluster)[:2])
+        press(qtbot, window, getattr(Qt.Key, f"Key_{key}"))
+    result = workflow.compute_propagation(s.project)
+    workflow.save_propagation(s.project, result)
+    rejected = int(result.item_ids[result.class_ids >= 0][-1])
+    assert s.project.reject_pseudo([rejected])  # the same result again must not bring it back
+    workflow.save_propagation(s.project, result)
+    s.apply_pseudo_labels(result.item_ids, result.class_ids, result.confidence)
+    stored = s.project.label_table()
+    assert np.array_equal(s.labels.item_ids, stored.item_ids)
+    assert np.array_equal(s.labels.class_ids, stored.class_ids)
+    assert list(s.labels.source) == list(stored.source)
+    assert np.allclose(s.labels.confidence, stored.confidence, equal_nan=True)
+    assert s.info(rejected).source == ""
+
+
+def test_fast_brush_codes_match_pyqtgraph(qtbot):
+    import pyqtgraph as pg
+
+    from explorer.gui.scatter import set_brush_codes
+
+    rng = np.random.default_rng(0)
+    xy = rng.normal(0, 1, (500, 2))
+    palette = np.empty(4, object)
+    palette[:] = [pg.mkBrush(255, 0, 0), pg.mkBrush(0, 255, 0), pg.mkBrush(0, 0, 255, 100), pg.mkBrush(9, 9, 9, 0)]
+    codes = rng.integers(0, 4, 500)
+    slow = pg.ScatterPlotItem(pos=xy, pen=None, size=5, pxMode=True)
+    slow.setBrush(palette[codes])
+    fast = pg.ScatterPlotItem(pos=xy, pen=None, size=5, pxMode=True)
+    fast.setBrush = None  # the fast path must not fall back
+    set_brush_codes(fast, palette, codes)
+    assert list(fast.data["brush"]) == list(palette[codes])
+    # Same atlas entries: the same rectangle for the same brush, different ones for different brushes.
+    for item in (slow, fast):
+        rect = item.data["sourceRect"]
+        assert (rect["w"] > 0).all()
+        keys = {c: {tuple(r) for r in rect[codes == c]} for c in range(4)}
+        assert all(len(v) == 1 for v in keys.values()) and len(set.union(*keys.values())) == 4

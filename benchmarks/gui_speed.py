@@ -1,0 +1,198 @@
+"""How fast the window is, measured offscreen in one run, each figure beside a bare baseline.
+
+    .venv/bin/python benchmarks/gui_speed.py [--sizes 100000 1000000] [--repeats 5]
+
+- startup: seconds from launching ``explorer FOLDER`` until its window is shown, beside a bare
+  PySide6 window started the same way (the floor: Python plus Qt);
+- per map size: repaint after pan and zoom, hover lookup, recolouring after a propagation
+  (new pseudo-labels for every point), each the median of ``--repeats``; the repaint beside a
+  bare pyqtgraph scatter of the same points with one brush (the fastest pyqtgraph can draw).
+
+The project is fabricated straight into the store (items, a map run, labels): no images are
+decoded, so this measures the window, not the disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+
+STARTUP_BARE = """
+import time, sys
+from PySide6.QtWidgets import QApplication, QMainWindow
+app = QApplication([])
+w = QMainWindow(); w.resize(1280, 800); w.show(); app.processEvents()
+print("shown", flush=True)
+"""
+
+STARTUP_OURS = """
+import sys
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from explorer.gui.main_window import MainWindow
+w = MainWindow(); w.show(); w.open_project(sys.argv[1]); app.processEvents()
+print("shown", flush=True)
+"""
+
+
+def time_to_shown(code: str, *args: str) -> float:
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": tempfile.mkdtemp()},
+    )
+    for line in child.stdout:
+        if line.startswith("shown"):
+            break
+    elapsed = time.perf_counter() - start
+    child.kill()
+    child.wait()
+    return elapsed
+
+
+def fabricate(root: Path, n: int, classes: int = 10, seed: int = 0):
+    """A project of ``n`` items in ``classes`` blobs with a map run, seeds and pseudo-labels."""
+    from explorer.store import Project, ScannedFile
+
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    project = Project(root)
+    project.record_scan(
+        (ScannedFile(f"f{k // 1000:04d}/img-{k:07d}.png", 100, 1, 32, 32, "RGB") for k in range(n)), gone=[]
+    )
+    ids = project.item_ids()
+    truth = rng.integers(0, classes, n)
+    centres = rng.normal(0, 10, (classes, 2))
+    xy = (centres[truth] + rng.normal(0, 1.5, (n, 2))).astype(np.float32)
+    k = 10
+    indices = np.tile(np.arange(k + 1), (n, 1)).astype(np.int64)  # not used by the timings
+    run = project.start_run("map", {"k": k, "fabricated": True})
+    project.save_run_arrays(
+        run, item_ids=ids, xy=xy, knn_indices=indices, knn_similarities=np.ones((n, k + 1), np.float32)
+    )
+    project.finish_run(run, "done")
+    class_ids = list(project.ensure_classes([f"class {c}" for c in range(classes)]).values())
+    seeds = rng.choice(n, 5 * classes, replace=False)
+    project.set_labels_many({int(ids[s]): (class_ids[truth[s]], "seed") for s in seeds}, "seeds")
+    return project, ids, np.array(class_ids), truth, xy
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def map_figures(app, n: int, repeats: int) -> dict[str, float]:
+    import pyqtgraph as pg
+    from PySide6.QtCore import QSettings
+
+    from explorer.gui.main_window import MainWindow
+
+    tmp = Path(tempfile.mkdtemp())
+    project, ids, class_ids, truth, xy = fabricate(tmp / "collection", n)
+    project.close()
+    window = MainWindow(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
+    window.resize(1280, 800)
+    window.show()
+    start = time.perf_counter()
+    window.open_project(tmp / "collection")
+    app.processEvents()
+    figures = {"open": time.perf_counter() - start}
+    view = window.map_view
+    viewport = view.plot.viewport()
+    box = view.view_box
+    rng = np.random.default_rng(1)
+
+    def pan_zoom():
+        x0, y0 = rng.normal(0, 5, 2)
+        width = float(rng.uniform(8, 60))
+        box.setRange(xRange=(x0, x0 + width), yRange=(y0, y0 + width), padding=0)
+        viewport.repaint()
+
+    view.fit()
+    viewport.repaint()
+    figures["repaint (pan/zoom)"] = median_time(pan_zoom, repeats)
+    view.fit()
+    figures["repaint (whole map)"] = median_time(viewport.repaint, repeats)
+    targets = xy[rng.integers(0, n, 1000)]
+    start = time.perf_counter()
+    for x, y in targets:
+        view.pick(float(x), float(y))
+    figures["hover lookup"] = (time.perf_counter() - start) / len(targets)
+
+    session = window.session
+
+    def recolour():
+        predicted = class_ids[(truth + rng.integers(0, 2, n)) % len(class_ids)]
+        session.apply_pseudo_labels(
+            ids, predicted, rng.uniform(0, 1, n)
+        )  # what the window does when a propagation lands
+        viewport.repaint()
+
+    figures["recolour after propagation"] = median_time(recolour, max(2, repeats // 2))
+    window.close()
+
+    # The floor: one scatter item, one brush, same points, same viewport size.
+    plot = pg.PlotWidget()
+    plot.resize(viewport.size())
+    plot.show()
+    scatter = pg.ScatterPlotItem(pos=xy, size=4, pen=None, brush=pg.mkBrush(120, 160, 255, 150), pxMode=True)
+    plot.addItem(scatter)
+    app.processEvents()
+    plot.viewport().repaint()
+    figures["bare scatter repaint (whole map)"] = median_time(plot.viewport().repaint, repeats)
+    plot.close()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    pg.setConfigOptions(antialias=False)
+
+    folder = Path(tempfile.mkdtemp()) / "small"
+    project, *_ = fabricate(folder, 2000)
+    project.close()
+    bare = statistics.median(time_to_shown(STARTUP_BARE) for _ in range(3))
+    ours = statistics.median(time_to_shown(STARTUP_OURS, str(folder)) for _ in range(3))
+    print(f"startup to a shown window: ours {ours:.2f} s, bare PySide6 window {bare:.2f} s, ratio {ours / bare:.2f}")
+
+    print("| points | open | repaint pan/zoom | repaint whole | bare repaint | ratio | hover lookup | recolour |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n in args.sizes:
+        f = map_figures(app, n, args.repeats)
+        ratio = f["repaint (whole map)"] / f["bare scatter repaint (whole map)"]
+        print(
+            f"| {n:,} | {f['open']:.2f} s | {f['repaint (pan/zoom)'] * 1000:.0f} ms "
+            f"| {f['repaint (whole map)'] * 1000:.0f} ms | {f['bare scatter repaint (whole map)'] * 1000:.0f} ms "
+            f"| {ratio:.2f} | {f['hover lookup'] * 1000:.2f} ms | {f['recolour after propagation'] * 1000:.0f} ms |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
