@@ -111,6 +111,19 @@ def main() -> int:
     window.map_view.set_colour_mode("label")
     s.set_selection([int(pseudo[0])])
     snap(app, window, out / "window.png")
+
+    # The review queue: the least sure pseudo-labels first, one key each (A, R, 1-9, N).
+    s.clear_selection()
+    window.side_tabs.setCurrentWidget(window.review)
+    window.review.set_order("useful")
+    snap(app, window, out / "step5-review-queue.png")
+
+    # A lasso round one cluster, shown as a gallery of thumbnails.
+    rows = np.flatnonzero(np.array([truth[s.path_of(int(i))] for i in s.map.item_ids]) == "3")
+    s.select_rows(rows)
+    window.side_tabs.setCurrentWidget(window.gallery)
+    window.gallery.show_selection()
+    snap(app, window, out / "step6-gallery.png")
     window.close()
     tmp.cleanup()
     return 0

@@ -41,6 +41,9 @@ class Progress:
 
     ``done`` and ``total`` count the job's own units (images, batches, epochs); ``total`` is
     None when unknown. ``metrics`` carries numbers worth plotting (e.g. ``{"loss": 4.1}``).
+    ``loss`` is set on the training loss curve's points only: one report per optimiser step, with
+    ``done`` = the global step number (1, 2, ...) and ``loss`` = that step's training loss; other
+    reports leave it None.
     """
 
     step: str
@@ -48,6 +51,7 @@ class Progress:
     total: int | None = None
     message: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+    loss: float | None = None
 
     @property
     def fraction(self) -> float | None:

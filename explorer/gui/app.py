@@ -10,17 +10,11 @@ import sys
 
 APP_NAME = "Embedding Explorer"
 ORG_NAME = "Embedding Explorer"
-SCREENSHOT_TIMEOUT_S = 20.0
+SCREENSHOT_TIMEOUT_S = 180.0  # waits for a running first map (UMAP compiles on first use)
 
 
 def _headless() -> bool:
     return sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
-def _quiet_qt_messages(_mode, _context, message: str) -> None:
-    # The offscreen platform warns on every window show about a feature it lacks; nothing to act on.
-    if "propagateSizeHints" not in message:
-        print(message, file=sys.stderr)
 
 
 def run(
@@ -42,10 +36,9 @@ def run(
             )
             return 2
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QTimer, qInstallMessageHandler
+    # No Python Qt message handler: Qt calls it from worker threads, where it broke jobs.
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
-
-    qInstallMessageHandler(_quiet_qt_messages)
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
     app.setApplicationName(APP_NAME)

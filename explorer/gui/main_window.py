@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -23,15 +24,20 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
 from explorer.gui import style
+from explorer.gui.class_manager import ClassManagerDialog
+from explorer.gui.gallery import Gallery
 from explorer.gui.image_view import ImageView
 from explorer.gui.jobs import JobRunner
+from explorer.gui.jobs_panel import JobsPanel, Pace, duration_text
 from explorer.gui.label_panel import LabelPanel
+from explorer.gui.review import ReviewQueue
 from explorer.gui.scatter import MapView
 from explorer.gui.session import Session
 from explorer.gui.thumbnails import Thumbnails
@@ -68,7 +74,7 @@ def _workflow_job(step: str, project, **kwargs):
         from explorer import workflow
 
         if step == "quick_map":  # no training: raw pixels, for a first look in seconds
-            if not project.items():
+            if not project.item_count():
                 workflow.scan(project, progress=progress, cancel=cancel)
             workflow.embed(project, encoder=workflow.PIXELS, progress=progress, cancel=cancel)
             return workflow.make_map(project, progress=progress, cancel=cancel)
@@ -141,20 +147,39 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings if settings is not None else QSettings()
         self.session = Session(self)
-        self.thumbnails = Thumbnails(self.session.absolute_path, parent=self)
+        self.thumbnails = Thumbnails(
+            self.session.absolute_path,
+            parent=self,
+            cache_dir=lambda: self.session.project.state_dir / "thumbs" if self.session.project else None,
+        )
         self.jobs = JobRunner(latest_wins=False, parent=self)
         self.propagation = JobRunner(latest_wins=True, parent=self)
         self.auto_propagate = True
         self.last_error = ""
         self.last_result = None
         self._propagation_project = None
-        self._rate: tuple[str, float, int] | None = None  # step, start time, start count
+        self._pace = Pace()
         self._propagate_timer = QTimer(self, singleShot=True, interval=PROPAGATE_DELAY_MS, timeout=self.propagate)
 
         self.setWindowTitle("Embedding Explorer")
         self.map_view = MapView(self.session, self.thumbnails)
         self.image_view = ImageView(self.session, self.thumbnails)
+        self.gallery = Gallery(self.session, self.thumbnails)
+        self.review = ReviewQueue(self.session, self.thumbnails)
+        self.side_tabs = QTabWidget()
+        self.side_tabs.setDocumentMode(True)
+        self.side_tabs.addTab(self.image_view, "Image")
+        self.side_tabs.addTab(self.gallery, "Gallery")
+        self.side_tabs.addTab(self.review, "Review")
         self.label_panel = LabelPanel(self.session)
+        self.jobs_panel = JobsPanel(TITLES)
+        self.jobs_panel.watch(self.jobs)
+        self.jobs_panel.watch(self.propagation, history=False)
+        self.jobs_dock = QDockWidget("Jobs", self)
+        self.jobs_dock.setObjectName("JobsDock")
+        self.jobs_dock.setWidget(self.jobs_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
+        self.jobs_dock.hide()
         self.empty = EmptyState()
         self.map_stack = QStackedWidget()
         self.map_stack.addWidget(self.empty)
@@ -163,11 +188,11 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.addWidget(self.map_stack)
-        self.splitter.addWidget(self.image_view)
+        self.splitter.addWidget(self.side_tabs)
         self.splitter.addWidget(self.label_panel)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setSizes([640, 310, 330])
-        self.image_view.setMinimumWidth(240)
+        self.side_tabs.setMinimumWidth(240)
         self.label_panel.setMinimumWidth(300)
         self.setCentralWidget(self.splitter)
 
@@ -221,6 +246,12 @@ class MainWindow(QMainWindow):
         self.export_folder_action = action("Export ImageFolder…", lambda: self.choose_export("imagefolder"))
         self.quit_action = action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.fit_action = action("Fit map", self.map_view.fit, "F", "Show the whole map")
+        self.classes_action = action(
+            "Manage classes…", self.manage_classes, "Ctrl+K", "Rename, recolour, merge, reorder or delete classes"
+        )
+        self.jobs_action = self.jobs_dock.toggleViewAction()
+        self.jobs_action.setText("Jobs and training curve")
+        self.jobs_action.setShortcut(QKeySequence("Ctrl+J"))
         self.deselect_action = action("Select none", self._select_none, "Esc", "Clear the selection")
         self.auto_action = QAction("Propagate after each edit", self, checkable=True, checked=True)
         self.auto_action.toggled.connect(lambda on: setattr(self, "auto_propagate", on))
@@ -265,11 +296,15 @@ class MainWindow(QMainWindow):
             None,
             panel.undo_action,
             panel.redo_action,
+            None,
+            self.classes_action,
         ):
             labels.addSeparator() if a is None else labels.addAction(a)
         view = bar.addMenu("&View")
         view.addAction(self.fit_action)
         view.addAction(self.deselect_action)
+        view.addSeparator()
+        view.addAction(self.jobs_action)
 
         toolbar = QToolBar("Main")
         toolbar.setObjectName("MainToolbar")
@@ -319,6 +354,8 @@ class MainWindow(QMainWindow):
         s.labelsEdited.connect(self._labels_edited)
         s.message.connect(self.show_message)
         self.label_panel.propagateRequested.connect(self.propagate)
+        self.gallery.activated.connect(self.map_view.centre_on)
+        self.jobs.started.connect(lambda *_: self.jobs_dock.show())
         self.label_panel.exportRequested.connect(self.choose_export)
         self.empty.build_button.clicked.connect(self.build_action.trigger)
         self.empty.quick_button.clicked.connect(self.quick_action.trigger)
@@ -353,7 +390,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{project.root.name} — Embedding Explorer")
         self.settings.setValue("project/root", str(project.root))
         self.settings.setValue("project/state_dir", str(state_dir) if state_dir else "")
-        if not project.items(readable_only=False):
+        if not project.item_count(readable_only=False):
             self.run_step("scan")
         return True
 
@@ -423,24 +460,21 @@ class MainWindow(QMainWindow):
         return self.jobs.start("export", job)
 
     def _job_started(self, _request: int, name: str) -> None:
-        self._rate = None
+        self._pace = Pace()
         self.job_label.setText(f"{TITLES.get(name, name)}…")
         self.progress_bar.setRange(0, 0)
 
     def _job_progress(self, _request: int, name: str, report: Progress) -> None:
-        now = time.monotonic()
-        if self._rate is None or self._rate[0] != report.step:
-            self._rate = (report.step, now, report.done)
+        rate, eta = self._pace.update(report, time.monotonic())
         text = f"{TITLES.get(name, name)} · {report.step}"
         if report.total:
             self.progress_bar.setRange(0, 1000)
             self.progress_bar.setValue(int(1000 * (report.fraction or 0)))
             self.progress_bar.setFormat(f"{report.done:,}/{report.total:,}")
-            step, start, done0 = self._rate
-            elapsed = now - start
-            if elapsed > 0.5 and report.done > done0:
-                rate = (report.done - done0) / elapsed
-                text += f" · {rate:,.1f}/s · ETA {_duration((report.total - report.done) / rate)}"
+            if rate:
+                text += f" · {rate:,.1f}/s"
+            if eta is not None:
+                text += f" · ETA {duration_text(eta)}"
         else:
             self.progress_bar.setRange(0, 0)
         if report.message:
@@ -511,6 +545,14 @@ class MainWindow(QMainWindow):
         self.label_panel.set_propagation_text(f"propagation failed: {message}")
         self.show_message(f"propagation failed: {message}", error=True)
 
+    def manage_classes(self) -> None:
+        if self.session.project is None:
+            self.show_message("open a folder first")
+            return
+        dialog = ClassManagerDialog(self.session, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+
     # ---- status -------------------------------------------------------------------------
     def show_message(self, text: str, error: bool = False) -> None:
         bar = self.statusBar()
@@ -573,10 +615,3 @@ class MainWindow(QMainWindow):
         self.thumbnails.wait(5_000)
         self.session.close_project(emit=False)
         super().closeEvent(event)
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-    return f"{seconds // 60}:{seconds % 60:02d}"

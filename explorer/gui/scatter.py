@@ -334,6 +334,18 @@ class MapView(QWidget):
             if button.text().lower() == tool and not button.isChecked():
                 button.setChecked(True)
 
+    def centre_on(self, item_id: int) -> None:
+        """Pan (keeping the zoom) so that ``item_id`` is in the middle of the map, and make it current."""
+        rows = self.session.rows_of([item_id])
+        if self.tree is None or len(rows) == 0:
+            return
+        (x0, x1), (y0, y1) = self.view_box.viewRange()
+        x, y = self.xy[int(rows[0])]
+        self.view_box.setRange(
+            xRange=(x - (x1 - x0) / 2, x + (x1 - x0) / 2), yRange=(y - (y1 - y0) / 2, y + (y1 - y0) / 2), padding=0
+        )
+        self.session.set_current(int(item_id))
+
     def fit(self) -> None:
         if len(self.xy):
             self.view_box.autoRange(padding=0.04)

@@ -55,6 +55,7 @@ class Session(QObject):
         self.selection = np.empty(0, np.int64)  # sorted unique item ids
         self.current: int | None = None
         self._paths: dict[int, str] = {}
+        self._label_counts: tuple | None = None
         # Map-aligned label state (N,), recomputed with the label table.
         self.map_class_index = np.empty(0, np.int64)  # position in ``classes``, -1 none
         self.map_source = np.empty(0, np.int8)  # NONE / HUMAN / PSEUDO
@@ -283,9 +284,12 @@ class Session(QObject):
 
     def counts(self) -> dict[str, int]:
         """items, human, pseudo, unlabelled, selected, classes."""
-        src = self.labels.source
-        human = int(np.isin(src, HUMAN_SOURCES).sum()) if len(src) else 0
-        pseudo = int((src == "pseudo").sum()) if len(src) else 0
+        if self._label_counts is None or self._label_counts[0] is not self.labels:
+            src = self.labels.source
+            human = int(np.isin(src, HUMAN_SOURCES).sum()) if len(src) else 0
+            pseudo = int((src == "pseudo").sum()) if len(src) else 0
+            self._label_counts = (self.labels, human, pseudo)  # per label table: many views ask
+        _, human, pseudo = self._label_counts
         return {
             "items": len(self.labels),
             "human": human,
@@ -407,6 +411,7 @@ class Session(QObject):
         if self.project is None:
             return None
         action = self.project.undo()
+        self._classes_may_have_changed(action)
         self._after_edit(1 if action else None, f"undid: {action}", none="nothing to undo")
         return action
 
@@ -414,8 +419,24 @@ class Session(QObject):
         if self.project is None:
             return None
         action = self.project.redo()
+        self._classes_may_have_changed(action)
         self._after_edit(1 if action else None, f"redid: {action}", none="nothing to redo")
         return action
+
+    def _classes_may_have_changed(self, action: str | None) -> None:
+        # Undoing a class delete or merge brings the class back (and redo removes it again).
+        if action and [c.id for c in self.project.classes()] != [c.id for c in self.classes]:
+            self._reload_classes()
+            self.classesChanged.emit()
+
+    def reload_classes(self, edited: bool = False) -> None:
+        """After a class was renamed, recoloured, moved, merged or deleted in the store."""
+        self._reload_classes()
+        self._reload_labels()
+        self.classesChanged.emit()
+        self.labelsChanged.emit()
+        if edited:
+            self.labelsEdited.emit()
 
     def _after_edit(self, event: int | None, text: str, none: str = "nothing changed") -> int:
         if event is None:

@@ -15,6 +15,8 @@ the database marks it done, so a crash mid-write never leaves a half-new result 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -28,6 +30,10 @@ from explorer.store.arrays import load_array, save_array
 from explorer.store.schema import SCHEMA, SCHEMA_VERSION
 
 HUMAN_SOURCES = ("seed", "accepted", "imported")
+
+# How long a write waits for another process (a second window, a CLI command) to finish its own.
+# Every write is one short transaction, so two processes can share a project safely.
+BUSY_TIMEOUT_S = 30
 
 # Colour-blind-friendly first (Okabe-Ito), then Tableau 20 for many classes.
 PALETTE = (
@@ -79,6 +85,20 @@ class LabelClass:
 
 
 @dataclass(frozen=True)
+class ClassUsage:
+    """What a merge or a delete of ``label`` would touch, for the confirmation shown first."""
+
+    label: LabelClass
+    human: dict[str, int]  # source (seed, accepted, imported) -> human labels of the class
+    pseudo: int  # pseudo-labels of the class shown now (no human label, not rejected)
+    rejections: int  # items a person said "not this class" to
+
+    @property
+    def human_total(self) -> int:
+        return sum(self.human.values())
+
+
+@dataclass(frozen=True)
 class Run:
     id: int
     kind: str
@@ -123,9 +143,11 @@ class Project:
         self.db_path = db_path
         # check_same_thread=False: the GUI reads on the main thread and jobs write from workers;
         # a lock-free sqlite3 connection is safe when calls do not overlap, so we serialise.
-        self._db = sqlite3.connect(db_path, timeout=30, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a committed label action survives a power cut too, not only a crash of the app
+        # (one fsync of the WAL per action, about a millisecond).
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -152,12 +174,33 @@ class Project:
 
         def __enter__(self) -> sqlite3.Connection:
             self.project._lock.acquire()
-            self.project._db.execute("BEGIN IMMEDIATE")
+            try:
+                # IMMEDIATE takes the write lock now, so two processes never both read, then
+                # both try to write (SQLite would fail one of them); the other waits (busy timeout).
+                self.project._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                self.project._lock.release()
+                raise ProjectError(
+                    f"the project {self.project.db_path} stayed busy (another window or command writing "
+                    f"to it for over {BUSY_TIMEOUT_S} s?) or cannot be written: {exc}"
+                ) from None
+            except BaseException:
+                self.project._lock.release()
+                raise
             return self.project._db
 
         def __exit__(self, exc_type, *_) -> None:
+            db = self.project._db
             try:
-                self.project._db.execute("ROLLBACK" if exc_type else "COMMIT")
+                if exc_type is None:
+                    try:
+                        db.execute("COMMIT")
+                    except BaseException:
+                        if db.in_transaction:  # e.g. disk full: leave the connection usable
+                            db.execute("ROLLBACK")
+                        raise
+                elif db.in_transaction:
+                    db.execute("ROLLBACK")
             finally:
                 self.project._lock.release()
 
@@ -202,6 +245,11 @@ class Project:
         )
         return [Item(*r) for r in rows]
 
+    def item_count(self, readable_only: bool = True) -> int:
+        """How many present items (readable ones only, unless ``readable_only`` is False)."""
+        where = "present = 1 AND error IS NULL" if readable_only else "present = 1"
+        return int(self._query(f"SELECT COUNT(*) FROM items WHERE {where}")[0][0])
+
     def item_ids(self) -> np.ndarray:
         """(N,) int64 ids of present, readable items, ascending."""
         rows = self._query("SELECT id FROM items WHERE present = 1 AND error IS NULL ORDER BY id")
@@ -239,13 +287,188 @@ class Project:
             return existing
         with self.transaction() as db:
             (count,) = db.execute("SELECT COUNT(*) FROM classes").fetchone()
-            colour = colour or PALETTE[count % len(PALETTE)]
-            cur = db.execute("INSERT INTO classes(name, colour, position) VALUES (?, ?, ?)", (name, colour, count))
-            return LabelClass(cur.lastrowid, name, colour, count)
+            used = {c for (c,) in db.execute("SELECT colour FROM classes")}
+            colour = colour or next((c for c in PALETTE if c not in used), PALETTE[count % len(PALETTE)])
+            # An explicit id, never one a removed class may take back on undo.
+            class_id = self._next_class_id(db)
+            db.execute(
+                "INSERT INTO classes(id, name, colour, position) VALUES (?, ?, ?, ?)", (class_id, name, colour, count)
+            )
+            return LabelClass(class_id, name, colour, count)
 
     def ensure_classes(self, names: Iterable[str]) -> dict[str, int]:
         """name -> class id, adding the missing classes (sorted by name for stable colours)."""
         return {n: self.add_class(n).id for n in sorted(set(names))}
+
+    # ---- managing classes: rename, recolour, reorder (plain edits); merge, delete (undoable) --
+    def rename_class(self, class_id: int, name: str) -> LabelClass:
+        """Give a class a new, unique name (``merge_classes`` joins two classes)."""
+        name = name.strip()
+        if not name:
+            raise ProjectError("a class needs a name")
+        with self.transaction() as db:
+            label = self._class_row(db, class_id)
+            if db.execute("SELECT 1 FROM classes WHERE name = ? AND id != ?", (name, label.id)).fetchone():
+                raise ProjectError(
+                    f"a class named {name!r} already exists: pick another name, or merge {label.name!r} into it"
+                )
+            db.execute("UPDATE classes SET name = ? WHERE id = ?", (name, label.id))
+            return LabelClass(label.id, name, label.colour, label.position)
+
+    def recolour_class(self, class_id: int, colour: str) -> LabelClass:
+        """Give a class the colour ``colour`` ('#rrggbb')."""
+        text = str(colour).strip().lower()
+        if len(text) != 7 or text[0] != "#" or any(ch not in "0123456789abcdef" for ch in text[1:]):
+            raise ProjectError(f"a class colour is written #rrggbb, got {colour!r}")
+        with self.transaction() as db:
+            label = self._class_row(db, class_id)
+            db.execute("UPDATE classes SET colour = ? WHERE id = ?", (text, label.id))
+            return LabelClass(label.id, label.name, text, label.position)
+
+    def move_class(self, class_id: int, position: int) -> LabelClass:
+        """Put a class at ``position`` (0-based, clamped) of the order that number keys 1-9 follow."""
+        with self.transaction() as db:
+            label = self._class_row(db, class_id)
+            order = [i for (i,) in db.execute("SELECT id FROM classes ORDER BY position, id") if i != label.id]
+            position = max(0, min(int(position), len(order)))
+            order.insert(position, label.id)
+            self._renumber(db, order)
+            return LabelClass(label.id, label.name, label.colour, position)
+
+    def class_usage(self, class_id: int) -> ClassUsage:
+        """Counts of what merging or deleting the class would change (see ``ClassUsage``)."""
+        with self._lock:
+            db = self._db
+            label = self._class_row(db, class_id)
+            human = dict(
+                db.execute("SELECT source, COUNT(*) FROM labels WHERE class_id = ? GROUP BY source", (label.id,))
+            )
+            (pseudo,) = db.execute(
+                "SELECT COUNT(*) FROM pseudo_labels p JOIN items i ON i.id = p.item_id "
+                "WHERE p.class_id = ? AND i.present = 1 AND i.error IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.item_id = p.item_id) "
+                "AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.item_id = p.item_id AND r.class_id = p.class_id)",
+                (label.id,),
+            ).fetchone()
+            (rejections,) = db.execute("SELECT COUNT(*) FROM rejections WHERE class_id = ?", (label.id,)).fetchone()
+        return ClassUsage(label, {s: int(human.get(s, 0)) for s in HUMAN_SOURCES}, int(pseudo), int(rejections))
+
+    def merge_classes(self, sources: Iterable[int], target: int) -> int:
+        """Fold the ``sources`` classes into ``target`` as one undoable event; returns its id.
+
+        Human labels keep their source (seed, accepted, imported) and pseudo-labels their
+        confidence, under the target class. Rejections of a source are dropped, not moved: "not
+        a kitten" does not say "not a cat", and a wrong rejection would hide a right pseudo-label
+        for good, while a dropped one only lets a pseudo-label be shown again. The source classes
+        are removed; undo brings them back with their labels, rejections and pseudo-labels.
+        """
+        sources = list(dict.fromkeys(int(s) for s in sources))
+        if not sources:
+            raise ProjectError("pick at least one class to merge")
+        if int(target) in sources:
+            raise ProjectError("cannot merge a class into itself")
+        with self.transaction() as db:
+            into = self._class_row(db, target)
+            merged = [self._class_row(db, s) for s in sources]
+            event = self._new_event(db, f"merge {', '.join(repr(c.name) for c in merged)} into {into.name!r}")
+            # Last first: each keeps the position it had, which undo restores first to last.
+            for label in sorted(merged, key=lambda c: (c.position, c.id), reverse=True):
+                self._remove_class(db, event, label, into.id)
+            return event
+
+    def delete_class(self, class_id: int) -> int:
+        """Remove a class as one undoable event; returns its id. Its human labels are cleared,
+        its rejections and pseudo-labels dropped; undo brings the class (name, colour, position)
+        back with all of them."""
+        with self.transaction() as db:
+            label = self._class_row(db, class_id)
+            event = self._new_event(db, f"delete class {label.name!r}")
+            self._remove_class(db, event, label, None)
+            return event
+
+    @staticmethod
+    def _class_row(db: sqlite3.Connection, class_id: int) -> LabelClass:
+        row = db.execute("SELECT id, name, colour, position FROM classes WHERE id = ?", (int(class_id),)).fetchone()
+        if row is None:
+            raise ProjectError(f"no class with id {class_id} (deleted meanwhile?)")
+        return LabelClass(*row)
+
+    @staticmethod
+    def _next_class_id(db: sqlite3.Connection) -> int:
+        (top,) = db.execute(
+            "SELECT MAX(id) FROM (SELECT id FROM classes UNION ALL SELECT class_id FROM event_classes)"
+        ).fetchone()
+        return (top or 0) + 1
+
+    @staticmethod
+    def _renumber(db: sqlite3.Connection, order: Sequence[int]) -> None:
+        db.executemany("UPDATE classes SET position = ? WHERE id = ?", [(k, i) for k, i in enumerate(order)])
+
+    def _remove_class(self, db: sqlite3.Connection, event: int, label: LabelClass, into: int | None) -> None:
+        """Inside ``event``: move (``into`` a class) or clear the human labels of ``label``, drop
+        its rejections, then remove the class (recorded for undo)."""
+        labels = db.execute("SELECT item_id, source FROM labels WHERE class_id = ?", (label.id,)).fetchall()
+        rejected = db.execute("SELECT item_id FROM rejections WHERE class_id = ?", (label.id,)).fetchall()
+        changes = [(i, "label", label.id, s, into, s if into is not None else None) for i, s in labels]
+        changes += [(i, "rejection", label.id, None, None, None) for (i,) in rejected]
+        self._record(db, event, changes)
+        self._drop_class(db, event, label.id, into)
+
+    def _drop_class(self, db: sqlite3.Connection, event: int, class_id: int, into: int | None) -> None:
+        """Remove a class no label points at any more, keeping it and its pseudo-labels under
+        ``event`` for undo; its pseudo-labels move ``into`` a class or are dropped."""
+        label = self._class_row(db, class_id)
+        db.execute("DELETE FROM event_classes WHERE event_id = ? AND class_id = ?", (event, class_id))
+        db.execute("DELETE FROM event_pseudo_labels WHERE event_id = ? AND class_id = ?", (event, class_id))
+        db.execute(
+            "INSERT INTO event_classes(event_id, class_id, name, colour, position, merged_into) VALUES (?, ?, ?, ?, ?, ?)",
+            (event, class_id, label.name, label.colour, label.position, into),
+        )
+        db.execute(
+            "INSERT INTO event_pseudo_labels(event_id, item_id, class_id, confidence) "
+            "SELECT ?, item_id, class_id, confidence FROM pseudo_labels WHERE class_id = ?",
+            (event, class_id),
+        )
+        if into is None:
+            db.execute("DELETE FROM pseudo_labels WHERE class_id = ?", (class_id,))
+        else:
+            db.execute("UPDATE pseudo_labels SET class_id = ? WHERE class_id = ?", (into, class_id))
+        try:
+            db.execute("DELETE FROM classes WHERE id = ?", (class_id,))
+        except sqlite3.IntegrityError as exc:
+            raise ProjectError(f"class {label.name!r} still has labels ({exc}); nothing was changed") from None
+        self._renumber(db, [i for (i,) in db.execute("SELECT id FROM classes ORDER BY position, id")])
+
+    def _restore_classes(self, db: sqlite3.Connection, event: int) -> None:
+        """Undo of a merge or delete, before its label changes are reversed: the classes come
+        back at their positions (a name taken meanwhile gets ' (restored)'), then their pseudo-labels."""
+        rows = db.execute(
+            "SELECT class_id, name, colour, position FROM event_classes WHERE event_id = ? ORDER BY position",
+            (event,),
+        ).fetchall()
+        for class_id, name, colour, position in rows:
+            if db.execute("SELECT 1 FROM classes WHERE id = ?", (class_id,)).fetchone():
+                raise ProjectError(f"cannot undo: class id {class_id} is in use again")
+            free, k = name, 1
+            while db.execute("SELECT 1 FROM classes WHERE name = ?", (free,)).fetchone():
+                free, k = f"{name} (restored{f' {k}' if k > 1 else ''})", k + 1
+            order = [i for (i,) in db.execute("SELECT id FROM classes ORDER BY position, id")]
+            db.execute("INSERT INTO classes(id, name, colour, position) VALUES (?, ?, ?, -1)", (class_id, free, colour))
+            order.insert(min(position, len(order)), class_id)
+            self._renumber(db, order)
+        if rows:
+            db.execute(
+                "INSERT OR REPLACE INTO pseudo_labels(item_id, class_id, confidence) "
+                "SELECT item_id, class_id, confidence FROM event_pseudo_labels WHERE event_id = ?",
+                (event,),
+            )
+
+    def _remove_classes_again(self, db: sqlite3.Connection, event: int) -> None:
+        """Redo of a merge or delete, after its label changes were re-applied."""
+        for class_id, into in db.execute(
+            "SELECT class_id, merged_into FROM event_classes WHERE event_id = ? ORDER BY position DESC", (event,)
+        ).fetchall():
+            self._drop_class(db, event, class_id, into)
 
     # ---- human labels, with undo ----------------------------------------------------------
     def _human_labels_of(self, db: sqlite3.Connection, item_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
@@ -291,46 +514,60 @@ class Project:
         if bad:
             raise ProjectError(f"unknown label source(s) {sorted(bad)}; expected {', '.join(HUMAN_SOURCES)}")
         with self.transaction() as db:
-            ids = [int(i) for i in assignments]
-            before = self._human_labels_of(db, ids)
-            changes = []
-            for i in ids:
-                old = before.get(i, (None, None))
-                cls, source = assignments[i]
-                new = (int(cls), source)
-                if old != new:
-                    changes.append((i, "label", old[0], old[1], new[0], new[1]))
-            if not changes:
-                return None
-            event = self._new_event(db, action)
-            self._record(db, event, changes)
-            return event
+            return self._assign(db, assignments, lambda n: action)
+
+    def _assign(self, db: sqlite3.Connection, assignments: dict[int, tuple[int, str]], action) -> int | None:
+        """Inside a transaction: record the changed ``assignments`` as one event named ``action(n)``."""
+        ids = [int(i) for i in assignments]
+        before = self._human_labels_of(db, ids)
+        changes = []
+        for i in ids:
+            old = before.get(i, (None, None))
+            cls, source = assignments[i]
+            new = (int(cls), source)
+            if old != new:
+                changes.append((i, "label", old[0], old[1], new[0], new[1]))
+        if not changes:
+            return None
+        event = self._new_event(db, action(len(changes)))
+        self._record(db, event, changes)
+        return event
+
+    def _shown_pseudo(self, db: sqlite3.Connection, item_ids: Sequence[int]) -> dict[int, int]:
+        """item id -> class of the pseudo-label shown for it now (no human label, not rejected,
+        present and readable), read inside the caller's transaction so that another window or
+        command cannot change it between reading and writing."""
+        out: dict[int, int] = {}
+        for chunk in _chunks(list(dict.fromkeys(int(i) for i in item_ids)), 900):
+            marks = ",".join("?" * len(chunk))
+            rows = db.execute(
+                f"SELECT p.item_id, p.class_id FROM pseudo_labels p JOIN items i ON i.id = p.item_id "
+                f"WHERE p.item_id IN ({marks}) AND i.present = 1 AND i.error IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.item_id = p.item_id) "
+                "AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.item_id = p.item_id AND r.class_id = p.class_id)",
+                chunk,
+            )
+            out.update(rows)
+        return out
 
     def accept_pseudo(self, item_ids: Sequence[int]) -> int | None:
         """Turn the current pseudo-labels of ``item_ids`` into ``accepted`` human labels."""
-        table = self.label_table()
-        pos = {int(i): k for k, i in enumerate(table.item_ids)}
-        chosen = {}
-        for i in item_ids:
-            k = pos.get(int(i))
-            if k is not None and table.source[k] == "pseudo":
-                chosen[int(i)] = (int(table.class_ids[k]), "accepted")
-        if not chosen:
-            return None
-        return self.set_labels_many(chosen, f"accept {len(chosen)} pseudo-label(s)")
+        with self.transaction() as db:
+            shown = self._shown_pseudo(db, item_ids)
+            chosen = {i: (shown[i], "accepted") for i in dict.fromkeys(int(i) for i in item_ids) if i in shown}
+            return self._assign(db, chosen, lambda n: f"accept {n} pseudo-label(s)")
 
     def reject_pseudo(self, item_ids: Sequence[int]) -> int | None:
         """Record "not this class" for the current pseudo-labels of ``item_ids``."""
-        table = self.label_table()
-        pos = {int(i): k for k, i in enumerate(table.item_ids)}
-        changes = []
-        for i in dict.fromkeys(int(i) for i in item_ids):
-            k = pos.get(i)
-            if k is not None and table.source[k] == "pseudo":
-                changes.append((i, "rejection", None, None, int(table.class_ids[k]), None))
-        if not changes:
-            return None
         with self.transaction() as db:
+            shown = self._shown_pseudo(db, item_ids)
+            changes = [
+                (i, "rejection", None, None, shown[i], None)
+                for i in dict.fromkeys(int(i) for i in item_ids)
+                if i in shown
+            ]
+            if not changes:
+                return None
             event = self._new_event(db, f"reject {len(changes)} pseudo-label(s)")
             self._record(db, event, changes)
             return event
@@ -388,9 +625,18 @@ class Project:
                 "WHERE event_id = ? ORDER BY rowid",
                 (event,),
             ).fetchall()
+            if undo:  # classes a merge or delete removed come back before their labels
+                self._restore_classes(db, event)
             self._apply(db, changes[::-1] if undo else changes, reverse=undo)
+            if not undo:
+                self._remove_classes_again(db, event)
             db.execute("UPDATE events SET undone = ? WHERE id = ?", (1 if undo else 0, event))
             return action
+
+    def data_version(self) -> int:
+        """A number that changes when another connection (a second window, a CLI command)
+        commits to the project; a window polls it to know when to re-read."""
+        return int(self._query("PRAGMA data_version")[0][0])
 
     def history(self, limit: int = 50) -> list[tuple[int, float, str, bool]]:
         """Latest actions first: (event id, unix time, description, undone)."""
@@ -419,8 +665,13 @@ class Project:
             np.asarray(confidence, dtype=np.float64)[keep].tolist(),
         )
         with self.transaction() as db:
+            # A propagation that started before a class was merged or deleted drops that class.
+            known = {c for (c,) in db.execute("SELECT id FROM classes")}
             db.execute("DELETE FROM pseudo_labels")
-            db.executemany("INSERT INTO pseudo_labels(item_id, class_id, confidence) VALUES (?, ?, ?)", rows)
+            db.executemany(
+                "INSERT INTO pseudo_labels(item_id, class_id, confidence) VALUES (?, ?, ?)",
+                (r for r in rows if r[1] in known),
+            )
 
     def label_table(self) -> LabelTable:
         """The label of every present, readable item (see ``LabelTable``), built with array ops."""
@@ -457,9 +708,13 @@ class Project:
 
     # ---- runs -----------------------------------------------------------------------------
     def start_run(self, kind: str, params: dict) -> int:
+        """A new 'running' run; it records which process runs it, so that a run whose process was
+        killed reads as 'interrupted' (see ``runs``) instead of running forever."""
+        owner = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
         with self.transaction() as db:
             return db.execute(
-                "INSERT INTO runs(kind, params, started) VALUES (?, ?, ?)", (kind, json.dumps(params), time.time())
+                "INSERT INTO runs(kind, params, metrics, started) VALUES (?, ?, ?, ?)",
+                (kind, json.dumps(params), owner, time.time()),
             ).lastrowid
 
     def finish_run(self, run_id: int, status: str, metrics: dict | None = None) -> None:
@@ -479,10 +734,13 @@ class Project:
         if kind:
             sql += " WHERE kind = ?"
             args = (kind,)
-        return [
-            Run(i, k, json.loads(p), json.loads(m), s, st, f)
-            for i, k, p, m, s, st, f in self._query(sql + " ORDER BY id", args)
-        ]
+        out = []
+        for i, k, p, m, s, st, f in self._query(sql + " ORDER BY id", args):
+            metrics = json.loads(m)
+            if s == "running" and _owner_gone(metrics):
+                s = "interrupted"
+            out.append(Run(i, k, json.loads(p), metrics, s, st, f))
+        return out
 
     def run(self, run_id: int) -> Run | None:
         found = [r for r in self.runs() if r.id == run_id]
@@ -507,6 +765,20 @@ class Project:
         """The newest finished run of ``kind`` ('train', 'embed', 'map', ...), or None."""
         done = [r for r in self.runs(kind) if r.status == "done"]
         return done[-1] if done else None
+
+
+def _owner_gone(metrics: dict) -> bool:
+    """True when the process that started a run on this machine no longer exists (killed, crashed)."""
+    pid = metrics.get("pid")
+    if not isinstance(pid, int) or metrics.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists but is not ours to signal
+        return False
+    return False
 
 
 def _pair_keys(items: np.ndarray, classes: np.ndarray) -> np.ndarray:

@@ -71,6 +71,25 @@ CREATE TABLE IF NOT EXISTS event_changes (
     new_source TEXT
 );
 CREATE INDEX IF NOT EXISTS changes_by_event ON event_changes(event_id);
+-- Classes an event removed (a merge or a delete), so that undo brings them back as they were.
+-- Added after version 1 without a version bump: CREATE IF NOT EXISTS adds them to old projects.
+CREATE TABLE IF NOT EXISTS event_classes (
+    event_id    INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+    class_id    INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    colour      TEXT NOT NULL,
+    position    INTEGER NOT NULL,
+    merged_into INTEGER            -- the merge target; NULL when the class was deleted
+);
+CREATE INDEX IF NOT EXISTS classes_by_event ON event_classes(event_id);
+-- The pseudo-labels of those classes at that moment (derived data, but undo shows them at once).
+CREATE TABLE IF NOT EXISTS event_pseudo_labels (
+    event_id   INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+    item_id    INTEGER NOT NULL,
+    class_id   INTEGER NOT NULL,
+    confidence REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pseudo_by_event ON event_pseudo_labels(event_id);
 
 -- Training, embedding, map and propagation runs with their parameters and results.
 CREATE TABLE IF NOT EXISTS runs (

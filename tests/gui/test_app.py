@@ -73,7 +73,6 @@ def test_demo_opens_with_a_first_map(tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "propagateSizeHints" not in done.stderr
     from explorer import workflow
     from explorer.store import Project
 

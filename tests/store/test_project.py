@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -102,3 +104,19 @@ def test_opening_without_a_project(tmp_path):
         Project(tmp_path, create=False)
     with pytest.raises(ProjectError, match="not found"):
         Project(tmp_path / "nowhere")
+
+
+def test_a_run_whose_process_died_reads_as_interrupted(project):
+    import subprocess
+    import sys
+
+    run = project.start_run("embed", {})
+    assert project.run(run).status == "running"  # this process is alive
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(child.stdout)
+    with project.transaction() as db:
+        metrics = json.dumps({**project.run(run).metrics, "pid": dead})
+        db.execute("UPDATE runs SET metrics = ? WHERE id = ?", (metrics, run))
+    assert project.run(run).status == "interrupted"
+    project.finish_run(run, "done", {"items": 1})
+    assert project.run(run).status == "done"
