@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPen, QPixmap
@@ -118,7 +120,7 @@ class ImageView(QWidget):
             return
         info = self.session.info(item_id)
         self.title.setText(info.path.rsplit("/", 1)[-1])
-        self.details.setText(_details(info))
+        self.details.setText(_details(info) + _provenance(self.session, item_id))
         self._show_large()
         ids, sims = self.session.neighbours(item_id)
         self._neighbour_ids = ids
@@ -183,6 +185,31 @@ def _details(info) -> str:
     else:
         lines.append(f"<span style='color:{muted}'>unlabelled</span>")
     return "<br>".join(lines)
+
+
+def _provenance(session, item_id: int) -> str:
+    """The file's size and mode, and the label actions that touched it (newest first)."""
+    project = session.project
+    if project is None:
+        return ""
+    muted = style.MUTED
+    lines = []
+    item = project.item(item_id)
+    if item is not None:
+        lines.append(
+            f"<span style='color:{muted}'>{item.width}×{item.height} {item.mode} · {item.bytes:,} bytes</span>"
+        )
+    names = {c.id: c.name for c in session.classes}
+    for at, action, kind, new_class, undone in project.item_history(item_id, limit=6):
+        when = time.strftime("%d %b %H:%M", time.localtime(at))
+        what = (
+            f"not {names.get(new_class, '?')}"
+            if kind == "rejection"
+            else (names.get(new_class, "a removed class") if new_class is not None else "cleared")
+        )
+        text = f"{when} · {_escape(action)} → {_escape(what)}"
+        lines.append(f"<span style='color:{muted}'>{'<s>' + text + '</s> (undone)' if undone else text}</span>")
+    return "<br>" + "<br>".join(lines) if lines else ""
 
 
 def _escape(text: str) -> str:

@@ -8,7 +8,7 @@ selection, current item, its neighbours, hover) are separate small items drawn a
 
 Mouse: hover shows a card with the thumbnail; click selects (Ctrl toggles, Shift adds);
 drag pans, Shift-drag draws a selection box, the Box/Lasso tools make a plain drag select;
-add Ctrl to add to the selection. Wheel zooms.
+hold Ctrl to add to the selection, Alt to take away from it. Wheel zooms.
 """
 
 from __future__ import annotations
@@ -295,8 +295,8 @@ class MapView(QWidget):
         self.tools.setExclusive(True)
         for name, tip in (
             ("Pan", "Drag to pan, wheel to zoom (Shift-drag draws a selection box)"),
-            ("Box", "Drag a box to select (Ctrl adds to the selection)"),
-            ("Lasso", "Draw around points to select them (Ctrl adds to the selection)"),
+            ("Box", "Drag a box to select (Ctrl adds to the selection, Alt takes away)"),
+            ("Lasso", "Draw around points to select them (Ctrl adds to the selection, Alt takes away)"),
         ):
             button = QToolButton(text=name, checkable=True, toolTip=tip)
             button.setAutoRaise(True)
@@ -557,12 +557,18 @@ class MapView(QWidget):
             inside &= ~self.hidden
         rows = np.flatnonzero(inside)
         add = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
-        self.session.select_rows(rows, "add" if add else "replace")
+        remove = bool(modifiers & Qt.KeyboardModifier.AltModifier)
+        self.session.select_rows(rows, "remove" if remove else "add" if add else "replace")
         self.session.message.emit(f"{len(self.session.selection)} selected")
 
-    def select_region(self, polygon, add: bool = False) -> None:
-        """Select the points inside ``polygon`` ((M, 2) in map coordinates)."""
-        mods = Qt.KeyboardModifier.ControlModifier if add else Qt.KeyboardModifier.NoModifier
+    def select_region(self, polygon, add: bool = False, remove: bool = False) -> None:
+        """Select the points inside ``polygon`` ((M, 2) in map coordinates); ``add`` to the
+        selection (Ctrl) or ``remove`` from it (Alt)."""
+        mods = Qt.KeyboardModifier.NoModifier
+        if add:
+            mods = Qt.KeyboardModifier.ControlModifier
+        if remove:
+            mods = Qt.KeyboardModifier.AltModifier
         self._on_region(np.asarray(polygon, np.float64), mods)
 
     # ---- hover --------------------------------------------------------------------------

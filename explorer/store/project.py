@@ -258,6 +258,22 @@ class Project:
     def paths_by_id(self) -> dict[int, str]:
         return dict(self._query("SELECT id, path FROM items"))
 
+    def item(self, item_id: int) -> Item | None:
+        rows = self._query(
+            "SELECT id, path, bytes, mtime_ns, width, height, mode, error FROM items WHERE id = ?", (int(item_id),)
+        )
+        return Item(*rows[0]) if rows else None
+
+    def item_history(self, item_id: int, limit: int = 20) -> list[tuple[float, str, str, int | None, bool]]:
+        """The label actions that touched ``item_id``, newest first: (time, action, change kind
+        ('label' or 'rejection'), the class after (None = cleared), undone)."""
+        rows = self._query(
+            "SELECT e.at, e.action, c.kind, c.new_class, e.undone FROM event_changes c JOIN events e "
+            "ON e.id = c.event_id WHERE c.item_id = ? ORDER BY e.id DESC LIMIT ?",
+            (int(item_id), int(limit)),
+        )
+        return [(at, action, kind, new_class, bool(undone)) for at, action, kind, new_class, undone in rows]
+
     def item_by_path(self, path: str) -> Item | None:
         rows = self._query(
             "SELECT id, path, bytes, mtime_ns, width, height, mode, error FROM items WHERE path = ?", (path,)
