@@ -1,55 +1,256 @@
-"""Export a project's labels in the formats people train from."""
+"""Export a project's labels in the formats people train from, with what went out counted.
+
+``preview_export`` and ``export`` choose the rows the same way (``plan_export``), so the counts a
+dialog shows before writing are the counts the export writes (less files gone since the scan,
+which the export reports).
+"""
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from explorer.exchange.atomic import ExportError
+from explorer.exchange.coco import write_coco
+from explorer.exchange.embedding_table import write_embedding_table
+from explorer.exchange.huggingface import export_huggingface
 from explorer.exchange.imagefolder import export_imagefolder
-from explorer.exchange.manifest import ALL_SOURCES, ManifestError, ManifestRow, manifest_rows, write_manifest
-from explorer.jobs import CancelToken, ProgressFn, no_progress
+from explorer.exchange.manifest import ALL_SOURCES, ManifestRow, manifest_rows, write_manifest
+from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import Project
 
-FORMATS = ("csv", "jsonl", "imagefolder")
+SPLIT_NAMES = ("train", "val")
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """What a format writes: a file (with ``suffix``) or a folder; labelled images only or every
+    image; whether it takes a train/val split."""
+
+    name: str
+    title: str
+    folder: bool
+    suffix: str
+    labelled_only: bool
+    splits: bool
+
+
+FORMATS: dict[str, ExportFormat] = {
+    f.name: f
+    for f in (
+        ExportFormat("csv", "CSV label manifest", False, ".csv", False, False),
+        ExportFormat("jsonl", "JSON Lines label manifest", False, ".jsonl", False, False),
+        ExportFormat("imagefolder", "ImageFolder tree (a folder per class)", True, "", True, True),
+        ExportFormat("huggingface", "Hugging Face imagefolder (metadata.csv)", True, "", True, True),
+        ExportFormat("coco", "COCO-style JSON (classification)", False, ".json", False, False),
+        ExportFormat("parquet", "Parquet: embeddings, map and labels", False, ".parquet", False, False),
+    )
+}
+
+
+def format_for(out: Path) -> str:
+    """The format a file name asks for by its suffix (csv when it says nothing)."""
+    suffix = Path(out).suffix.lower()
+    return {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "coco", ".parquet": "parquet"}.get(suffix, "csv")
 
 
 @dataclass
 class ExportReport:
+    """What an export wrote (or, from ``preview_export``, would write).
+
+    ``counts`` is (class name, source) -> images; ``splits`` is split -> class name -> images.
+    """
+
     fmt: str
     out: Path
-    rows: int = 0
-    by_class: Counter = field(default_factory=Counter)
-    by_source: Counter = field(default_factory=Counter)
+    rows: int = 0  # rows of a manifest / table, images of a tree
+    counts: Counter = field(default_factory=Counter)
+    splits: dict[str, Counter] = field(default_factory=dict)
+    folders: dict[str, str] = field(default_factory=dict)  # class -> folder name (ImageFolder)
+    missing: list[str] = field(default_factory=list)  # files gone since the scan, left out
+    notes: list[str] = field(default_factory=list)
+    preview: bool = False  # nothing was written
+
+    @property
+    def by_class(self) -> Counter:
+        return self._sum_by(0)
+
+    @property
+    def by_source(self) -> Counter:
+        return self._sum_by(1)
+
+    def _sum_by(self, part: int) -> Counter:
+        out: Counter = Counter()
+        for key, n in self.counts.items():
+            out[key[part]] += n
+        return out
 
     @property
     def labelled(self) -> int:
-        return sum(self.by_source.values())
+        return sum(self.counts.values())
+
+    def table(self) -> list[tuple[str, dict[str, int], int]]:
+        """(class, {source: images}, total) per class, sorted by class name: the dialog's table."""
+        rows = []
+        for label in sorted(self.by_class):
+            per_source = {s: self.counts[(label, s)] for s in ALL_SOURCES if self.counts[(label, s)]}
+            rows.append((label, per_source, sum(per_source.values())))
+        return rows
 
     def summary(self) -> str:
-        what = "rows" if self.fmt != "imagefolder" else "images"
-        count = self.rows if self.fmt != "imagefolder" else self.labelled
-        lines = [f"wrote {count} {what} to {self.out} ({self.labelled} labelled)"]
-        if self.by_source:
-            lines.append("by source: " + ", ".join(f"{s} {n}" for s, n in sorted(self.by_source.items())))
-        if self.by_class:
-            lines.append("by class:  " + ", ".join(f"{c} {n}" for c, n in sorted(self.by_class.items())))
+        verb = "would write" if self.preview else "wrote"
+        what = f"{self.rows} images" if FORMATS[self.fmt].folder else f"{self.rows} rows ({self.labelled} labelled)"
+        lines = [f"{verb} {what}" + ("" if self.preview else f" to {self.out}")]
+        sources = [s for s in ALL_SOURCES if self.by_source[s]]
+        if sources:
+            shown = {c: c if c.isprintable() else repr(c)[1:-1] for c in self.by_class}  # no raw control characters
+            width = max(5, *(len(c) for c in shown.values()))
+            lines.append(f"{'class':<{width}}  " + "  ".join(f"{s:>8}" for s in sources) + f"  {'total':>8}")
+            for label, per_source, total in self.table():
+                cells = "  ".join(f"{per_source.get(s, 0):>8}" for s in sources)
+                lines.append(f"{shown[label]:<{width}}  {cells}  {total:>8}")
+            totals = "  ".join(f"{self.by_source[s]:>8}" for s in sources)
+            lines.append(f"{'total':<{width}}  {totals}  {self.labelled:>8}")
+        for split, per_class in self.splits.items():
+            lines.append(f"{split}: {sum(per_class.values())} images")
+        if self.missing:
+            lines.append(
+                f"{len(self.missing)} file(s) gone since the last scan were left out, e.g. {', '.join(self.missing[:5])}"
+            )
+        lines += self.notes
         return "\n".join(lines)
 
 
-def preview_export(
-    project: Project, include: tuple[str, ...] = ALL_SOURCES, min_confidence: float = 0.0
-) -> ExportReport:
-    """What an export with these filters would write (counts per class and source), writing nothing."""
-    return _tally(ExportReport("preview", Path()), manifest_rows(project, include, min_confidence))
+def train_count(n: int, train_fraction: float) -> int:
+    """How many of a class's ``n`` images go to train: round(fraction x n), at least one in each
+    split when ``n`` >= 2; a single image goes to train."""
+    return n if n < 2 else min(max(round(train_fraction * n), 1), n - 1)
 
 
-def _tally(report: ExportReport, rows: list[ManifestRow]) -> ExportReport:
-    report.rows = len(rows)
-    for r in rows:
+def stratified_split(rows: list[ManifestRow], train_fraction: float, seed: int = 0) -> dict[str, str]:
+    """path -> 'train' or 'val' for the labelled rows, class by class (sizes from ``train_count``).
+
+    Each class is shuffled with its own generator (``seed`` and the class name), so labelling more
+    of one class does not reshuffle the others.
+    """
+    _check_fraction(train_fraction)
+    by_class: dict[str, list[str]] = {}
+    for row in rows:
+        if row.label:
+            by_class.setdefault(row.label, []).append(row.path)
+    out = {}
+    for label, paths in by_class.items():
+        paths = sorted(paths)
+        order = np.random.default_rng([seed, zlib.crc32(label.encode("utf-8"))]).permutation(len(paths))
+        n_train = train_count(len(paths), train_fraction)
+        for rank, k in enumerate(order):
+            out[paths[k]] = "train" if rank < n_train else "val"
+    return out
+
+
+def _check_fraction(train_fraction: float) -> None:
+    if not 0.0 < train_fraction < 1.0:
+        raise ExportError(
+            f"--split must be between 0 and 1, the share of each class for training (got {train_fraction})"
+        )
+
+
+def _check_settings(fmt: str, min_confidence: float, split: float | None) -> None:
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if not 0.0 <= min_confidence <= 1.0:
+        raise ExportError(f"--min-confidence must be between 0 and 1 (got {min_confidence})")
+    if split is not None:
+        if not FORMATS[fmt].splits:
+            splitting = ", ".join(f.name for f in FORMATS.values() if f.splits)
+            raise ExportError(f"a train/val split applies to {splitting} exports, not {fmt}")
+        _check_fraction(split)
+
+
+def plan_export(
+    project: Project,
+    fmt: str = "csv",
+    include: tuple[str, ...] = ALL_SOURCES,
+    min_confidence: float = 0.0,
+    labelled_only: bool = False,
+    split: float | None = None,
+    seed: int = 0,
+) -> tuple[list[ManifestRow], dict[str, str] | None]:
+    """(the rows that go out, path -> split or None) for ``export``."""
+    _check_settings(fmt, min_confidence, split)
+    rows = manifest_rows(project, include, min_confidence)
+    if labelled_only or FORMATS[fmt].labelled_only:
+        rows = [r for r in rows if r.label]
+    return rows, (stratified_split(rows, split, seed) if split is not None else None)
+
+
+def _tally(report: ExportReport, rows: list[ManifestRow], splits: dict[str, str] | None, left_out=()) -> ExportReport:
+    gone = set(left_out)
+    kept = [r for r in rows if r.path not in gone]
+    report.rows = sum(1 for r in kept if r.label) if FORMATS[report.fmt].folder else len(kept)
+    report.missing = sorted(gone)
+    for r in kept:
         if r.label:
-            report.by_class[r.label] += 1
-            report.by_source[r.source] += 1
+            report.counts[(r.label, r.source)] += 1
+            if splits:
+                report.splits.setdefault(splits[r.path], Counter())[r.label] += 1
+    if splits:
+        _note_single_images(report)
+    return report
+
+
+def _note_single_images(report: ExportReport) -> None:
+    report.splits = {s: report.splits[s] for s in SPLIT_NAMES if s in report.splits}
+    only_train = sorted(c for c, n in report.by_class.items() if n < 2)
+    if only_train:
+        report.notes.append(
+            f"class(es) with a single image, in train only: {', '.join(only_train[:10])}"
+            " (their class index differs between the train and val folders)"
+        )
+
+
+def preview_export(
+    project: Project,
+    include: tuple[str, ...] = ALL_SOURCES,
+    min_confidence: float = 0.0,
+    fmt: str = "csv",
+    labelled_only: bool = False,
+    split: float | None = None,
+    seed: int = 0,
+) -> ExportReport:
+    """What ``export`` with these settings would write, writing nothing: counts per class and
+    source (``report.counts``, ``report.table()``), per split (``report.splits``) and ``rows``.
+
+    Chooses labels exactly as ``manifest_rows`` does, with array operations (0.4 s at 100k images,
+    nearly all of it reading the label table), so a dialog can call it when its filters change.
+    ``seed`` does not change the counts.
+    """
+    _check_settings(fmt, min_confidence, split)
+    table = project.label_table()
+    source = table.source.astype(str)
+    keep = (
+        (table.class_ids >= 0)
+        & np.isin(source, include)
+        & ((source != "pseudo") | (table.confidence >= min_confidence))
+    )
+    report = ExportReport(fmt, Path(), preview=True)
+    names = {c.id: c.name for c in project.classes()}
+    sources, source_code = np.unique(source[keep], return_inverse=True)
+    keys, counts = np.unique(table.class_ids[keep] * max(len(sources), 1) + source_code, return_counts=True)
+    for key, n in zip(keys.tolist(), counts.tolist()):
+        report.counts[(names[key // len(sources)], str(sources[key % len(sources)]))] = n
+    labelled = int(keep.sum())
+    report.rows = labelled if labelled_only or FORMATS[fmt].labelled_only else len(table)
+    if split is not None:
+        for label, n in report.by_class.items():
+            report.splits.setdefault("train", Counter())[label] = train_count(n, split)
+            report.splits.setdefault("val", Counter())[label] = n - train_count(n, split)
+        report.splits = {s: +per_class for s, per_class in report.splits.items() if +per_class}
+        _note_single_images(report)
     return report
 
 
@@ -61,24 +262,41 @@ def export(
     min_confidence: float = 0.0,
     labelled_only: bool = False,
     mode: str = "copy",
+    split: float | None = None,
+    seed: int = 0,
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
 ) -> ExportReport:
-    """Write the project's labels to ``out`` as ``fmt`` (csv, jsonl or imagefolder).
+    """Write the project's labels to ``out`` as ``fmt`` (see ``FORMATS``), atomically.
 
-    Manifests list every readable image (labels outside the filters left empty) unless
-    ``labelled_only``; an ImageFolder tree holds the labelled images only.
+    ``include`` names the label sources that go out and ``min_confidence`` drops pseudo-labels
+    below it. Manifests, COCO and Parquet list every readable image (labels outside the filters
+    left empty) unless ``labelled_only``; trees hold the labelled images only, copied, hard-linked
+    or symlinked (``mode``), split into train/val per class when ``split`` (train share) is given.
     """
-    if fmt not in FORMATS:
-        raise ManifestError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    if not 0.0 <= min_confidence <= 1.0:
-        raise ManifestError(f"--min-confidence must be between 0 and 1 (got {min_confidence})")
-    rows = manifest_rows(project, include, min_confidence)
-    if labelled_only:
-        rows = [r for r in rows if r.label]
+    rows, splits = plan_export(project, fmt, include, min_confidence, labelled_only, split, seed)
     out = Path(out).expanduser()
-    if fmt == "imagefolder":
-        export_imagefolder(rows, project.root, out, mode=mode, progress=progress, cancel=cancel)
+    report = ExportReport(fmt, out.resolve())
+    if FORMATS[fmt].folder and report.out.is_relative_to(project.root):
+        inside = report.out.relative_to(project.root).parts
+        if not any(part.startswith(".") for part in inside):  # hidden folders are not scanned
+            raise ExportError(
+                f"{out} is inside the collection {project.root}: the next scan would take the exported copies "
+                "for new images; choose a folder outside it"
+            )
+    missing: list[str] = []
+    progress(Progress("export", 0, None, f"writing {FORMATS[fmt].title}"))
+    if fmt in ("csv", "jsonl"):
+        write_manifest(rows, out, fmt, cancel)
+    elif fmt == "imagefolder":
+        report.folders, missing = export_imagefolder(rows, project.root, out, mode, splits, progress, cancel)
+        gif = sum(1 for r in rows if r.label and Path(r.path).suffix.lower() == ".gif")
+        if gif:
+            report.notes.append(f"{gif} GIF image(s): torchvision's ImageFolder skips .gif files unless told otherwise")
+    elif fmt == "huggingface":
+        missing = export_huggingface(rows, project.root, out, mode, splits, progress, cancel)
+    elif fmt == "coco":
+        write_coco(project, rows, out, cancel)
     else:
-        write_manifest(rows, out, fmt)
-    return _tally(ExportReport(fmt, out.resolve()), rows)
+        write_embedding_table(project, rows, out, cancel)
+    return _tally(report, rows, splits, missing)

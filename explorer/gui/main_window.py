@@ -242,7 +242,12 @@ class MainWindow(QMainWindow):
             "Map", lambda: self.run_step("map"), None, "Neighbour graph and 2-D layout of the embeddings"
         )
         self.cancel_action = action("Cancel job", self.jobs.cancel, None, "Stop the running job")
-        self.export_csv_action = action("Export CSV manifest…", lambda: self.choose_export("csv"), "Ctrl+E")
+        self.export_csv_action = action(
+            "Export…",
+            lambda: self.choose_export("csv"),
+            "Ctrl+E",
+            "Export the labelled dataset (CSV, ImageFolder, COCO…)",
+        )
         self.export_folder_action = action("Export ImageFolder…", lambda: self.choose_export("imagefolder"))
         self.quit_action = action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.fit_action = action("Fit map", self.map_view.fit, "F", "Show the whole map")
@@ -413,21 +418,19 @@ class MainWindow(QMainWindow):
         step, kwargs, _ = STEPS[name]
         return self.jobs.start(name, _workflow_job(step, self.session.project, **kwargs))
 
-    def choose_export(self, fmt: str) -> None:
+    def choose_export(self, fmt: str = "csv") -> None:
+        """The export dialog: format, filters and destination, with counts before writing."""
         project = self.session.project
         if project is None:
             self.show_message("open a folder first")
             return
-        if fmt == "csv":
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Export CSV manifest", str(project.root / "labels.csv"), "CSV label manifest (*.csv)"
-            )
-        else:
-            path = QFileDialog.getExistingDirectory(
-                self, "Export as ImageFolder (one folder per class)", str(project.root.parent)
-            )
-        if path:
-            self.export_to(path, fmt)
+        from explorer.gui.export_dialog import ExportDialog
+
+        dialog = ExportDialog(project, fmt, self)
+        self.export_dialog = dialog
+        if dialog.exec() == ExportDialog.DialogCode.Accepted:
+            settings = dialog.settings()
+            self.export_to(settings.pop("out"), settings.pop("fmt"), **settings)
 
     def export_to(
         self,
@@ -435,9 +438,10 @@ class MainWindow(QMainWindow):
         fmt: str = "csv",
         include=("seed", "accepted", "imported", "pseudo"),
         min_confidence: float = 0.0,
+        **options,
     ) -> int:
-        """Export the labelled dataset to ``path`` (``fmt`` csv or imagefolder) as a job; returns
-        the request id, or 0 when refused."""
+        """Export the labelled dataset to ``path`` as ``fmt`` (see ``explorer.exchange.export``)
+        as a job; ``options``: labelled_only, mode, split, seed. Returns the request id, or 0."""
         if self.session.project is None:
             self.show_message("open a folder first")
             return 0
@@ -447,15 +451,18 @@ class MainWindow(QMainWindow):
         project, out = self.session.project, Path(path)
 
         def job(progress, cancel):
-            import inspect
-
             from explorer import workflow
 
-            extra = {}
-            accepted = inspect.signature(workflow.export).parameters
-            if "progress" in accepted:
-                extra = {"progress": progress, "cancel": cancel}
-            return workflow.export(project, fmt, out, include=tuple(include), min_confidence=min_confidence, **extra)
+            return workflow.export(
+                project,
+                fmt,
+                out,
+                include=tuple(include),
+                min_confidence=min_confidence,
+                progress=progress,
+                cancel=cancel,
+                **options,
+            )
 
         return self.jobs.start("export", job)
 
