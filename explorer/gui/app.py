@@ -56,6 +56,7 @@ def run(
     if screenshot:
         window.resize(1280, 800)  # the same picture whatever size was remembered
     window.show()
+    app.processEvents()  # on screen first; the project (and scipy, for picking) loads after
     if project:
         if not window.open_project(project, state_dir) and screenshot:
             return 2

@@ -41,10 +41,12 @@ from explorer.gui.review import ReviewQueue
 from explorer.gui.scatter import MapView
 from explorer.gui.session import Session
 from explorer.gui.thumbnails import Thumbnails
+from explorer.gui.train_dialog import TrainDialog, training_settings
 from explorer.jobs import Progress
 from explorer.store import ProjectError
 
 PROPAGATE_DELAY_MS = 300
+OUTSIDE_CHANGES_MS = 2000
 
 # Job name -> (workflow function, keyword arguments, what to reload when it finishes)
 STEPS = {
@@ -73,6 +75,10 @@ def _workflow_job(step: str, project, **kwargs):
     def job(progress, cancel):
         from explorer import workflow
 
+        if "training" in kwargs:  # the remembered training settings, made a config here (torch loads here)
+            from explorer.ssl.trainer import TrainConfig
+
+            kwargs["config"] = TrainConfig(**kwargs.pop("training"))
         if step == "quick_map":  # no training: raw pixels, for a first look in seconds
             if not project.item_count():
                 workflow.scan(project, progress=progress, cancel=cancel)
@@ -160,6 +166,10 @@ class MainWindow(QMainWindow):
         self._propagation_project = None
         self._pace = Pace()
         self._propagate_timer = QTimer(self, singleShot=True, interval=PROPAGATE_DELAY_MS, timeout=self.propagate)
+        # Another window or a CLI command may write to the same project: look now and then.
+        self._data_version = None
+        self._outside_timer = QTimer(self, interval=OUTSIDE_CHANGES_MS, timeout=self._check_outside_changes)
+        self._outside_timer.start()
 
         self.setWindowTitle("Embedding Explorer")
         self.map_view = MapView(self.session, self.thumbnails)
@@ -242,6 +252,9 @@ class MainWindow(QMainWindow):
             "Map", lambda: self.run_step("map"), None, "Neighbour graph and 2-D layout of the embeddings"
         )
         self.cancel_action = action("Cancel job", self.jobs.cancel, None, "Stop the running job")
+        self.train_settings_action = action(
+            "Training settings…", self.edit_training, None, "Method, backbone, device and time budget for training"
+        )
         self.export_csv_action = action(
             "Export…",
             lambda: self.choose_export("csv"),
@@ -287,6 +300,7 @@ class MainWindow(QMainWindow):
             self.embed_action,
             self.map_action,
             None,
+            self.train_settings_action,
             self.cancel_action,
         ):
             build.addSeparator() if a is None else build.addAction(a)
@@ -416,7 +430,13 @@ class MainWindow(QMainWindow):
             self.show_message(f"{self.jobs.current_name} is still running: wait or cancel it first")
             return 0
         step, kwargs, _ = STEPS[name]
+        kwargs = dict(kwargs)
+        if step in ("train", "run_all"):
+            kwargs["training"] = training_settings(self.settings)
         return self.jobs.start(name, _workflow_job(step, self.session.project, **kwargs))
+
+    def edit_training(self) -> None:
+        TrainDialog(self.settings, self).exec()
 
     def choose_export(self, fmt: str = "csv") -> None:
         """The export dialog: format, filters and destination, with counts before writing."""
@@ -552,6 +572,20 @@ class MainWindow(QMainWindow):
         self.label_panel.set_propagation_text(f"propagation failed: {message}")
         self.show_message(f"propagation failed: {message}", error=True)
 
+    def _check_outside_changes(self) -> None:
+        project = self.session.project
+        if project is None or self.jobs.busy:
+            self._data_version = None
+            return
+        try:
+            version = project.data_version()
+        except ProjectError:
+            return
+        if self._data_version is not None and version != self._data_version and not self.propagation.busy:
+            self.session.reload_classes()
+            self.show_message("labels changed by another window or command: reloaded")
+        self._data_version = version
+
     def manage_classes(self) -> None:
         if self.session.project is None:
             self.show_message("open a folder first")
@@ -613,6 +647,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/splitter", self.splitter.saveState())
         self.settings.sync()
         self._propagate_timer.stop()
+        self._outside_timer.stop()
         self.map_view.stop()
         self.jobs.cancel()
         self.propagation.cancel()

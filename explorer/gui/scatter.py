@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from scipy.spatial import cKDTree
 
 from explorer.gui import style
 from explorer.gui.colouring import MODE_TITLES, MODES, Colouring, Palettes, colour_points, folder_groups, group_counts
@@ -209,7 +208,7 @@ class MapView(QWidget):
         super().__init__(parent)
         self.session = session
         self.thumbnails = thumbnails
-        self.tree: cKDTree | None = None
+        self.tree = None  # scipy.spatial.cKDTree over the map coordinates, for picking
         self.xy = np.empty((0, 2), np.float32)
         self._item_ids = np.empty(0, np.int64)
         self.size = 6.0
@@ -368,6 +367,8 @@ class MapView(QWidget):
             self.legend.hide()
             self.hint.setText("")
             return
+        from scipy.spatial import cKDTree  # here, not at import: the window shows before scipy loads
+
         self.xy = np.asarray(m.xy, np.float32)
         self._item_ids = np.asarray(m.item_ids, np.int64)
         self.tree = cKDTree(self.xy)

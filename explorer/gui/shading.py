@@ -4,7 +4,6 @@ whose pseudo-labels are unsure, so the person sees where the next click helps mo
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from explorer.gui.session import HUMAN, NONE, PSEUDO
 
@@ -32,6 +31,8 @@ def unlabelled_regions(
     image = np.zeros((*shape, 4), np.uint8)
     if len(xy) == 0 or len(source) != len(xy):
         return image, (float(origin[0]), float(origin[1]), shape[0] * cell, shape[1] * cell)
+    from scipy import ndimage  # only when the shade is asked for
+
     ij = np.clip(((xy - origin) / cell).astype(np.int64), 0, np.array(shape) - 1)
     conf = np.nan_to_num(confidence, nan=0.0)
     unsure = (source == NONE) | ((source == PSEUDO) & (conf < UNSURE_BELOW))

@@ -309,3 +309,13 @@ def test_point_size_shrinks_with_count(n):
     from explorer.gui.scatter import point_size
 
     assert 3 <= point_size(n) <= 9
+
+
+def test_labels_from_another_process_show_up(qtbot, window, project_dir):
+    add_classes(qtbot, window, ("x",))
+    window._check_outside_changes()  # the window notes where the store is
+    with Project(project_dir) as other:  # a CLI command or a second window
+        cls = other.class_by_name("x").id
+        other.set_labels([int(window.session.map.item_ids[0])], cls, source="seed")
+    window._check_outside_changes()
+    assert window.session.counts()["human"] == 1

@@ -1,0 +1,38 @@
+"""Training settings are remembered and reach the training job."""
+
+from __future__ import annotations
+
+from explorer.gui.train_dialog import TrainDialog, training_settings
+
+
+def test_settings_are_remembered_and_validated(qtbot, settings):
+    dialog = TrainDialog(settings)
+    qtbot.addWidget(dialog)
+    dialog.method.setCurrentIndex(dialog.method.findData("byol"))
+    dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
+    dialog.epochs.setValue(3)
+    dialog.minutes.setValue(2.5)
+    dialog.save()
+    again = training_settings(settings)
+    assert again == {"method": "byol", "backbone": "auto", "device": "cpu", "epochs": 3, "max_minutes": 2.5}
+    settings.setValue("train/method", "telepathy")
+    settings.setValue("train/epochs", "many")
+    fixed = training_settings(settings)
+    assert fixed["method"] == "simclr" and fixed["epochs"] == 30
+
+
+def test_train_step_uses_the_settings(qtbot, window, monkeypatch):
+    from explorer import workflow
+
+    seen = {}
+
+    def fake_train(project, config=None, progress=None, cancel=None):
+        seen["config"] = config
+        return 0
+
+    monkeypatch.setattr(workflow, "train", fake_train)
+    window.settings.setValue("train/method", "moco")
+    window.settings.setValue("train/epochs", 2)
+    assert window.run_step("train")
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=30000)
+    assert seen["config"].method == "moco" and seen["config"].epochs == 2
