@@ -12,7 +12,21 @@ from pathlib import Path
 
 from explorer.jobs import Cancelled, CancelToken
 
-VERBS = ("demo", "scan", "train", "embed", "map", "labels", "propagate", "export", "status", "open")
+VERBS = (
+    "demo",
+    "scan",
+    "train",
+    "embed",
+    "evaluate",
+    "map",
+    "duplicates",
+    "labels",
+    "propagate",
+    "suggest",
+    "export",
+    "status",
+    "open",
+)
 
 
 def _positive_int(text: str) -> int:
@@ -69,12 +83,28 @@ def build_parser() -> argparse.ArgumentParser:
     opened.add_argument("--state", metavar="DIR")
     opened.add_argument("--screenshot", metavar="FILE", help="render the window offscreen to FILE and exit")
 
-    project_verb("scan", "find the images, record them, report unreadable files")
+    scanning = project_verb("scan", "find the images, record them, report unreadable files")
+    scanning.add_argument(
+        "--labels-from-folders",
+        action="store_true",
+        help="label each image with the name of the folder it is in (as `imported`; people's labels are kept)",
+    )
+
+    from explorer.ssl import catalog  # names only; no torch
 
     train = project_verb("train", "train a self-supervised encoder on the collection")
-    train.add_argument("--method", default="simclr", help="SSL method (default simclr)")
     train.add_argument(
-        "--backbone", default="auto", help="auto (small-cnn on CPU, resnet18 on GPU), small-cnn, resnet18, resnet50"
+        "--method",
+        choices=list(catalog.METHODS),
+        default=catalog.DEFAULT_METHOD,
+        help=f"SSL method (default {catalog.DEFAULT_METHOD}): "
+        + "; ".join(text.replace("%", "%%") for text in catalog.METHODS.values()),
+    )
+    train.add_argument(
+        "--backbone",
+        default="auto",
+        help="; ".join(f"{name}: {text}" for name, text in catalog.BACKBONES.items())
+        + "; or torchvision:ARCH / timm:NAME",
     )
     train.add_argument("--epochs", type=_positive_int, default=None, help="passes over the collection")
     train.add_argument("--max-minutes", type=_positive_float, default=None, help="stop after this much time")
@@ -83,16 +113,60 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=_positive_int, default=None)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--resume", action="store_true", help="continue the latest run from its last checkpoint")
+    train.add_argument(
+        "--finetune",
+        action="store_true",
+        help="fine-tune --encoder (default: the latest trained) with the human labels and confident pseudo-labels "
+        "as a supervised head next to the --method loss",
+    )
+    train.add_argument("--encoder", metavar="SPEC", help="with --finetune: the encoder to start from (as for embed)")
+    train.add_argument(
+        "--min-confidence", type=_unit_float, default=0.9, help="with --finetune: pseudo-labels used from (default 0.9)"
+    )
 
     embed = project_verb("embed", "embed every image with the latest (or a named) encoder")
     embed.add_argument(
-        "--encoder", metavar="RUN_ID|FILE|pixels", help="a training run id, a checkpoint file, or `pixels`"
+        "--encoder",
+        metavar="SPEC",
+        help="a training run id (or run:ID), a checkpoint file, `pixels`, torchvision:ARCH=WEIGHTS.pth "
+        "(or torchvision:ARCH for the file in the torch hub cache), or timm:NAME=WEIGHTS; nothing is downloaded",
+    )
+    embed.add_argument(
+        "--image-size", type=_positive_int, default=None, help="pretrained encoders: input size (default theirs)"
     )
     embed.add_argument("--device", default="auto")
     embed.add_argument("--batch-size", type=_positive_int, default=256)
+    embed.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE",
+        help="use vectors computed elsewhere: FILE.npy (N x D, with --paths) or FILE.parquet (path, embedding)",
+    )
+    embed.add_argument("--paths", metavar="FILE", help="with a .npy: the image path of each row, one per line")
+
+    evaluate = project_verb(
+        "evaluate", "kNN and linear-probe accuracy of the current embeddings vs raw pixels and an untrained encoder"
+    )
+    evaluate.add_argument("--labels", required=True, metavar="FILE.csv", help="true labels: path,label per image")
+    evaluate.add_argument("--k", type=_positive_int, default=20, help="neighbours for kNN accuracy (default 20)")
 
     mapping = project_verb("map", "kNN graph (FAISS) and 2-D map (UMAP fed with that graph)")
     mapping.add_argument("--k", type=_positive_int, default=15, help="neighbours per image (default 15)")
+    mapping.add_argument(
+        "--fresh", action="store_true", help="lay every image out anew (default: images already on the map stay put)"
+    )
+    mapping.add_argument(
+        "--sample-above",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="fit UMAP on a sample and place the rest above N images (default 10000)",
+    )
+
+    duplicates = project_verb("duplicates", "list near-duplicate image pairs (from the map's neighbour graph)")
+    duplicates.add_argument(
+        "--threshold", type=float, default=0.98, help="cosine similarity at or above which two images count (0.98)"
+    )
 
     labels = verbs.add_parser("labels", help="label files in and out")
     label_verbs = labels.add_subparsers(dest="labels_verb", metavar="ACTION", required=True)
@@ -108,19 +182,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="record the labels with this source (default: the file's source column, else imported)",
     )
 
-    project_verb("propagate", "pseudo-labels with confidence for every image, by diffusion over the kNN graph")
+    propagating = project_verb(
+        "propagate", "pseudo-labels with confidence for every image, by diffusion over the kNN graph"
+    )
+    propagating.add_argument(
+        "--rounds",
+        type=int,
+        default=0,
+        metavar="N",
+        help="pseudo-label rounds: train a linear head on human + confident pseudo-labels, combine (default 0)",
+    )
+
+    suggesting = project_verb("suggest", "print the images to label next, one path per line, best first")
+    suggesting.add_argument("--n", type=_positive_int, default=10, help="how many (default 10)")
 
     export = project_verb("export", "write the labelled dataset")
-    export.add_argument("out", metavar="OUT", help="output file (csv, jsonl) or folder (imagefolder)")
-    export.add_argument("--format", dest="fmt", choices=("csv", "jsonl", "imagefolder"), default="csv")
+    export.add_argument("out", metavar="OUT", help="output file (csv, jsonl, coco, parquet) or new folder")
+    export.add_argument(
+        "--format",
+        dest="fmt",
+        choices=("csv", "jsonl", "imagefolder", "huggingface", "coco", "parquet"),
+        default=None,
+        help="default: by OUT's suffix (.jsonl, .json = coco, .parquet), else csv",
+    )
     export.add_argument(
         "--include", default="seed,accepted,imported,pseudo", help="label sources to export (comma-separated)"
     )
     export.add_argument("--min-confidence", type=_unit_float, default=0.0, help="leave out pseudo-labels below this")
     export.add_argument("--labelled-only", action="store_true", help="manifests: leave out rows without a label")
     export.add_argument(
-        "--mode", choices=("copy", "hardlink", "symlink"), default="copy", help="imagefolder: how files get there"
+        "--mode", choices=("copy", "hardlink", "symlink"), default="copy", help="folders: how files get there"
     )
+    export.add_argument(
+        "--split",
+        type=_unit_float,
+        default=None,
+        metavar="F",
+        help="folders: share of each class in train/, rest in val/",
+    )
+    export.add_argument("--seed", type=int, default=0, help="random seed of the split (default 0)")
 
     project_verb("status", "counts of items, unreadable files, labels by source, runs")
     return parser
@@ -171,6 +271,8 @@ def _dispatch(args) -> int:
                 report = workflow.scan(project, bar, cancel)
                 bar.finish()
                 print(report.summary())
+                if args.labels_from_folders:
+                    print(workflow.labels_from_folders(project).summary())
         elif args.verb == "train":
             from explorer.ssl.trainer import TrainConfig
 
@@ -179,45 +281,89 @@ def _dispatch(args) -> int:
                 if getattr(args, name) is not None:
                     setattr(config, name, getattr(args, name))
             with _open_project(args) as project:
-                run = workflow.train(
-                    project,
-                    config if not args.resume or args.epochs else None,
-                    resume=args.resume,
-                    progress=bar,
-                    cancel=cancel,
-                )
+                if args.finetune:
+                    if args.resume:
+                        raise ValueError(
+                            "--finetune starts a new run from --encoder; it cannot be combined with --resume"
+                        )
+                    run = workflow.finetune(
+                        project, args.encoder, config, args.min_confidence, progress=bar, cancel=cancel
+                    )
+                elif args.encoder:
+                    raise ValueError(
+                        "--encoder goes with --finetune (training from scratch starts from random weights)"
+                    )
+                else:
+                    run = workflow.train(
+                        project,
+                        config if not args.resume or args.epochs else None,
+                        resume=args.resume,
+                        progress=bar,
+                        cancel=cancel,
+                    )
                 bar.finish()
                 print(f"training run {run} done: {_metrics(project.run(run).metrics)}")
         elif args.verb == "embed":
             with _open_project(args) as project:
-                run = workflow.embed(project, args.encoder, args.batch_size, args.device, bar, cancel)
+                if args.paths and not args.from_file or args.from_file and args.encoder:
+                    raise ValueError("--paths goes with --from FILE.npy; --from and --encoder exclude each other")
+                if args.from_file:
+                    imported = workflow.import_embeddings(project, Path(args.from_file), args.paths, bar, cancel)
+                    bar.finish()
+                    print(imported.summary())
+                    return 0
+                run = workflow.embed(
+                    project, args.encoder, args.batch_size, args.device, bar, cancel, image_size=args.image_size
+                )
                 bar.finish()
                 print(f"embedding run {run}: {_metrics(project.run(run).metrics)}")
+        elif args.verb == "evaluate":
+            with _open_project(args) as project:
+                report = workflow.evaluate(project, Path(args.labels), bar, cancel, k=args.k)
+                bar.finish()
+                print(report.summary())
         elif args.verb == "map":
             with _open_project(args) as project:
-                run = workflow.make_map(project, k=args.k, progress=bar, cancel=cancel)
+                run = workflow.make_map(
+                    project, k=args.k, progress=bar, cancel=cancel, fresh=args.fresh, sample_above=args.sample_above
+                )
                 bar.finish()
                 print(f"map run {run}: {_metrics(project.run(run).metrics)}")
+        elif args.verb == "duplicates":
+            with _open_project(args) as project:
+                pairs = workflow.near_duplicates(project, args.threshold)
+                paths = project.paths_by_id()
+                for a, b, similarity in pairs:
+                    print(f"{paths.get(a, a)}\t{paths.get(b, b)}\t{similarity:.4f}")
+                print(f"{len(pairs)} near-duplicate pair(s) at similarity >= {args.threshold}", file=sys.stderr)
         elif args.verb == "labels":
             with _open_project(args) as project:
                 report = workflow.import_labels(project, Path(args.file), args.as_source)
                 print(report.summary())
         elif args.verb == "propagate":
             with _open_project(args) as project:
-                result = workflow.propagate(project, bar, cancel)
+                if args.rounds < 0:
+                    raise ValueError(f"--rounds must be 0 or more, got {args.rounds}")
+                result = workflow.propagate(project, bar, cancel, rounds=args.rounds)
                 bar.finish()
                 print(result.summary())
+        elif args.verb == "suggest":
+            with _open_project(args) as project:
+                for path in workflow.suggest(project, args.n).paths:
+                    print(path)
         elif args.verb == "export":
             with _open_project(args) as project:
                 include = workflow.parse_sources(args.include)
                 report = workflow.export(
                     project,
-                    args.fmt,
+                    args.fmt or workflow.format_for(Path(args.out)),
                     Path(args.out),
                     include,
                     args.min_confidence,
                     labelled_only=args.labelled_only,
                     mode=args.mode,
+                    split=args.split,
+                    seed=args.seed,
                     progress=bar,
                     cancel=cancel,
                 )

@@ -16,8 +16,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from explorer.exchange.export import ExportReport, export, preview_export  # noqa: F401 (part of the workflow)
-from explorer.exchange.manifest import ImportReport, import_labels  # noqa: F401
+from explorer.exchange import manifest
+from explorer.exchange.embeddings import EmbeddingImport, import_embeddings  # noqa: F401 (part of the workflow)
+from explorer.exchange.export import FORMATS, ExportReport, export, format_for, preview_export  # noqa: F401
+from explorer.exchange.folders import labels_from_folders  # noqa: F401
+from explorer.exchange.manifest import ImportReport, ManifestError
 from explorer.images.decode import ImageError, load_rgb_array
 from explorer.images.scan import ScanReport, scan_collection
 from explorer.jobs import Cancelled, CancelToken, Progress, ProgressFn, no_progress
@@ -26,6 +29,7 @@ from explorer.store import HUMAN_SOURCES, Project, ProjectError
 if TYPE_CHECKING:
     from explorer.labels.propagate import Propagation
     from explorer.ssl.encoder import Encoder
+    from explorer.ssl.evaluate import EvaluationReport
     from explorer.ssl.trainer import TrainConfig
 
 # The raw-pixel baseline "encoder": no training, useful to compare against and to get a first
@@ -45,13 +49,17 @@ def scan(project: Project, progress: ProgressFn = no_progress, cancel: CancelTok
 
 
 def load_images(
-    project: Project, size: int, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+    project: Project,
+    size: int,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+    only: set[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(item_ids (N,), images (N, size, size, 3) uint8) of every readable item.
+    """(item_ids (N,), images (N, size, size, 3) uint8) of every readable item (or of the ids in ``only``).
 
     A file that fails now (removed or damaged since the scan) is marked unreadable and left out.
     """
-    items = project.items()
+    items = [item for item in project.items() if only is None or item.id in only]
     if not items:
         raise WorkflowError(f"no readable images in {project.root}: run `explorer scan` first, or check the folder")
     images = np.empty((len(items), size, size, 3), np.uint8)
@@ -96,6 +104,9 @@ def train(
         if not previous:
             raise WorkflowError("nothing to resume: no training run with a checkpoint in this project")
         run = previous[-1].id
+        from explorer.ssl.checkpoint import load_checkpoint
+
+        load_checkpoint(project.run_dir(run) / "checkpoint.pt")  # a damaged one fails here, changing nothing
         saved = TrainConfig(**previous[-1].params)
         if config is not None:
             saved.epochs = max(saved.epochs, config.epochs)
@@ -130,16 +141,25 @@ def _stopped(project: Project, run: int, exc: BaseException) -> None:
 
 
 # ---- embed --------------------------------------------------------------------------------
-def resolve_encoder(project: Project, encoder: str | None, device: str = "auto") -> tuple[Encoder | None, str]:
+def resolve_encoder(
+    project: Project, encoder: str | None, device: str = "auto", image_size: int | None = None
+) -> tuple[Encoder | None, str]:
     """The encoder named by ``encoder`` and a description of it.
 
-    None: the latest training run with a checkpoint; a number: that training run; ``pixels``: the
-    raw-pixel baseline (returned as None); anything else: a checkpoint file.
+    None: the latest training run with a checkpoint; a number (or ``run:N``): that training run;
+    ``pixels``: the raw-pixel baseline (returned as None); ``torchvision:ARCH[=WEIGHTS.pth]`` or
+    ``timm:NAME[=WEIGHTS]``: a pretrained architecture with a local weights file, at ``image_size``
+    px (default: its pretraining size); anything else: a checkpoint file.
     """
     if encoder == PIXELS:
         return None, PIXELS
-    from explorer.ssl.encoder import load_encoder
+    from explorer.ssl.encoder import load_encoder, load_pretrained_encoder
 
+    if encoder is not None and encoder.startswith(("torchvision:", "timm:")):
+        model = load_pretrained_encoder(encoder, device=device, image_size=image_size)
+        return model, encoder
+    if encoder is not None and encoder.startswith("run:"):
+        encoder = encoder[4:]
     if encoder is None or encoder.isdigit():
         runs = [r for r in project.runs("train") if (project.run_dir(r.id) / "checkpoint.pt").exists()]
         if encoder is not None:
@@ -156,7 +176,10 @@ def resolve_encoder(project: Project, encoder: str | None, device: str = "auto")
         return load_encoder(path, device=device), f"train run {runs[-1].id}"
     path = Path(encoder).expanduser()
     if not path.exists():
-        raise WorkflowError(f"encoder file not found: {path}")
+        raise WorkflowError(
+            f"encoder file not found: {path} (pass a training checkpoint, a run id, pixels, "
+            "torchvision:ARCH=WEIGHTS.pth or timm:NAME=WEIGHTS)"
+        )
     return load_encoder(path, device=device), str(path.resolve())
 
 
@@ -167,10 +190,18 @@ def embed(
     device: str = "auto",
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
+    image_size: int | None = None,
 ) -> int:
-    """Embed every readable item; returns the embed run id (arrays ``item_ids``, ``embeddings``)."""
-    model, description = resolve_encoder(project, encoder, device)
-    run = project.start_run("embed", {"encoder": description})
+    """Embed every readable item; returns the embed run id (arrays ``item_ids``, ``embeddings``).
+
+    The run's params name the encoder and its architecture (``backbone``, ``image_size``), which
+    ``evaluate`` uses to build the untrained baseline.
+    """
+    model, description = resolve_encoder(project, encoder, device, image_size)
+    params = {"encoder": description}
+    if model is not None:
+        params |= {"backbone": model.name, "image_size": model.image_size}
+    run = project.start_run("embed", params)
     try:
         if model is None:
             ids, images = load_images(project, PIXEL_SIZE, progress, cancel)
@@ -182,7 +213,10 @@ def embed(
     except BaseException as exc:
         _stopped(project, run, exc)
         raise
-    project.finish_run(run, "done", {"items": int(len(ids)), "dim": int(vectors.shape[1])})
+    metrics = {"items": int(len(ids)), "dim": int(vectors.shape[1])}
+    if model is not None and model.batch_size_used < batch_size:
+        metrics["batch_size"] = model.batch_size_used  # halved after running out of memory
+    project.finish_run(run, "done", metrics)
     return run
 
 
@@ -208,6 +242,141 @@ def current_embeddings(project: Project) -> Embeddings | None:
     return Embeddings(run.id, project.load_run_array(run.id, "item_ids"), project.load_run_array(run.id, "embeddings"))
 
 
+# ---- evaluate and fine-tune ------------------------------------------------------------------
+def evaluate(
+    project: Project,
+    truth_csv: Path,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+    k: int = 20,
+) -> EvaluationReport:
+    """kNN (cosine, ``k``) and linear-probe accuracy of the current embeddings against true labels.
+
+    ``truth_csv`` is a ``path,label`` manifest (paths relative to the collection). Two baselines
+    are computed in the same run on the same images: raw pixels (32 px) and the current encoder's
+    architecture untrained (``small-cnn`` when the current embeddings are pixels). Recorded as an
+    ``evaluate`` run; returns the report (``summary()`` is the table).
+    """
+    from explorer.exchange.manifest import normalise_path, read_manifest
+    from explorer.ssl.encoder import untrained_encoder
+    from explorer.ssl.evaluate import EvaluationReport, compare_embeddings
+
+    current = current_embeddings(project)
+    if current is None:
+        raise WorkflowError("no embeddings yet: run `explorer embed` first, then evaluate them")
+    truth = {normalise_path(row.path): row.label for _, row in read_manifest(Path(truth_csv)) if row.label}
+    paths = project.paths_by_id()
+    matched = [item for item in current.item_ids.tolist() if paths.get(item) in truth]
+    not_found = len(truth) - len(matched)
+    if len(matched) <= k:
+        raise WorkflowError(
+            f"{truth_csv}: only {len(matched)} of its {len(truth)} labelled paths are images with current "
+            f"embeddings (paths must be relative to {project.root}); evaluation needs more than k={k}"
+        )
+    embed_run = project.run(current.run_id)
+    backbone = embed_run.params.get("backbone", "small-cnn")
+    size = int(embed_run.params.get("image_size", PIXEL_SIZE))
+    ids, small = load_images(project, PIXEL_SIZE, progress, cancel, only=set(matched))
+    ids_big, big = (
+        (ids, small) if size == PIXEL_SIZE else load_images(project, size, progress, cancel, only=set(matched))
+    )
+    readable = set(ids.tolist()) & set(ids_big.tolist())  # a file may have gone unreadable since embedding
+    items = [item for item in matched if item in readable]
+    labels = np.array([truth[paths[item]] for item in items], dtype=object)
+    if len(items) <= k or len(set(labels)) < 2:
+        raise WorkflowError(
+            f"{truth_csv}: only {len(items)} labelled image(s) in {len(set(labels))} class(es) match the current "
+            f"embeddings; evaluation needs more than k={k} images and at least 2 classes"
+        )
+    row_of = {item: r for r, item in enumerate(current.item_ids.tolist())}
+    at_small = {item: r for r, item in enumerate(ids.tolist())}
+    at_big = {item: r for r, item in enumerate(ids_big.tolist())}
+    small, big = small[[at_small[i] for i in items]], big[[at_big[i] for i in items]]
+    untrained = untrained_encoder(backbone, size).embed(big, progress=progress, cancel=cancel)
+    name = embed_run.params.get("encoder", "current")
+    named = {
+        f"current ({name})": current.vectors[[row_of[item] for item in items]],
+        f"raw pixels {PIXEL_SIZE}x{PIXEL_SIZE}": pixel_vectors(small),
+        f"untrained {backbone}": untrained,
+    }
+    run = project.start_run("evaluate", {"labels": str(truth_csv), "embed_run": current.run_id, "k": k})
+    try:
+        report = EvaluationReport(compare_embeddings(named, labels, k), len(items), len(set(labels)), k, not_found)
+    except BaseException as exc:
+        _stopped(project, run, exc)
+        raise
+    project.finish_run(run, "done", report.metrics())
+    return report
+
+
+def finetune(
+    project: Project,
+    encoder: str | None = None,
+    config: TrainConfig | None = None,
+    min_confidence: float = 0.9,
+    supervised_weight: float = 1.0,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> int:
+    """Fine-tune an encoder with the human labels (and pseudo-labels of at least ``min_confidence``,
+    weighted by it) as a supervised head next to ``config.method``'s self-supervised loss.
+
+    ``encoder`` is what ``resolve_encoder`` takes (default: the latest trained encoder); the
+    result is a new training run whose checkpoint ``embed`` picks up; returns its id.
+    """
+    from explorer.ssl.trainer import Supervision, TrainConfig
+    from explorer.ssl.trainer import train as train_encoder
+
+    start, description = resolve_encoder(project, encoder, (config or TrainConfig()).device)
+    if start is None:
+        raise WorkflowError("raw pixels cannot be fine-tuned: pass a trained or pretrained --encoder")
+    config = config or TrainConfig()
+    config.backbone, config.image_size = start.name, start.image_size
+    config.validate()
+    table = project.label_table()
+    classes = {c.id: k for k, c in enumerate(project.classes())}
+    human = np.isin(table.source.astype(str), HUMAN_SOURCES)
+    pseudo = (table.source.astype(str) == "pseudo") & (np.nan_to_num(table.confidence) >= min_confidence)
+    use = (human | pseudo) & (table.class_ids >= 0)
+    if not human.any() or len(set(table.class_ids[use].tolist())) < 2:
+        raise WorkflowError("fine-tuning needs human labels in at least 2 classes: label a few images first")
+    weight = np.where(human, 1.0, np.nan_to_num(table.confidence))  # pseudo-labels count by their confidence
+    label_of = {
+        int(i): (classes[int(c)], float(w))
+        for i, c, w in zip(table.item_ids[use], table.class_ids[use], weight[use], strict=True)
+    }
+    run = project.start_run("train", asdict(config))
+    try:
+        ids, images = load_images(project, config.image_size, progress, cancel)
+        labels = np.array([label_of.get(int(i), (-1, 0.0))[0] for i in ids], np.int64)
+        weights = np.array([label_of.get(int(i), (-1, 0.0))[1] for i in ids], np.float32)
+        supervision = Supervision(labels, weights, len(classes), supervised_weight)
+        result = train_encoder(
+            images,
+            config,
+            project.run_dir(run),
+            progress=progress,
+            cancel=cancel,
+            supervision=supervision,
+            initial_encoder=start.backbone.state_dict(),
+        )
+    except BaseException as exc:
+        _stopped(project, run, exc)
+        raise
+    last = result.history[-1] if result.history else {}
+    metrics = {
+        "epochs_done": result.epochs_done,
+        "stopped_by": result.stopped_by,
+        "images": int(len(ids)),
+        "finetuned_from": description,
+        "human_labels": int(human.sum()),
+        "pseudo_labels": int((pseudo & use).sum()),
+        **last,
+    }
+    project.finish_run(run, "done", metrics)
+    return run
+
+
 # ---- map ----------------------------------------------------------------------------------
 @dataclass
 class MapData:
@@ -219,33 +388,139 @@ class MapData:
 
 
 def make_map(
-    project: Project, k: int = 15, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+    project: Project,
+    k: int = 15,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+    *,
+    fresh: bool = False,
+    sample_above: int | None = None,
 ) -> int:
-    """kNN graph (FAISS) of the current embeddings and a 2-D UMAP layout fed with that graph."""
+    """kNN graph (FAISS) of the current embeddings and a 2-D map fed with that graph.
+
+    Unless ``fresh``, items already on the latest map keep their positions when the embeddings
+    come from the same encoder (the collection grew, or nothing changed): only new items are
+    placed, next to their neighbours. Otherwise UMAP lays everything out anew; above
+    ``sample_above`` items (default ``explorer.projection.layout.SAMPLE_ABOVE``) it is fitted on a
+    sample and the rest placed. The graph of the latest map is reused when the embeddings and k
+    are the same. Records the index, its measured recall and the map's trustworthiness (on a
+    sample) in the run's metrics.
+    """
+    import time
+
     if k < 2:
         raise WorkflowError(f"--k must be at least 2 (got {k})")
     embeddings = current_embeddings(project)
     if embeddings is None:
         raise WorkflowError("no embeddings yet: run `explorer embed` first")
-    from explorer.neighbours.knn import knn_graph
-    from explorer.projection import umap_layout
+    from explorer.neighbours.knn import KnnGraph, knn_graph
+    from explorer.projection.layout import SAMPLE_ABOVE, map_layout, trustworthiness_on_sample
 
-    run = project.start_run("map", {"embed_run": embeddings.run_id, "k": k})
+    started = time.perf_counter()
+    previous = None if fresh else _same_space_map(project, embeddings)
+    run = project.start_run("map", {"embed_run": embeddings.run_id, "k": k, "fresh": fresh})
     try:
-        graph = knn_graph(embeddings.vectors, k=k, progress=progress, cancel=cancel)
-        xy = umap_layout(embeddings.vectors, graph, n_neighbors=min(k, graph.k), progress=progress, cancel=cancel)
+        metrics: dict = {}
+        if previous is not None and previous.knn_indices.shape[1] == k + 1 and _same_items(previous, embeddings):
+            old = project.run(previous.run_id).metrics
+            graph = KnnGraph(
+                previous.knn_indices, previous.knn_similarities, old.get("index", "stored"), old.get("recall")
+            )
+            metrics.update({key: old[key] for key in ("index", "recall", "index_bytes", "nprobe") if key in old})
+            metrics["graph"] = f"reused from map run {previous.run_id}"
+        else:
+            graph = knn_graph(embeddings.vectors, k=k, progress=progress, cancel=cancel)
+            metrics.update({"index": graph.index_kind, "recall": graph.recall, **graph.details})
+        known_xy = known = None
+        if previous is not None:
+            rows, found = _rows_in(embeddings.item_ids, previous.item_ids)
+            known_xy = np.zeros((len(embeddings.item_ids), 2), np.float32)
+            known_xy[rows] = previous.xy[found]
+            known = np.zeros(len(embeddings.item_ids), bool)
+            known[rows] = True
+        layout = map_layout(
+            embeddings.vectors,
+            graph,
+            n_neighbors=min(k, graph.k),
+            progress=progress,
+            cancel=cancel,
+            known_xy=known_xy,
+            known=known,
+            scale=project.run(previous.run_id).metrics.get("scale") if previous is not None else None,
+            sample_above=SAMPLE_ABOVE if sample_above is None else sample_above,
+        )
+        progress(Progress("quality", 0, 1, "measuring trustworthiness on a sample"))
+        trust = trustworthiness_on_sample(embeddings.vectors, layout.xy)
         project.save_run_arrays(
             run,
             item_ids=embeddings.item_ids,
-            xy=xy.astype(np.float32),
+            xy=layout.xy.astype(np.float32),
             knn_indices=graph.indices,
             knn_similarities=graph.similarities,
         )
     except BaseException as exc:
         _stopped(project, run, exc)
         raise
-    project.finish_run(run, "done", {"items": int(len(xy)), "index": graph.index_kind, "recall": graph.recall})
+    metrics.update(
+        {
+            "items": int(len(layout.xy)),
+            "layout": layout.method,
+            "placed": layout.placed,
+            "scale": layout.scale,
+            "trustworthiness": None if np.isnan(trust) else round(trust, 4),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+    )
+    project.finish_run(run, "done", metrics)
     return run
+
+
+def _rows_in(sorted_or_not: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows of ``sorted_or_not`` holding ``wanted`` ids, mask over ``wanted`` of those present)."""
+    order = np.argsort(sorted_or_not, kind="stable")
+    ids = np.asarray(sorted_or_not)[order]
+    pos = np.minimum(np.searchsorted(ids, wanted), max(len(ids) - 1, 0))
+    found = ids[pos] == wanted if len(ids) else np.zeros(len(wanted), bool)
+    return order[pos[found]], found
+
+
+def _same_items(graph_map: MapData, embeddings: Embeddings) -> bool:
+    return len(graph_map.item_ids) == len(embeddings.item_ids) and bool(
+        (graph_map.item_ids == embeddings.item_ids).all()
+    )
+
+
+def _same_space_map(project: Project, embeddings: Embeddings) -> MapData | None:
+    """The latest map if its embeddings came from the same encoder as ``embeddings``, else None."""
+    latest = current_map(project)
+    if latest is None:
+        return None
+    then = project.run(latest.run_id).params.get("embed_run")
+    if then == embeddings.run_id:
+        return latest
+    old, new = project.run(then) if then is not None else None, project.run(embeddings.run_id)
+    if old is None or new is None or old.params.get("encoder") != new.params.get("encoder"):
+        return None
+    return latest
+
+
+@dataclass
+class MapPreview:
+    item_ids: np.ndarray  # (N,) int64
+    xy: np.ndarray  # (N, 2) float32 in [-1, 1]
+
+
+def map_preview(project: Project) -> MapPreview | None:
+    """An instant map to show while ``make_map`` runs: PCA of the current embeddings (None if none).
+
+    Costs one pass over the embeddings (about a second at 1M x 128) and imports nothing heavy.
+    """
+    from explorer.projection.pca import pca_preview
+
+    embeddings = current_embeddings(project)
+    if embeddings is None:
+        return None
+    return MapPreview(embeddings.item_ids, pca_preview(embeddings.vectors))
 
 
 def current_map(project: Project) -> MapData | None:
@@ -255,6 +530,28 @@ def current_map(project: Project) -> MapData | None:
         return None
     load = lambda name: project.load_run_array(run.id, name)  # noqa: E731
     return MapData(run.id, load("item_ids"), load("xy"), load("knn_indices"), load("knn_similarities"))
+
+
+def near_duplicates(project: Project, threshold: float = 0.98) -> list[tuple[int, int, float]]:
+    """Pairs of items on the current map whose cosine similarity is at least ``threshold``.
+
+    Read off the map's kNN graph (no new search): ``(item_a, item_b, similarity)`` with item ids
+    ``item_a < item_b``, most similar first. Raises WorkflowError when there is no map yet.
+    """
+    from explorer.neighbours.knn import KnnGraph
+    from explorer.neighbours.knn import near_duplicates as pairs_in
+
+    if not -1.0 <= threshold <= 1.0:
+        raise WorkflowError(f"duplicate threshold must be a cosine similarity between -1 and 1, got {threshold}")
+    graph_map = current_map(project)
+    if graph_map is None:
+        raise WorkflowError("no map yet: run `explorer map` first")
+    pairs, sims = pairs_in(KnnGraph(graph_map.knn_indices, graph_map.knn_similarities, "stored", None), threshold)
+    a, b = graph_map.item_ids[pairs[:, 0]], graph_map.item_ids[pairs[:, 1]]
+    return [
+        (int(min(x, y)), int(max(x, y)), float(s))
+        for x, y, s in zip(a.tolist(), b.tolist(), sims.tolist(), strict=True)
+    ]
 
 
 # ---- propagate ----------------------------------------------------------------------------
@@ -276,35 +573,67 @@ class PropagationResult:
         return f"{reached} of {len(self.item_ids)} items labelled from {self.seeds} human label(s); mean confidence {mean:.2f}"
 
 
-def compute_propagation(
-    project: Project, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
-) -> PropagationResult:
-    """Propagate the human labels over the current map's kNN graph (nothing is written)."""
-    from explorer.labels.propagate import propagate as diffuse
+def _map_solver(project: Project):
+    """(map run id, item ids (N,), cached Diffusion) of the current map; WorkflowError if none."""
+    from explorer.labels.propagate import cached_diffusion
     from explorer.neighbours.knn import KnnGraph
 
-    graph_map = current_map(project)
-    if graph_map is None:
+    run = project.latest_run("map")
+    if run is None:
         raise WorkflowError("no map yet: run `explorer map` first")
-    classes = project.classes()
-    class_ids = np.array([c.id for c in classes], np.int64)
-    column = {int(c): k for k, c in enumerate(class_ids)}
-    row = {int(i): r for r, i in enumerate(graph_map.item_ids)}
-    seeds = np.full(len(graph_map.item_ids), -1, np.int64)
-    for item, (cls, _source) in project.human_labels().items():
-        if item in row and cls in column:
-            seeds[row[item]] = column[cls]
-    rejected = np.array(
-        [(row[i], column[c]) for i, c in project.rejections() if i in row and c in column], np.int64
-    ).reshape(-1, 2)
+
+    def graph() -> KnnGraph:
+        load = lambda name: project.load_run_array(run.id, name)  # noqa: E731
+        return KnnGraph(load("knn_indices"), load("knn_similarities"), "stored", None)
+
+    # the file's identity in the key: a project re-created at the same place starts afresh
+    stamp = (project.run_dir(run.id) / "knn_indices.npy").stat()
+    key = (str(project.state_dir.resolve()), run.id, stamp.st_mtime_ns, stamp.st_ino)
+    solver, item_ids = cached_diffusion(key, graph, lambda: project.load_run_array(run.id, "item_ids"))
+    return run.id, item_ids, solver
+
+
+def _human_evidence(project: Project, item_ids: np.ndarray, class_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(seeds (N,) class column or -1, rejected (R, 2) (row, column)) for the map's rows."""
+    human = np.array([(i, c) for i, (c, _source) in project.human_labels().items()], np.int64).reshape(-1, 2)
+    seeds = np.full(len(item_ids), -1, np.int64)
+    rows, found = _rows_in(item_ids, human[:, 0])
+    cols, known = _rows_in(class_ids, human[found, 1])
+    seeds[rows[known]] = cols
+    rej = np.array(project.rejections(), np.int64).reshape(-1, 2)
+    rows, found = _rows_in(item_ids, rej[:, 0])
+    cols, known = _rows_in(class_ids, rej[found, 1])
+    return seeds, np.stack([rows[known], cols], axis=1).reshape(-1, 2)
+
+
+def compute_propagation(
+    project: Project, progress: ProgressFn = no_progress, cancel: CancelToken | None = None, *, rounds: int = 0
+) -> PropagationResult:
+    """Propagate the human labels over the current map's kNN graph (nothing is written).
+
+    The normalised graph is built once per map and kept in memory, and only classes whose
+    human labels or rejections changed are solved again, so calling this after every click
+    is cheap (see ``explorer.labels.propagate.Diffusion``). ``rounds`` > 0 adds that many
+    pseudo-label rounds (``explorer.labels.rounds``) on the map's embeddings.
+    """
+    map_run, item_ids, solver = _map_solver(project)
+    class_ids = np.array([c.id for c in project.classes()], np.int64)
+    seeds, rejected = _human_evidence(project, item_ids, class_ids)
     n_seeds = int((seeds >= 0).sum())
     if n_seeds == 0:
         empty = np.full(len(seeds), -1, np.int64)
-        return PropagationResult(graph_map.run_id, graph_map.item_ids, empty, np.zeros(len(seeds), np.float32), 0)
-    graph = KnnGraph(graph_map.knn_indices, graph_map.knn_similarities, "stored", None)
-    result: Propagation = diffuse(graph, seeds, len(classes), rejected=rejected, progress=progress, cancel=cancel)
+        return PropagationResult(map_run, item_ids, empty, np.zeros(len(seeds), np.float32), 0)
+    result: Propagation = solver.run(seeds, len(class_ids), rejected, progress=progress, cancel=cancel)
+    if rounds > 0:
+        from explorer.labels.rounds import pseudo_label_rounds
+
+        embed_run = project.run(map_run).params.get("embed_run")
+        vectors = project.load_run_array(embed_run, "embeddings") if embed_run is not None else None
+        if vectors is None or len(vectors) != len(item_ids):
+            raise WorkflowError("the map's embeddings are gone: run `explorer embed` and `explorer map` again")
+        result = pseudo_label_rounds(vectors, result, seeds, rounds, rejected, progress=progress, cancel=cancel)
     predicted = np.where(result.predicted >= 0, class_ids[np.maximum(result.predicted, 0)], -1)
-    return PropagationResult(graph_map.run_id, graph_map.item_ids, predicted, result.confidence, n_seeds)
+    return PropagationResult(map_run, item_ids, predicted, result.confidence, n_seeds)
 
 
 def save_propagation(project: Project, result: PropagationResult) -> None:
@@ -313,12 +642,67 @@ def save_propagation(project: Project, result: PropagationResult) -> None:
 
 
 def propagate(
-    project: Project, progress: ProgressFn = no_progress, cancel: CancelToken | None = None
+    project: Project, progress: ProgressFn = no_progress, cancel: CancelToken | None = None, *, rounds: int = 0
 ) -> PropagationResult:
     """Compute and save pseudo-labels with confidence for every item of the current map."""
-    result = compute_propagation(project, progress, cancel)
+    result = compute_propagation(project, progress, cancel, rounds=rounds)
     save_propagation(project, result)
     return result
+
+
+# ---- what to label next ---------------------------------------------------------------------
+@dataclass
+class Suggestions:
+    """Items to label next, best first: ``item_ids`` (n,) int64 and their collection-relative
+    ``paths``; ``cold_start`` is True when nothing was labelled yet (a diverse cover)."""
+
+    item_ids: np.ndarray
+    paths: list[str]
+    cold_start: bool
+
+
+def suggest(project: Project, n: int = 10) -> Suggestions:
+    """The ``n`` unlabelled items on the current map whose label would help most (see
+    ``explorer.labels.suggest``): least confident, in dense regions, far from human labels; with
+    no labels yet, a diverse cover of the collection. Fast after the first call on a map."""
+    from explorer.labels.suggest import suggest as rank
+
+    if n < 1:
+        raise WorkflowError(f"the number of suggestions must be at least 1, got {n}")
+    map_run, item_ids, solver = _map_solver(project)
+    embed_run = project.run(map_run).params.get("embed_run")
+    vectors = project.load_run_array(embed_run, "embeddings") if embed_run is not None else None
+    if vectors is None or len(vectors) != len(item_ids):
+        raise WorkflowError("the map's embeddings are gone: run `explorer embed` and `explorer map` again")
+    class_ids = np.array([c.id for c in project.classes()], np.int64)
+    seeds, rejected = _human_evidence(project, item_ids, class_ids)
+    labelled = np.zeros(len(item_ids), bool)
+    rows, _found = _rows_in(item_ids, np.array(list(project.human_labels()), np.int64))
+    labelled[rows] = True
+    propagation = solver.run(seeds, len(class_ids), rejected) if (seeds >= 0).any() else None
+    distance = solver.distance_to(np.flatnonzero(labelled)) if labelled.any() else None
+    picks = rank(solver.graph, vectors, propagation, labelled, n, distance=distance)
+    paths = project.paths_by_id()
+    chosen = item_ids[picks]
+    return Suggestions(chosen, [paths[int(i)] for i in chosen], not labelled.any())
+
+
+# ---- labels from a file ----------------------------------------------------------------------
+def import_labels(project: Project, file: Path, as_source: str | None = None) -> ImportReport:
+    """Set human labels from a manifest (see ``explorer.exchange.manifest.import_labels``).
+
+    A file that is not readable CSV, or from which not one label could be taken (every row names
+    a file outside the collection or has an empty label), is an error and changes nothing.
+    """
+    import csv
+
+    try:
+        report = manifest.import_labels(project, file, as_source)
+    except csv.Error as exc:  # a field over the csv module's size limit, ...
+        raise ManifestError(f"{file}: not a readable CSV file ({exc})") from None
+    if not report.imported and not report.unchanged:
+        raise ManifestError(f"{file}: no labels to import: {report.summary()}")
+    return report
 
 
 # ---- everything at once ---------------------------------------------------------------------

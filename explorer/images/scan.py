@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,11 +38,14 @@ class ScanReport:
         return "\n".join(lines)
 
 
-def find_image_files(root: Path, skip: Path | None = None) -> Iterator[tuple[str, os.stat_result]]:
-    """(relative path with forward slashes, stat) of every image file under ``root``, sorted.
+def find_image_files(root: Path, skip: Path | None = None) -> Iterator[tuple[str, os.stat_result, str | None]]:
+    """(relative path with forward slashes, stat, problem) of every image file under ``root``, sorted.
 
     Hidden folders and ``skip`` (the project's own state folder) are left out; symlinked folders
-    are not followed, so a symlink loop cannot trap the scan.
+    are not followed, so a symlink loop cannot trap the scan. ``problem`` is None, or why the
+    file cannot be an item whatever its contents: a symlink loop, a broken symlink, a name that
+    is not valid UTF-8 (then the path shows the bad bytes as ``\\xNN``; the project stores paths
+    as text, as the manifest does). Files that vanish while listing are left out.
     """
     skip = skip.resolve() if skip else None
     for folder, dirs, files in os.walk(root, followlinks=False):
@@ -51,14 +55,35 @@ def find_image_files(root: Path, skip: Path | None = None) -> Iterator[tuple[str
             if Path(name).suffix.lower() not in IMAGE_SUFFIXES or name.startswith("."):
                 continue
             path = here / name
+            rel = path.relative_to(root).as_posix()
+            problem = None
             try:
                 stat = path.stat()
-            except OSError:
-                continue  # dangling symlink, vanished file
-            yield path.relative_to(root).as_posix(), stat
+            except OSError as exc:
+                try:
+                    stat = path.lstat()
+                except OSError:
+                    continue  # vanished since the listing
+                problem = _link_problem(path, exc)
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:
+                rel = os.fsencode(rel).decode("utf-8", "backslashreplace")
+                problem = "file name is not valid UTF-8: rename the file to include it"
+            yield rel, stat, problem
 
 
-def _inspect(root: Path, rel: str, stat: os.stat_result) -> ScannedFile:
+def _link_problem(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if path.is_symlink():
+        return f"broken symbolic link (points to {os.readlink(path)!r}, which does not exist)"
+    return f"cannot read file information ({exc.strerror or exc})"
+
+
+def _inspect(root: Path, rel: str, stat: os.stat_result, problem: str | None) -> ScannedFile:
+    if problem is not None:
+        return ScannedFile(rel, stat.st_size, stat.st_mtime_ns, error=problem)
     try:
         width, height, mode = probe(root / rel)
         return ScannedFile(rel, stat.st_size, stat.st_mtime_ns, width, height, mode)
@@ -81,12 +106,15 @@ def scan_collection(
     listing = list(find_image_files(project.root, skip=project.state_dir))
     report.total = len(listing)
     todo = []
-    for rel, stat in listing:
+    for rel, stat, problem in listing:
         previous = known.get(rel)
-        if previous and previous[1] == stat.st_size and previous[2] == stat.st_mtime_ns:
+        # Unreadable files are looked at again every time: a permission fixed or a file put back
+        # changes neither size nor mtime.
+        same = previous is not None and previous[1] == stat.st_size and previous[2] == stat.st_mtime_ns
+        if same and previous[3]:
             report.unchanged += 1
         else:
-            todo.append((rel, stat, previous is not None))
+            todo.append((rel, stat, problem, "unchanged" if same else "changed" if previous else "added"))
     done = report.unchanged
     progress(Progress("scan", done, report.total, "decoding"))
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
@@ -94,16 +122,15 @@ def scan_collection(
             if cancel:
                 cancel.raise_if_cancelled()
             batch = todo[start : start + BATCH]
-            scanned = list(pool.map(lambda t: _inspect(project.root, t[0], t[1]), batch))
+            scanned = list(pool.map(lambda t: _inspect(project.root, *t[:3]), batch))
             project.record_scan(scanned, gone=[])
-            for (_, _, was_known), result in zip(batch, scanned):
-                report.changed += was_known
-                report.added += not was_known
+            for (*_, how), result in zip(batch, scanned):
+                setattr(report, how, getattr(report, how) + 1)
                 if result.error:
                     report.unreadable.append((result.path, result.error))
             done += len(batch)
             progress(Progress("scan", done, report.total, "decoding"))
-    found = {rel for rel, _ in listing}
+    found = {rel for rel, *_ in listing}
     gone = [path for path in known if path not in found]
     project.record_scan([], gone=gone)
     report.removed = len(gone)

@@ -43,28 +43,58 @@ def normalised(w: sp.csr_matrix) -> sp.csr_matrix:
     return (dm @ w @ dm).tocsr()
 
 
-def graph_distance(graph: KnnGraph, sources: np.ndarray) -> np.ndarray:
+def step_lengths(graph: KnnGraph) -> sp.csr_matrix:
+    """(N, N) symmetric CSR of edge lengths in "typical neighbour steps", for :func:`graph_distance`.
+
+    Edges are the positive-similarity kNN edges, taken both ways, with length ``1 - s`` divided
+    by the median edge length (floored at 1e-3), so an edge between near-identical items is
+    almost free.
+    """
+    n = len(graph)
+    r, c, s = _edges(graph)
+    length = 1.0 - s
+    typical = float(np.median(length)) if len(length) else 1.0
+    length = np.maximum(length / (typical if typical > 0 else 1.0), 1e-3)
+    one_way = sp.csr_matrix((length, (r, c)), shape=(n, n))
+    both = one_way.maximum(one_way.T).tocsr()  # i->j and j->i have the same length when both exist
+    both.sort_indices()
+    return both
+
+
+def relax(lengths: sp.csr_matrix, dist: np.ndarray, frontier: np.ndarray, limit: float = np.inf) -> np.ndarray:
+    """Shorten ``dist`` (N,) in place along ``lengths`` starting from the rows in ``frontier``.
+
+    Label-correcting shortest paths (Bellman-Ford on a frontier): each round relaxes the edges
+    out of the rows whose distance just improved, so adding a source only touches the region
+    where it is the nearest one. Distances above ``limit`` are not recorded. Returns ``dist``.
+    """
+    indptr, indices, data = lengths.indptr, lengths.indices, lengths.data
+    frontier = np.unique(np.asarray(frontier, dtype=np.int64))
+    while len(frontier):
+        starts, counts = indptr[frontier], indptr[frontier + 1] - indptr[frontier]
+        total = int(counts.sum())
+        if total == 0:
+            break
+        pos = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(total)
+        cand = np.repeat(dist[frontier], counts) + data[pos]
+        target = indices[pos]
+        better = (cand < dist[target]) & (cand <= limit)
+        target, cand = target[better], cand[better]
+        np.minimum.at(dist, target, cand)
+        frontier = np.unique(target)
+    return dist
+
+
+def graph_distance(graph: KnnGraph | sp.csr_matrix, sources: np.ndarray, limit: float = np.inf) -> np.ndarray:
     """Shortest-path distance from each row to the nearest of ``sources`` along the graph.
 
-    Edges are the positive-similarity kNN edges (taken as undirected) with length ``1 - s``
-    divided by the median edge length, so the result counts "typical neighbour steps" (an edge
-    between near-identical items is almost free). ``sources`` (S,) int64 row positions.
-    Returns (N,) float64: 0 at sources, ``inf`` where no path exists (or when S == 0).
+    ``graph`` a :class:`KnnGraph` or its :func:`step_lengths` (pass those when calling often);
+    edges are taken as undirected. ``sources`` (S,) int64 row positions. Returns (N,) float64 in
+    typical neighbour steps: 0 at sources, ``inf`` where no path exists (or when S == 0), and
+    ``inf`` beyond ``limit`` (the search stops there, which makes it cheaper).
     """
-    from scipy.sparse.csgraph import dijkstra
-
-    n = len(graph)
+    lengths = step_lengths(graph) if isinstance(graph, KnnGraph) else graph
+    out = np.full(lengths.shape[0], np.inf)
     sources = np.unique(np.asarray(sources, dtype=np.int64))
-    if len(sources) == 0 or n == 0:
-        return np.full(n, np.inf)
-    r, c, s = _edges(graph)
-    if len(r) == 0:
-        out = np.full(n, np.inf)
-        out[sources] = 0.0
-        return out
-    length = 1.0 - s
-    typical = float(np.median(length))
-    length = np.maximum(length / (typical if typical > 0 else 1.0), 1e-3)
-    g = sp.csr_matrix((length, (r, c)), shape=(n, n))
-    # directed=False lets a path use csgraph[i, j] or csgraph[j, i]
-    return dijkstra(g, directed=False, indices=sources, min_only=True)
+    out[sources] = 0.0
+    return relax(lengths, out, sources, limit)

@@ -8,13 +8,14 @@ learning"): solve ``(I - alpha S) F = Y`` per class by conjugate gradient, where
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
-from explorer.labels.affinity import affinity, graph_distance, normalised
+from explorer.labels.affinity import affinity, graph_distance, normalised, relax, step_lengths
 from explorer.neighbours.knn import KnnGraph
 
 REACH_HALF_LIFE = 4.0
@@ -56,6 +57,182 @@ def _check_inputs(n: int, seeds: np.ndarray, n_classes: int, rejected: np.ndarra
     return seeds, rej
 
 
+SOLVE_BLOCK = 16
+"""Classes solved together in one block (between blocks: progress and cancel)."""
+REACH_LIMIT = 40.0
+"""Graph distances are searched up to this many typical steps; beyond, reach is ~0.001 anyway."""
+
+
+def _check_neighbours(neighbours: int | None) -> None:
+    if neighbours is not None and neighbours < 1:
+        raise ValueError(f"neighbours must be >= 1 or None, got {neighbours}")
+
+
+class Diffusion:
+    """The propagation solver for one kNN graph, keeping what can be reused between runs.
+
+    Building the normalised graph costs more than one class's solve, and after a click only the
+    class that got the new seed (or rejection) changes: its column is solved again, every other
+    class's column is reused as it was (so the result equals a cold run's). Distances to the
+    nearest human label are updated from the new seeds only. Thread-safe (runs are serialised).
+    See :func:`propagate` for the method and arguments.
+    """
+
+    def __init__(self, graph: KnnGraph, alpha: float = 0.99, power: float = 3.0, neighbours: int | None = 10):
+        _check_neighbours(neighbours)
+        if neighbours is not None and neighbours < graph.k:
+            graph = KnnGraph(graph.indices[:, : neighbours + 1], graph.similarities[:, : neighbours + 1], "", None)
+        self.graph = graph
+        self.alpha = float(alpha)
+        n = len(graph)
+        # float32: CG is memory-bound, and single precision is ~4x faster at no visible cost
+        self.system = (sp.identity(n, format="csr") - alpha * normalised(affinity(graph, power))).tocsr()
+        self.system = self.system.astype(np.float32)
+        self.lengths = step_lengths(graph)
+        self._columns: dict[int, tuple[bytes, np.ndarray]] = {}
+        self._dist_sources = np.zeros(0, np.int64)
+        self._dist = np.full(n, np.inf)
+        self._lock = threading.Lock()
+        self.solved_last = 0  # classes solved (not reused) by the latest run, for tests and benchmarks
+
+    def __len__(self) -> int:
+        return self.system.shape[0]
+
+    def distance_to(self, sources: np.ndarray) -> np.ndarray:
+        """(N,) graph distance to the nearest of ``sources``, capped at ``REACH_LIMIT`` (inf if none).
+
+        Incremental: when the sources only grew since the last call, only the new ones are searched.
+        """
+        sources = np.unique(np.asarray(sources, dtype=np.int64))
+        if len(sources) == 0:
+            return np.full(len(self), np.inf)
+        with self._lock:
+            if len(self._dist_sources) and np.isin(self._dist_sources, sources).all():
+                new = np.setdiff1d(sources, self._dist_sources)
+                if len(new):  # only the region where a new source is nearest changes
+                    self._dist[new] = 0.0
+                    relax(self.lengths, self._dist, new, REACH_LIMIT)
+            else:
+                self._dist = graph_distance(self.lengths, sources, REACH_LIMIT)
+            self._dist_sources = sources
+            out = np.minimum(self._dist, REACH_LIMIT)
+        return out
+
+    def _solve(self, y: np.ndarray, iterations: int) -> np.ndarray:
+        """Conjugate gradient for ``(I - alpha S) F = Y`` on all columns of ``y`` (N, C) at once.
+
+        The same recurrences as ``scipy.sparse.linalg.cg`` from zero, stopping a column once its
+        residual is below 1e-6 of its right-hand side; the vector work is vectorised over classes.
+        """
+        x = np.zeros_like(y)
+        r = y.copy()
+        p = r.copy()
+        rs = np.einsum("nc,nc->c", r, r)
+        tol = (1e-6**2) * rs
+        for _ in range(iterations):
+            active = rs > tol
+            if not active.any():
+                break
+            # one sparse product per column: scipy's sparse-times-dense is no faster than that
+            ap = np.empty_like(p)
+            for c in np.flatnonzero(active):
+                ap[:, c] = self.system @ np.ascontiguousarray(p[:, c])
+            curvature = np.einsum("nc,nc->c", p, ap)
+            alpha = np.divide(rs, curvature, out=np.zeros_like(rs), where=active & (curvature > 0))
+            x += alpha * p
+            r -= alpha * ap
+            new = np.einsum("nc,nc->c", r, r)
+            beta = np.divide(new, rs, out=np.zeros_like(rs), where=active & (rs > 0))
+            p = r + beta * p
+            rs = np.where(active, new, rs)
+        return x
+
+    def run(
+        self,
+        seeds: np.ndarray,
+        n_classes: int,
+        rejected: np.ndarray | None = None,
+        iterations: int = 20,
+        progress: ProgressFn = no_progress,
+        cancel: CancelToken | None = None,
+    ) -> Propagation:
+        """Propagate ``seeds`` (N,) with ``rejected`` (R, 2) pairs; see :func:`propagate`."""
+        n = len(self)
+        seeds, rej = _check_inputs(n, seeds, n_classes, rejected)
+        seeded = seeds >= 0
+        if n_classes == 0 or not seeded.any():
+            progress(Progress("propagate", 1, 1, "nothing to propagate"))
+            return _empty(n, n_classes)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        counts = np.bincount(seeds[seeded], minlength=n_classes)
+        f = np.zeros((n, n_classes), dtype=np.float64)
+        active = np.flatnonzero(counts)
+        with self._lock:
+            self.solved_last = 0
+            for c in list(self._columns):
+                if c >= n_classes or counts[c] == 0:
+                    del self._columns[c]
+            todo, keys, columns = [], {}, []
+            for c in active:
+                rows = np.flatnonzero(seeds == c)
+                negative = np.sort(rej[rej[:, 1] == c, 0])
+                keys[c] = rows.tobytes() + b"|" + negative.tobytes() + b"|" + str(iterations).encode()
+                cached = self._columns.get(int(c))
+                if cached is not None and cached[0] == keys[c]:
+                    f[:, c] = cached[1]
+                    continue
+                y = np.zeros(n, dtype=np.float32)
+                y[rows] = 1.0 / counts[c]
+                np.subtract.at(y, negative, 1.0 / counts[c])
+                todo.append(int(c))
+                columns.append(y)
+            # classes in blocks, so that cancel is checked and progress reported between blocks
+            for start in range(0, len(todo), SOLVE_BLOCK):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                block = todo[start : start + SOLVE_BLOCK]
+                solved = self._solve(np.stack(columns[start : start + SOLVE_BLOCK], axis=1), iterations)
+                for j, c in enumerate(block):
+                    self._columns[c] = (keys[c], solved[:, j].copy())
+                    f[:, c] = solved[:, j]
+                self.solved_last += len(block)
+                done = start + len(block)
+                progress(Progress("propagate", done, len(todo), f"class {done} of {len(todo)}"))
+            if not todo:
+                progress(Progress("propagate", 1, 1, "nothing changed"))
+        reach = np.exp2(-np.maximum(0.0, self.distance_to(np.flatnonzero(seeded)) - 1.0) / REACH_HALF_LIFE)
+        return _finish(f, seeds, rej, reach)
+
+
+def _finish(f: np.ndarray, seeds: np.ndarray, rej: np.ndarray, reach: np.ndarray) -> Propagation:
+    """Turn per-class diffusion mass ``f`` (N, C) into distributions, predictions and confidence."""
+    seeded = seeds >= 0
+    np.clip(f, 0.0, None, out=f)
+    f[rej[:, 0], rej[:, 1]] = 0.0
+    f[seeded] = 0.0
+    f[np.flatnonzero(seeded), seeds[seeded]] = 1.0
+    mass = f.sum(axis=1)
+    reached = mass > 1e-12 * mass.max()
+    scores = np.zeros_like(f)
+    scores[reached] = f[reached] / mass[reached, None]
+    confidence = np.zeros(len(f))
+    confidence[reached] = certainty(scores[reached]) * reach[reached]
+    confidence[seeded] = 1.0
+    predicted = np.where(reached, scores.argmax(axis=1), -1).astype(np.int64)
+    predicted[seeded] = seeds[seeded]
+    return Propagation(predicted, confidence.astype(np.float32), scores.astype(np.float32))
+
+
+def certainty(p: np.ndarray) -> np.ndarray:
+    """(M,) ``1 - H(p) / log C`` of distributions ``p`` (M, C), in [0, 1]; 1 when C == 1."""
+    n_classes = p.shape[1]
+    if n_classes <= 1:
+        return np.ones(len(p))
+    logp = np.log(p, out=np.zeros_like(p), where=p > 0)
+    return np.clip(1.0 + (p * logp).sum(axis=1) / np.log(n_classes), 0.0, 1.0)
+
+
 def propagate(
     graph: KnnGraph,
     seeds: np.ndarray,
@@ -81,7 +258,7 @@ def propagate(
     ``S = D^-1/2 W D^-1/2``; per class c with at least one seed, Y_c is ``+1/n_c`` at its seeds
     and ``-1/n_c`` at its rejections (class-balanced: every class injects the same total
     mass), and ``(I - alpha S) F_c = Y_c`` is solved by conjugate gradient (``iterations``
-    steps at most). F is clipped at 0, rejected entries zeroed, rows normalised to a
+    steps at most, all classes in one block: :meth:`Diffusion._solve`). F is clipped at 0, rejected entries zeroed, rows normalised to a
     distribution ``p``; ``predicted = argmax p``.
 
     Confidence = certainty x reach, with certainty ``1 - H(p) / log C`` (1 when C == 1) and
@@ -93,60 +270,37 @@ def propagate(
 
     ``neighbours`` uses only each row's first that many graph neighbours (None: all), so one
     graph built for the map (k=15) also serves propagation, which is best with about 10 on
-    benchmarks/propagation_digits.py. Progress step "propagate" counts classes; ``cancel`` is checked before each class.
+    benchmarks/propagation_digits.py. Progress step "propagate" counts classes solved; ``cancel``
+    is checked before each block of ``SOLVE_BLOCK`` classes. To propagate again after a label edit, keep a :class:`Diffusion`
+    and call its ``run`` (the window does, through ``explorer.workflow``).
     """
     n = len(graph)
-    seeds, rej = _check_inputs(n, seeds, n_classes, rejected)
-    seeded = seeds >= 0
-    if n_classes == 0 or not seeded.any():
+    _check_inputs(n, seeds, n_classes, rejected)
+    _check_neighbours(neighbours)
+    if n_classes == 0 or not (np.asarray(seeds) >= 0).any():
         progress(Progress("propagate", 1, 1, "nothing to propagate"))
         return _empty(n, n_classes)
-    if cancel is not None:
-        cancel.raise_if_cancelled()
+    solver = Diffusion(graph, alpha, power, neighbours)
+    return solver.run(seeds, n_classes, rejected, iterations, progress, cancel)
 
-    from scipy.sparse.linalg import cg
 
-    if neighbours is not None and neighbours < 1:
-        raise ValueError(f"neighbours must be >= 1 or None, got {neighbours}")
-    if neighbours is not None and neighbours < graph.k:
-        graph = KnnGraph(
-            graph.indices[:, : neighbours + 1], graph.similarities[:, : neighbours + 1], graph.index_kind, graph.recall
-        )
-    counts = np.bincount(seeds[seeded], minlength=n_classes)
-    # float32: CG is memory-bound, and single precision is ~4x faster at no visible cost
-    a = (sp.identity(n, format="csr") - alpha * normalised(affinity(graph, power))).tocsr().astype(np.float32)
-    f = np.zeros((n, n_classes), dtype=np.float64)
-    active = np.flatnonzero(counts)
-    for done, c in enumerate(active):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        y = np.zeros(n, dtype=np.float32)
-        y[seeds == c] = 1.0 / counts[c]
-        y[rej[rej[:, 1] == c, 0]] -= 1.0 / counts[c]
-        f[:, c], _ = cg(a, y, rtol=1e-6, maxiter=iterations)
-        progress(Progress("propagate", done + 1, len(active), f"class {done + 1} of {len(active)}"))
+_cached: tuple[object, Diffusion, object] | None = None
+_cache_lock = threading.Lock()
 
-    np.clip(f, 0.0, None, out=f)
-    f[rej[:, 0], rej[:, 1]] = 0.0
-    f[seeded] = 0.0
-    f[np.flatnonzero(seeded), seeds[seeded]] = 1.0
-    mass = f.sum(axis=1)
-    reached = mass > 1e-12 * mass.max()
-    scores = np.zeros_like(f)
-    scores[reached] = f[reached] / mass[reached, None]
 
-    if n_classes > 1:
-        p = scores[reached]
-        logp = np.log(p, out=np.zeros_like(p), where=p > 0)
-        certainty = 1.0 + (p * logp).sum(axis=1) / np.log(n_classes)
-    else:
-        certainty = np.ones(int(reached.sum()))
-    g = graph_distance(graph, np.flatnonzero(seeded))[reached]
-    reach = np.exp2(-np.maximum(0.0, g - 1.0) / REACH_HALF_LIFE)
-    confidence = np.zeros(n)
-    confidence[reached] = np.clip(certainty, 0.0, 1.0) * reach
-    confidence[seeded] = 1.0
+def cached_diffusion(key: object, make_graph, make_extra=None) -> tuple[Diffusion, object]:
+    """The :class:`Diffusion` for ``key`` (e.g. project and map run), built once per process.
 
-    predicted = np.where(reached, scores.argmax(axis=1), -1).astype(np.int64)
-    predicted[seeded] = seeds[seeded]
-    return Propagation(predicted, confidence.astype(np.float32), scores.astype(np.float32))
+    ``make_graph()`` returns the :class:`KnnGraph` when the cache misses; ``make_extra()`` (if
+    given) something to keep beside it (e.g. the map's item ids), returned with it. One entry: a
+    new key replaces the old one, so memory holds one graph's solver at a time.
+    """
+    global _cached
+    with _cache_lock:
+        if _cached is not None and _cached[0] == key:
+            return _cached[1], _cached[2]
+        _cached = None  # free the old solver before building the new one
+        solver = Diffusion(make_graph())
+        extra = make_extra() if make_extra is not None else None
+        _cached = (key, solver, extra)
+        return solver, extra

@@ -58,6 +58,8 @@ def suggest(
     propagation: Propagation | None,
     labelled: np.ndarray,
     n: int,
+    *,
+    distance: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rows to label next, best first: (min(n, unlabelled rows),) int64 row positions, distinct.
 
@@ -72,6 +74,8 @@ def suggest(
     taken greedily, the score damped by ``min(1, d / d0)`` for cosine distance d to the nearest
     earlier pick, d0 the median cosine distance between random pairs of rows: a second pick
     next to a first one must be much less certain to win over a region not yet covered.
+    ``distance`` (N,) the graph distances to the nearest human label when already known (e.g.
+    from :meth:`~explorer.labels.propagate.Diffusion.distance_to`), to save the search.
     """
     x = normalise_rows(embeddings)
     count = len(x)
@@ -90,7 +94,7 @@ def suggest(
         uncertainty = 1.0 - np.clip(propagation.confidence.astype(np.float64), 0.0, 1.0)
     else:
         uncertainty = np.ones(count)
-    g = graph_distance(graph, np.flatnonzero(labelled))
+    g = graph_distance(graph, np.flatnonzero(labelled)) if distance is None else np.asarray(distance, np.float64)
     far = 1.0 - np.exp2(-g / REACH_HALF_LIFE)  # inf -> 1
     base = uncertainty * density * (0.5 + 0.5 * far)
     base[labelled] = -np.inf

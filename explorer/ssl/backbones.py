@@ -2,7 +2,10 @@
 
 ``small-cnn`` is the CPU default (about 25 M multiply-adds per 32 px image); ``resnet18`` the GPU
 default; ``resnet50`` for big GPUs. ResNets get the small-image stem (3x3 conv, stride 1, no max
-pool, as in SimCLR's CIFAR setup) below 64 px. No pretrained weights are ever downloaded.
+pool, as in SimCLR's CIFAR setup) below 64 px. ``vit-mini`` / ``vit-tiny`` are small Vision
+Transformers for MAE and DINO (``explorer.ssl.vit``). ``torchvision:ARCH`` and ``timm:ARCH`` name
+any architecture of those libraries with its classifier removed, for pretrained weights files
+(``explorer.ssl.pretrained``). No weights are ever downloaded.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-BACKBONES = ("small-cnn", "resnet18", "resnet50")
+BACKBONES = ("small-cnn", "resnet18", "resnet50", "vit-mini", "vit-tiny")
+LIBRARY_PREFIXES = ("torchvision:", "timm:")
 SMALL_STEM_BELOW = 64
 
 
@@ -62,19 +66,45 @@ def _resnet(name: str, image_size: int) -> tuple[nn.Module, int]:
 
 
 def make_backbone(name: str, image_size: int) -> tuple[nn.Module, int]:
-    """(module mapping (B, 3, S, S) -> (B, D), D) for backbone ``name`` at ``image_size`` px."""
+    """(module mapping (B, 3, S, S) -> (B, D), D) for backbone ``name`` at ``image_size`` px.
+
+    ``name`` is one of ``BACKBONES`` or ``torchvision:ARCH`` / ``timm:ARCH`` (randomly initialised).
+    """
     if name == "small-cnn":
         model = SmallCNN(image_size=image_size)
         return model, model.feature_dim
     if name in ("resnet18", "resnet50"):
         return _resnet(name, image_size)
-    raise ValueError(f"unknown backbone {name!r}; choose one of auto, {', '.join(BACKBONES)}")
+    if name.startswith("vit-"):
+        from explorer.ssl.vit import make_vit
+
+        if name in ("vit-mini", "vit-tiny"):
+            vit = make_vit(name, image_size)
+            return vit, vit.feature_dim
+    if name.startswith(LIBRARY_PREFIXES):
+        from explorer.ssl.pretrained import build_architecture
+
+        return build_architecture(name, image_size)
+    raise ValueError(f"unknown backbone {name!r}; choose one of {_choices()}")
 
 
-def resolve_backbone(name: str, device: torch.device | str) -> str:
-    """``auto`` -> ``resnet18`` on CUDA, ``small-cnn`` elsewhere; other names are checked and kept."""
+def _choices() -> str:
+    return f"auto, {', '.join(BACKBONES)}, torchvision:ARCH or timm:ARCH"
+
+
+def is_known_backbone(name: str) -> bool:
+    """True for a name ``make_backbone`` accepts (library architectures are checked when built)."""
+    return name in BACKBONES or (name.startswith(LIBRARY_PREFIXES) and len(name.split(":", 1)[1]) > 0)
+
+
+def resolve_backbone(name: str, device: torch.device | str, preferred: dict[str, str] | None = None) -> str:
+    """``auto`` -> the method's ``preferred`` backbone for the device type (``{"cuda": ..., "cpu": ...}``)
+    when it has one, else ``resnet18`` on CUDA and ``small-cnn`` elsewhere; other names are checked and kept."""
     if name == "auto":
-        return "resnet18" if torch.device(device).type == "cuda" else "small-cnn"
-    if name not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; choose one of auto, {', '.join(BACKBONES)}")
+        kind = "cuda" if torch.device(device).type == "cuda" else "cpu"
+        if preferred:
+            return preferred[kind]
+        return "resnet18" if kind == "cuda" else "small-cnn"
+    if not is_known_backbone(name):
+        raise ValueError(f"unknown backbone {name!r}; choose one of {_choices()}")
     return name

@@ -40,3 +40,18 @@ def pick_device(name: str = "auto") -> torch.device:
             raise ValueError("device 'mps' asked for, but Apple MPS is not available here; use 'auto' or 'cpu'")
         return torch.device("mps")
     raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_NAMES)} (or cuda:N)")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for a device running out of memory (CUDA's OutOfMemoryError, MPS's RuntimeError)."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def free_device_memory(device: torch.device) -> None:
+    """Give cached blocks back after an out-of-memory error, so a smaller retry can fit."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps" and hasattr(torch, "mps"):
+        torch.mps.empty_cache()

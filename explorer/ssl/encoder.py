@@ -1,4 +1,9 @@
-"""An ``Encoder``: a backbone in eval mode that maps images to L2-normalised embeddings."""
+"""An ``Encoder``: a backbone in eval mode that maps images to L2-normalised embeddings.
+
+Where one comes from: a training checkpoint (``load_encoder``), a torchvision / timm weights file
+(``load_pretrained_encoder``, see ``explorer.ssl.pretrained``), or nowhere (``untrained_encoder``,
+the baseline).
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,16 @@ from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
 from explorer.ssl.augment import normalise, to_batch
 from explorer.ssl.backbones import make_backbone
 from explorer.ssl.checkpoint import CheckpointError, load_checkpoint
-from explorer.ssl.devices import pick_device
+from explorer.ssl.devices import free_device_memory, is_out_of_memory, pick_device
 
 
 class Encoder:
-    """A backbone ``name`` taking (B, 3, image_size, image_size) images to (B, feature_dim)."""
+    """A backbone ``name`` taking (B, 3, image_size, image_size) images to (B, feature_dim).
+
+    ``name`` is what ``make_backbone`` builds the same architecture from (``small-cnn``,
+    ``torchvision:resnet18``, ...), so an untrained twin is ``untrained_encoder(name, image_size)``.
+    ``batch_size_used`` is the batch the last ``embed`` ended with (halved after running out of memory).
+    """
 
     def __init__(self, backbone: nn.Module, name: str, image_size: int, feature_dim: int, device: torch.device) -> None:
         self.backbone = backbone.to(device).eval()
@@ -25,6 +35,7 @@ class Encoder:
         self.image_size = image_size
         self.feature_dim = feature_dim
         self.device = device
+        self.batch_size_used = 0
 
     def __repr__(self) -> str:
         return f"Encoder({self.name!r}, image_size={self.image_size}, feature_dim={self.feature_dim}, device={self.device})"
@@ -47,22 +58,37 @@ class Encoder:
             raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
         n = len(images)
         out = np.empty((n, self.feature_dim), np.float32)
-        cuda = self.device.type == "cuda"
-        with torch.inference_mode():
-            for start in range(0, n, batch_size):
-                if cancel is not None:
-                    cancel.raise_if_cancelled()
-                chunk = to_batch(images[start : start + batch_size]).to(self.device, non_blocking=True)
-                x = normalise(chunk)
-                if cuda:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=torch.cuda.is_bf16_supported()):
-                        features = self.backbone(x)
-                else:
-                    features = self.backbone(x)
-                out[start : start + len(chunk)] = F.normalize(features.float(), dim=1).cpu().numpy()
-                progress(Progress("embed", done=min(start + batch_size, n), total=n, message=f"{self.name} embeddings"))
+        start = 0
+        while start < n:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            chunk = images[start : start + batch_size]
+            try:
+                out[start : start + len(chunk)] = self._features(chunk)
+            except (torch.OutOfMemoryError, RuntimeError) as exc:
+                if not is_out_of_memory(exc) or batch_size == 1:
+                    raise
+                free_device_memory(self.device)
+                batch_size //= 2
+                message = f"out of {self.device.type} memory: embedding in batches of {batch_size}"
+                progress(Progress("embed", done=start, total=n, message=message))
+                continue
+            start += len(chunk)
+            progress(Progress("embed", done=start, total=n, message=f"{self.name} embeddings"))
+        self.batch_size_used = batch_size
         return out
+
+    def _features(self, chunk: np.ndarray) -> np.ndarray:
+        """(b, S, S, 3) uint8 -> (b, D) float32 unit rows."""
+        with torch.inference_mode():
+            x = normalise(to_batch(chunk).to(self.device, non_blocking=True))
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=torch.cuda.is_bf16_supported()):
+                    features = self.backbone(x)
+            else:
+                features = self.backbone(x)
+            return F.normalize(features.float(), dim=1).cpu().numpy()
 
 
 def load_encoder(path: Path, device: str = "auto") -> Encoder:
@@ -90,3 +116,11 @@ def untrained_encoder(backbone: str, image_size: int, seed: int = 0, device: str
         torch.manual_seed(seed)
         model, dim = make_backbone(backbone, image_size)
     return Encoder(model, backbone, image_size, dim, target)
+
+
+def load_pretrained_encoder(spec: str, device: str = "auto", image_size: int | None = None) -> Encoder:
+    """``torchvision:ARCH[=PATH]`` or ``timm:NAME[=PATH]`` with its local weights (PretrainedError otherwise)."""
+    from explorer.ssl.pretrained import load_pretrained
+
+    model, dim, name, size, _ = load_pretrained(spec, image_size)
+    return Encoder(model, name, size, dim, pick_device(device))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 
@@ -53,7 +55,8 @@ def linear_probe_accuracy(embeddings: np.ndarray, labels: np.ndarray, seed: int 
 
     embeddings, labels = _check(embeddings, labels)
     _, counts = np.unique(labels, return_counts=True)
-    stratify = labels if counts.min() >= 2 else None
+    fits = counts.min() >= 2 and int(np.ceil(test_size * len(labels))) >= len(counts)
+    stratify = labels if fits else None
     x_train, x_test, y_train, y_test = train_test_split(
         embeddings, labels, test_size=test_size, random_state=seed, stratify=stratify
     )
@@ -70,3 +73,58 @@ def pixel_features(images: np.ndarray) -> np.ndarray:
     flat = images.reshape(len(images), -1).astype(np.float32) / 255.0
     flat -= flat.mean(axis=1, keepdims=True)
     return _unit_rows(flat)
+
+
+@dataclass
+class EvaluationRow:
+    """Scores of one set of embeddings: kNN and linear-probe accuracy in [0, 1], dimension D."""
+
+    name: str
+    knn: float
+    linear: float
+    dim: int
+
+
+@dataclass
+class EvaluationReport:
+    """The current embeddings next to the baselines, on the same ``images`` labelled images."""
+
+    rows: list[EvaluationRow]
+    images: int
+    classes: int
+    k: int
+    not_found: int = 0  # rows of the truth file whose image has no current embedding
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A plain-text table, best kNN accuracy marked, one line per embedding."""
+        width = max(len(r.name) for r in self.rows)
+        best = max(r.knn for r in self.rows)
+        lines = [
+            f"{self.images} labelled images, {self.classes} classes; kNN: k={self.k}, cosine, leave-one-out; "
+            "linear probe: logistic regression, 70/30 stratified split",
+            f"{'embeddings':<{width}}  {'kNN acc':>7}  {'linear':>7}  {'dim':>6}",
+        ]
+        for r in self.rows:
+            mark = "  <- best kNN" if r.knn == best else ""
+            lines.append(f"{r.name:<{width}}  {r.knn:7.3f}  {r.linear:7.3f}  {r.dim:>6}{mark}")
+        if self.not_found:
+            lines.append(f"{self.not_found} row(s) of the label file have no current embedding and were left out")
+        lines += self.notes
+        return "\n".join(lines)
+
+    def metrics(self) -> dict[str, float]:
+        """Flat numbers for the run record, e.g. ``{'current knn': 0.98, ...}``."""
+        out: dict[str, float] = {}
+        for r in self.rows:
+            out[f"{r.name} knn"] = r.knn
+            out[f"{r.name} linear"] = r.linear
+        return out
+
+
+def compare_embeddings(named: dict[str, np.ndarray], labels: np.ndarray, k: int = 20) -> list[EvaluationRow]:
+    """One ``EvaluationRow`` per (name -> (N, D) embeddings) entry, all scored on the same (N,) labels."""
+    return [
+        EvaluationRow(name, knn_accuracy(x, labels, k=k), linear_probe_accuracy(x, labels), int(x.shape[1]))
+        for name, x in named.items()
+    ]

@@ -123,11 +123,27 @@ def test_progress_and_cancel(three_clusters):
     x, y, g = three_clusters
     reports = []
     propagate(g, one_seed_each(y), 3, progress=reports.append)
-    assert [(r.done, r.total) for r in reports] == [(1, 3), (2, 3), (3, 3)]
+    assert [(r.done, r.total) for r in reports] == [(3, 3)]
     token = CancelToken()
     token.cancel()
     with pytest.raises(Cancelled):
         propagate(g, one_seed_each(y), 3, cancel=token)
+
+
+def test_block_solver_matches_scipy_cg(three_clusters):
+    from scipy.sparse.linalg import cg
+
+    from explorer.labels.propagate import Diffusion
+
+    x, y, g = three_clusters
+    solver = Diffusion(g)
+    rhs = np.zeros((len(y), 3), np.float32)
+    rhs[np.arange(3) * 80, np.arange(3)] = 1.0
+    for iterations in (5, 20, 200):
+        ours = solver._solve(rhs, iterations)
+        for c in range(3):
+            ref, _ = cg(solver.system, rhs[:, c], rtol=1e-6, maxiter=iterations)
+            np.testing.assert_allclose(ours[:, c], ref, rtol=1e-3, atol=1e-6)
 
 
 def test_ten_thousand_items_well_under_a_second(make_clusters):
@@ -143,3 +159,72 @@ def test_ten_thousand_items_well_under_a_second(make_clusters):
     elapsed = time.perf_counter() - t0
     assert (p.predicted == y).mean() > 0.95
     assert elapsed < 1.0, f"propagation of 10k items took {elapsed:.2f} s"
+
+
+def test_incremental_runs_equal_cold_runs(three_clusters):
+    from explorer.labels.propagate import Diffusion
+
+    x, y, g = three_clusters
+    solver = Diffusion(g)
+    seeds = one_seed_each(y)
+    first = solver.run(seeds, 3)
+    assert solver.solved_last == 3
+    seeds[np.flatnonzero(y == 1)[5]] = 1
+    rejected = np.array([[np.flatnonzero(y == 2)[7], 0]])
+    warm = solver.run(seeds, 3, rejected)
+    assert solver.solved_last == 2  # class 2 and its seeds did not change: reused
+    cold = propagate(g, seeds, 3, rejected)
+    np.testing.assert_array_equal(warm.predicted, cold.predicted)
+    np.testing.assert_allclose(warm.scores, cold.scores, atol=1e-6)
+    np.testing.assert_allclose(warm.confidence, cold.confidence, atol=1e-6)
+    # removing a seed (undo) is handled too
+    seeds[np.flatnonzero(y == 1)[5]] = -1
+    np.testing.assert_allclose(solver.run(seeds, 3).confidence, first.confidence, atol=1e-6)
+
+
+def test_rounds_label_what_the_graph_cannot_reach(two_clusters):
+    from explorer.labels.rounds import pseudo_label_rounds
+
+    x, y, g = two_clusters
+    # cut half of cluster 1 off the graph: diffusion cannot reach it, the head can
+    ids, sims = g.indices.copy(), g.similarities.copy()
+    island = np.flatnonzero(y == 1)[50:]
+    cross = np.isin(ids, island) != np.isin(np.arange(len(y)), island)[:, None]
+    ids[cross], sims[cross] = -1, 0.0
+    ids[:, 0], sims[:, 0] = np.arange(len(y)), 1.0
+    cut = KnnGraph(ids, sims, g.index_kind, g.recall)
+    seeds = one_seed_each(y)
+    graph_only = propagate(cut, seeds, 2)
+    assert (graph_only.predicted[island] == -1).all()
+    refined = pseudo_label_rounds(x, graph_only, seeds, rounds=2)
+    assert (refined.predicted == y).mean() == 1.0
+    assert (refined.confidence[island] < refined.confidence[np.flatnonzero(y == 1)[1:50]].mean()).all()
+    np.testing.assert_array_equal(refined.confidence[seeds >= 0], 1.0)
+    rejected = np.array([[island[0], 1]])
+    again = pseudo_label_rounds(x, propagate(cut, seeds, 2, rejected), seeds, 1, rejected)
+    assert again.predicted[island[0]] != 1 and again.scores[island[0], 1] == 0
+    assert pseudo_label_rounds(x, graph_only, seeds, 0) is graph_only
+    with pytest.raises(ValueError, match="rounds"):
+        pseudo_label_rounds(x, graph_only, seeds, -1)
+
+
+def test_graph_distance_matches_dijkstra_and_updates_incrementally(make_clusters):
+    from scipy.sparse.csgraph import dijkstra
+
+    from explorer.labels.affinity import graph_distance, relax, step_lengths
+
+    x, _y = make_clusters(150, 3, seed=11)
+    g = knn_graph(x, k=6)
+    lengths = step_lengths(g)
+    assert (lengths != lengths.T).nnz == 0
+    sources = np.array([0, 200, 333])
+    ref = dijkstra(lengths, directed=False, indices=sources, min_only=True)
+    np.testing.assert_allclose(graph_distance(g, sources), ref)
+    capped = graph_distance(lengths, sources, limit=3.0)
+    np.testing.assert_allclose(capped[ref <= 3.0], ref[ref <= 3.0])
+    assert np.isinf(capped[ref > 3.0]).all()
+    # adding a source: relaxing from it alone gives the same as starting over
+    dist = graph_distance(lengths, sources)
+    dist[77] = 0.0
+    relax(lengths, dist, np.array([77]))
+    np.testing.assert_allclose(dist, dijkstra(lengths, directed=False, indices=[0, 200, 333, 77], min_only=True))

@@ -98,3 +98,43 @@ def test_imports_stay_lazy():
     code = "import sys, explorer.projection, explorer.neighbours, explorer.labels; print('umap' in sys.modules, 'faiss' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_place_by_graph_follows_neighbours_in_waves():
+    from explorer.projection import place_by_graph
+
+    # a chain 0-1-2-3-4: only row 0 and row 4 are placed
+    ids = np.array([[0, 1, -1], [1, 0, 2], [2, 1, 3], [3, 2, 4], [4, 3, -1]])
+    sims = np.where(ids >= 0, 1.0, 0.0).astype(np.float32)
+    from explorer.neighbours.knn import KnnGraph
+
+    g = KnnGraph(ids, sims, "test", None)
+    xy = np.zeros((5, 2), np.float32)
+    xy[4] = [4.0, 0.0]
+    placed = np.array([True, False, False, False, True])
+    out = place_by_graph(xy, placed, g)
+    np.testing.assert_array_equal(out[[0, 4]], xy[[0, 4]])
+    assert out[1, 0] == 0.0 and out[3, 0] == 4.0 and 0.0 < out[2, 0] < 4.0
+    with pytest.raises(ValueError, match="no placed rows"):
+        place_by_graph(xy, np.zeros(5, bool), g)
+
+
+def test_sampled_map_and_settling_keep_clusters_and_fixed_points():
+    from explorer.projection import map_layout, trustworthiness_on_sample
+
+    x, labels = three_clusters(200)
+    g = knn_graph(x, k=15)
+    full = map_layout(x, g)
+    sampled = map_layout(x, g, sample_above=300, sample_size=200)
+    assert (full.method, sampled.method) == ("umap", "umap-sample")
+    assert (sampled.fitted, sampled.placed) == (200, 400)
+    assert knn_purity_2d(sampled.xy, labels) > 0.97
+    t_full, t_sampled = trustworthiness_on_sample(x, full.xy), trustworthiness_on_sample(x, sampled.xy)
+    assert t_sampled > t_full - 0.03
+    # growing the collection: earlier rows keep their positions exactly
+    known = np.ones(len(x), bool)
+    known[::10] = False
+    grown = map_layout(x, g, known_xy=np.where(known[:, None], full.xy, 0), known=known, scale=full.scale)
+    assert grown.method == "kept" and grown.placed == int((~known).sum())
+    np.testing.assert_array_equal(grown.xy[known], full.xy[known])
+    assert knn_purity_2d(grown.xy, labels) > 0.97

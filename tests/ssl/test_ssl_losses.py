@@ -51,20 +51,12 @@ def test_registry_and_unknown_method():
     assert set(METHODS) >= {"simclr", "byol"}
     backbone, dim = make_backbone("small-cnn", 16)
     method = make_method("simclr", backbone, dim)
-    assert method.encoder is backbone and method.views == 2
+    assert (
+        method.encoder is backbone
+        and len(method.make_views(torch.zeros(2, 3, 16, 16, dtype=torch.uint8), method.recipe(16, False))) == 2
+    )
     with pytest.raises(ValueError, match="simclr"):
-        make_method("dino", backbone, dim)
-
-
-@pytest.mark.parametrize("name", sorted(METHODS))
-def test_forward_loss_is_finite_scalar_with_gradients(name):
-    backbone, dim = make_backbone("small-cnn", 16)
-    method = make_method(name, backbone, dim)
-    v1, v2 = torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16)
-    loss = method.forward_loss(v1, v2)
-    assert loss.ndim == 0 and torch.isfinite(loss)
-    loss.backward()
-    assert all(p.grad is not None for p in method.encoder.parameters())
+        make_method("swav", backbone, dim)
 
 
 def test_byol_target_follows_online_after_step():

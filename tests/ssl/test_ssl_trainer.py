@@ -3,12 +3,16 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from explorer.jobs import Cancelled, CancelToken, Progress
+from explorer.ssl.augment import normalise, to_batch
+from explorer.ssl.backbones import make_backbone
 from explorer.ssl.checkpoint import CheckpointError, load_checkpoint
 from explorer.ssl.encoder import load_encoder
+from explorer.ssl.methods import METHODS
 from explorer.ssl.methods.simclr import SimCLR
-from explorer.ssl.trainer import NonFiniteLoss, TrainConfig, learning_rate_at, train
+from explorer.ssl.trainer import NonFiniteLoss, Supervision, TrainConfig, learning_rate_at, train
 
 
 def config(**kw) -> TrainConfig:
@@ -133,7 +137,7 @@ def test_learning_rate_schedule():
     [
         ({"epochs": 0}, "epochs"),
         ({"epochs": -3}, "epochs"),
-        ({"method": "dino"}, "unknown method 'dino'.*simclr"),
+        ({"method": "swav"}, "unknown method 'swav'.*simclr"),
         ({"backbone": "vgg"}, "unknown backbone 'vgg'.*small-cnn"),
         ({"batch_size": 1}, "batch_size must be at least 2"),
         ({"image_size": 4}, "image_size must be at least 8"),
@@ -166,3 +170,107 @@ def test_same_seed_same_result(tiny_images, tmp_path):
     assert a.history[0]["loss"] == b.history[0]["loss"]
     sa, sb = load_checkpoint(a.checkpoint)["encoder"], load_checkpoint(b.checkpoint)["encoder"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+# ---- every method through the shared trainer ------------------------------------------------
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_trains_resumes_and_embeds(name, tiny_images, tmp_path):
+    backbone = "auto" if name == "mae" else "small-cnn"  # auto picks a ViT for MAE
+    tiny_images = tiny_images[:32]  # two steps an epoch
+    first = train(tiny_images, config(method=name, backbone=backbone, epochs=1), tmp_path)
+    assert first.epochs_done == 1 and np.isfinite(first.history[0]["loss"])
+    result = train(tiny_images, config(method=name, backbone=backbone, epochs=2), tmp_path, resume=True)
+    assert result.epochs_done == 2 and result.history[0] == first.history[0]
+    assert np.isfinite(result.history[1]["loss"])
+    encoder = load_encoder(result.checkpoint, device="cpu")
+    assert encoder.name == ("vit-mini" if name == "mae" else "small-cnn")
+    assert np.isfinite(encoder.embed(tiny_images[:3])).all()
+
+
+def test_every_step_reports_its_loss_for_the_curve(tiny_images, tmp_path):
+    reports: list[Progress] = []
+    train(tiny_images, config(epochs=2), tmp_path, progress=reports.append)
+    curve = [r for r in reports if r.loss is not None]
+    assert [r.done for r in curve] == list(range(1, 9))  # 64 images / 16 = 4 steps, 2 epochs
+    assert all(np.isfinite(r.loss) and r.metrics["images_per_s"] > 0 for r in curve)
+    assert all(r.loss is None for r in reports if r not in curve)
+
+
+# ---- out of memory ------------------------------------------------------------------------
+def test_out_of_memory_halves_the_batch_and_says_so(tiny_images, tmp_path, monkeypatch):
+    real = SimCLR.forward_loss
+
+    def small_memory(self, v1, v2):
+        if len(v1) > 8:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, v1, v2)
+
+    monkeypatch.setattr(SimCLR, "forward_loss", small_memory)
+    reports: list[Progress] = []
+    result = train(tiny_images, config(epochs=2, batch_size=32), tmp_path, progress=reports.append)
+    assert result.epochs_done == 2 and result.batch_size == 8
+    assert len(result.notes) == 2 and "retrying epoch 1 with 16" in result.notes[0]
+    assert any("out of cpu memory with a batch of 32" in r.message for r in reports)
+    assert load_checkpoint(result.checkpoint)["batch_size"] == 8
+
+
+def test_out_of_memory_at_the_smallest_batch_is_a_clear_error(tiny_images, tmp_path, monkeypatch):
+    def no_memory(self, v1, v2):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(SimCLR, "forward_loss", no_memory)
+    with pytest.raises(RuntimeError, match="even with a batch of 2"):
+        train(tiny_images, config(batch_size=4), tmp_path)
+
+
+def test_other_runtime_errors_are_not_taken_for_out_of_memory(tiny_images, tmp_path, monkeypatch):
+    def broken(self, v1, v2):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(SimCLR, "forward_loss", broken)
+    with pytest.raises(RuntimeError, match="shapes"):
+        train(tiny_images, config(), tmp_path)
+
+
+# ---- fine-tuning ----------------------------------------------------------------------------
+def test_supervised_fine_tuning_learns_the_labels(tmp_path):
+    rng = np.random.default_rng(5)
+    classes = rng.integers(0, 2, 40)  # class 0 tinted red, class 1 blue, under grey noise
+    images = rng.integers(0, 120, (40, 16, 16, 3)).astype(np.int16)
+    images[classes == 0, ..., 0] += 130
+    images[classes == 1, ..., 2] += 130
+    images = images.astype(np.uint8)
+    labels = np.where(np.arange(40) < 24, classes, -1)  # the last 16 stay unlabelled
+    start = train(images, config(epochs=1), tmp_path / "ssl")
+    initial = load_checkpoint(start.checkpoint)["encoder"]
+    supervision = Supervision(labels, (labels >= 0).astype(float), classes=2, weight=2.0)
+    result = train(
+        images,
+        config(epochs=8, learning_rate=3e-3),
+        tmp_path / "tuned",
+        supervision=supervision,
+        initial_encoder=initial,
+    )
+    state = load_checkpoint(result.checkpoint)
+    assert state["supervised_classes"] == 2
+    backbone, _ = make_backbone("small-cnn", 16)
+    backbone.load_state_dict(state["encoder"])
+    backbone.eval()
+    with torch.no_grad():
+        logits = F.linear(
+            backbone(normalise(to_batch(images))),
+            state["method"]["supervised_head.weight"],
+            state["method"]["supervised_head.bias"],
+        )
+    predicted = logits.argmax(1).numpy()
+    assert (predicted[24:] == classes[24:]).mean() >= 0.85  # images it was never told about
+    with pytest.raises(CheckpointError, match="supervised classes"):
+        train(images, config(epochs=9), tmp_path / "tuned", resume=True)
+
+
+def test_supervision_is_checked(tiny_images, tmp_path):
+    bad = Supervision(np.full(64, -1), np.zeros(64), classes=2)
+    with pytest.raises(ValueError, match="at least one labelled"):
+        train(tiny_images, config(), tmp_path, supervision=bad)
+    with pytest.raises(ValueError, match="shape"):
+        train(tiny_images, config(), tmp_path, supervision=Supervision(np.zeros(3), np.ones(3), classes=2))

@@ -1,11 +1,21 @@
-"""The interface every self-supervised method implements for the trainer."""
+"""The interface every self-supervised method implements for the one shared trainer.
+
+A method owns three things: its heads (modules next to ``encoder``), its view recipe
+(``make_views``: what the trainer feeds it, built from a uint8 batch) and its loss
+(``forward_loss``). The trainer never looks inside the views: two augmented crops (SimCLR), one
+view (MAE), several global and local crops (DINO) or images plus the labels of a pretext task
+(rotation, patch position, jigsaw) all travel as a tuple of tensors.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import torch
 from torch import nn
+
+from explorer.ssl.augment import AugmentRecipe, augment, recipe_for
 
 
 def mlp(dim_in: int, dim_hidden: int, dim_out: int, last_bn: bool = False) -> nn.Sequential:
@@ -21,27 +31,66 @@ def mlp(dim_in: int, dim_hidden: int, dim_out: int, last_bn: bool = False) -> nn
     return nn.Sequential(*layers)
 
 
-class SSLMethod(nn.Module):
-    """A backbone (``encoder``: (B, 3, S, S) -> (B, D)) plus the heads and loss of one method.
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A deep copy of ``module`` that gets no gradients (a momentum / teacher network)."""
+    import copy
 
-    The trainer calls ``forward_loss`` on ``views`` augmented views of a batch, steps the
-    optimiser over ``trainable_parameters()``, then calls ``after_step`` with the fraction of
-    training done (0..1], e.g. for a momentum target update.
+    twin = copy.deepcopy(module)
+    for p in twin.parameters():
+        p.requires_grad_(False)
+    return twin
+
+
+def cosine_momentum(base: float, fraction_done: float) -> float:
+    """EMA momentum rising from ``base`` to 1 on a half cosine (BYOL eq. 9, DINO)."""
+    t = min(max(fraction_done, 0.0), 1.0)
+    return 1 - (1 - base) * (math.cos(math.pi * t) + 1) / 2
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
+    """target <- momentum * target + (1 - momentum) * online (parameters); buffers are copied."""
+    for t_p, o_p in zip(target.parameters(), online.parameters(), strict=True):
+        t_p.lerp_(o_p.detach(), 1 - momentum)
+    for t_b, o_b in zip(target.buffers(), online.buffers(), strict=True):
+        t_b.copy_(o_b)
+
+
+class SSLMethod(nn.Module):
+    """A backbone (``encoder``: (B, 3, S, S) -> (B, D)) plus the heads, views and loss of one method.
+
+    Per step the trainer calls ``make_views(images, recipe, generator)`` on a uint8 (B, 3, S, S)
+    batch, ``forward_loss(*views)`` under autocast, steps the optimiser over
+    ``trainable_parameters()``, then ``after_step(fraction_done)`` (e.g. a momentum update).
     """
 
     name: ClassVar[str] = ""
-    views: ClassVar[int] = 2
+    description: ClassVar[str] = ""  # one line for menus and --help
     base_lr: ClassVar[float] = 1e-3  # for batch size 256; the trainer scales it linearly
     weight_decay: ClassVar[float] = 1e-6
     optimizer: ClassVar[str] = "adamw"  # "adamw" or "sgd"
+    # Backbone for ``backbone="auto"`` by device type ("cuda", "cpu"); None: the trainer's default.
+    preferred_backbone: ClassVar[dict[str, str] | None] = None
 
-    def __init__(self, encoder: nn.Module, feature_dim: int) -> None:
+    def __init__(self, encoder: nn.Module, feature_dim: int, image_size: int = 32, dataset_size: int | None = None):
         super().__init__()
         self.encoder = encoder
         self.feature_dim = feature_dim
+        self.image_size = image_size
 
-    def forward_loss(self, view1: torch.Tensor, view2: torch.Tensor) -> torch.Tensor:
-        """Two float (B, 3, S, S) views of the same B images -> scalar loss."""
+    def recipe(self, image_size: int, grayscale: bool) -> AugmentRecipe:
+        """The augmentation strengths this method wants for the collection."""
+        return recipe_for(image_size, grayscale)
+
+    def make_views(
+        self, images: torch.Tensor, recipe: AugmentRecipe, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        """uint8 (B, 3, S, S) on the device -> what ``forward_loss`` takes; default: two augmented
+        float (B, 3, S, S) views."""
+        return augment(images, recipe, generator), augment(images, recipe, generator)
+
+    def forward_loss(self, *views: torch.Tensor) -> torch.Tensor:
+        """The views from ``make_views`` -> scalar loss."""
         raise NotImplementedError
 
     def trainable_parameters(self) -> list[nn.Parameter]:

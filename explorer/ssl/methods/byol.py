@@ -8,15 +8,14 @@ rising from ``base_momentum`` to 1 on a cosine schedule, updated after each opti
 
 from __future__ import annotations
 
-import copy
-import math
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.ssl.methods.base import SSLMethod, mlp
+from explorer.ssl import catalog
+from explorer.ssl.methods.base import SSLMethod, cosine_momentum, ema_update, frozen_copy, mlp
 
 
 def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -33,6 +32,7 @@ class BYOL(SSLMethod):
     """Online encoder + projector + predictor; EMA target encoder + projector."""
 
     name: ClassVar[str] = "byol"
+    description: ClassVar[str] = catalog.METHODS["byol"]
     base_lr: ClassVar[float] = 2e-3
     weight_decay: ClassVar[float] = 1e-5
 
@@ -40,17 +40,17 @@ class BYOL(SSLMethod):
         self,
         encoder: nn.Module,
         feature_dim: int,
+        image_size: int = 32,
+        dataset_size: int | None = None,
         projection_dim: int = 128,
         hidden_dim: int = 1024,
         base_momentum: float = 0.99,
     ) -> None:
-        super().__init__(encoder, feature_dim)
+        super().__init__(encoder, feature_dim, image_size, dataset_size)
         self.projector = mlp(feature_dim, hidden_dim, projection_dim)
         self.predictor = mlp(projection_dim, hidden_dim, projection_dim)
-        self.target_encoder = copy.deepcopy(encoder)
-        self.target_projector = copy.deepcopy(self.projector)
-        for p in [*self.target_encoder.parameters(), *self.target_projector.parameters()]:
-            p.requires_grad_(False)
+        self.target_encoder = frozen_copy(encoder)
+        self.target_projector = frozen_copy(self.projector)
         self.base_momentum = base_momentum
         self.momentum = base_momentum
 
@@ -65,11 +65,6 @@ class BYOL(SSLMethod):
     @torch.no_grad()
     def after_step(self, fraction_done: float) -> None:
         """EMA update of the target; momentum 1 - (1 - m0) (cos(pi t) + 1) / 2 at fraction t."""
-        t = min(max(fraction_done, 0.0), 1.0)
-        self.momentum = 1 - (1 - self.base_momentum) * (math.cos(math.pi * t) + 1) / 2
-        pairs = [(self.target_encoder, self.encoder), (self.target_projector, self.projector)]
-        for target, online in pairs:
-            for t_p, o_p in zip(target.parameters(), online.parameters(), strict=True):
-                t_p.lerp_(o_p.detach(), 1 - self.momentum)
-            for t_b, o_b in zip(target.buffers(), online.buffers(), strict=True):
-                t_b.copy_(o_b)
+        self.momentum = cosine_momentum(self.base_momentum, fraction_done)
+        ema_update(self.target_encoder, self.encoder, self.momentum)
+        ema_update(self.target_projector, self.projector, self.momentum)

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from explorer.ssl import catalog
 from explorer.ssl.methods.base import SSLMethod, mlp
 
 
@@ -42,13 +43,20 @@ class SimCLR(SSLMethod):
     """
 
     name: ClassVar[str] = "simclr"
+    description: ClassVar[str] = catalog.METHODS["simclr"]
     base_lr: ClassVar[float] = 2e-3
     weight_decay: ClassVar[float] = 1e-5
 
     def __init__(
-        self, encoder: nn.Module, feature_dim: int, projection_dim: int = 128, temperature: float = 0.1
+        self,
+        encoder: nn.Module,
+        feature_dim: int,
+        image_size: int = 32,
+        dataset_size: int | None = None,
+        projection_dim: int = 128,
+        temperature: float = 0.1,
     ) -> None:
-        super().__init__(encoder, feature_dim)
+        super().__init__(encoder, feature_dim, image_size, dataset_size)
         self.projector = mlp(feature_dim, max(feature_dim, 256), projection_dim)
         self.temperature = temperature
 

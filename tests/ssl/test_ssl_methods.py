@@ -1,0 +1,251 @@
+"""Each method's loss against a slow loop-based reference, its views, and its special parts."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from explorer.ssl.backbones import make_backbone
+from explorer.ssl.methods import METHODS, make_method, method_choices
+from explorer.ssl.methods.dino import DINO, dino_loss
+from explorer.ssl.methods.jigsaw import TILES, jigsaw_permutations, shuffled_tiles
+from explorer.ssl.methods.mae import MAE, mae_loss, patch_pixels, random_masking
+from explorer.ssl.methods.moco import MoCo, moco_loss
+from explorer.ssl.methods.relative_position import CENTRE, NEIGHBOURS, position_pairs
+from explorer.ssl.methods.rotation import classification_loss, rotated_batch
+from explorer.ssl.methods.vicreg import vicreg_loss
+from explorer.ssl.patches import GRID, grid_patches
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def cos(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(a @ b / (a.norm() * b.norm()))
+
+
+# ---- losses against loops -------------------------------------------------------------------
+def slow_moco(q, k, queue, t) -> float:
+    total = 0.0
+    for i in range(len(q)):
+        logits = [cos(q[i], k[i]) / t] + [cos(q[i], queue[j]) / t for j in range(len(queue))]
+        total += -logits[0] + math.log(sum(math.exp(v) for v in logits))
+    return total / len(q)
+
+
+def test_moco_loss_matches_loop_reference():
+    g = gen(1)
+    q, k, queue = torch.randn(5, 6, generator=g), torch.randn(5, 6, generator=g), torch.randn(9, 6, generator=g)
+    assert float(moco_loss(q, k, queue, 0.2)) == pytest.approx(slow_moco(q, k, queue, 0.2), rel=1e-5)
+
+
+def slow_vicreg(z1, z2, lam=25.0, mu=25.0, nu=1.0, eps=1e-4) -> float:
+    b, e = z1.shape
+    z1, z2 = z1.double(), z2.double()
+    inv = sum(float((z1[i, j] - z2[i, j]) ** 2) for i in range(b) for j in range(e)) / (b * e)
+
+    def var(z):
+        total = 0.0
+        for j in range(e):
+            mean = sum(float(z[i, j]) for i in range(b)) / b
+            v = sum((float(z[i, j]) - mean) ** 2 for i in range(b)) / (b - 1)
+            total += max(0.0, 1 - math.sqrt(v + eps))
+        return total / e
+
+    def cov(z):
+        means = [sum(float(z[i, j]) for i in range(b)) / b for j in range(e)]
+        total = 0.0
+        for j in range(e):
+            for m in range(e):
+                if j != m:
+                    c = sum((float(z[i, j]) - means[j]) * (float(z[i, m]) - means[m]) for i in range(b)) / (b - 1)
+                    total += c * c
+        return total / e
+
+    return lam * inv + mu * (var(z1) + var(z2)) + nu * (cov(z1) + cov(z2))
+
+
+@pytest.mark.parametrize("scale", [0.3, 2.0])  # below and above the variance hinge
+def test_vicreg_loss_matches_loop_reference(scale):
+    g = gen(2)
+    z1, z2 = torch.randn(6, 4, generator=g) * scale, torch.randn(6, 4, generator=g) * scale
+    assert float(vicreg_loss(z1, z2)) == pytest.approx(slow_vicreg(z1, z2), rel=1e-5)
+
+
+def slow_dino(student, teacher, center, ts, tt) -> float:
+    def softmax(v):
+        m = max(v)
+        e = [math.exp(x - m) for x in v]
+        return [x / sum(e) for x in e]
+
+    total, pairs = 0.0, 0
+    for i, t in enumerate(teacher):
+        for j, s in enumerate(student):
+            if i == j:
+                continue
+            loss = 0.0
+            for row in range(len(t)):
+                q = softmax([(float(t[row, k]) - float(center[0, k])) / tt for k in range(t.shape[1])])
+                p = softmax([float(s[row, k]) / ts for k in range(s.shape[1])])
+                loss += -sum(q[k] * math.log(p[k]) for k in range(len(q)))
+            total += loss / len(t)
+            pairs += 1
+    return total / pairs
+
+
+def test_dino_loss_matches_loop_reference():
+    g = gen(3)
+    student = [torch.randn(3, 5, generator=g) for _ in range(4)]
+    teacher = [torch.randn(3, 5, generator=g) for _ in range(2)]
+    center = torch.randn(1, 5, generator=g) * 0.1
+    got = float(dino_loss(student, teacher, center, 0.1, 0.04))
+    assert got == pytest.approx(slow_dino(student, teacher, center, 0.1, 0.04), rel=1e-5)
+
+
+def test_mae_loss_and_patches_match_loop_reference():
+    g = gen(4)
+    x = torch.randn(2, 3, 8, 8, generator=g)
+    patches = patch_pixels(x, 4)
+    assert patches.shape == (2, 4, 48)
+    for b in range(2):
+        for n in range(4):
+            r, c = divmod(n, 2)
+            expected = x[b, :, r * 4 : r * 4 + 4, c * 4 : c * 4 + 4].permute(1, 2, 0).reshape(-1)
+            assert torch.equal(patches[b, n], expected)
+    prediction = torch.randn(2, 4, 48, generator=g)
+    mask = torch.tensor([[1.0, 0, 1, 0], [0, 0, 0, 1]])
+    total, count = 0.0, 0
+    for b in range(2):
+        for n in range(4):
+            if mask[b, n]:
+                t = patches[b, n].double()
+                t = (t - t.mean()) / torch.sqrt(t.var() + 1e-6)
+                total += float(((prediction[b, n].double() - t) ** 2).mean())
+                count += 1
+    assert float(mae_loss(prediction, patches, mask)) == pytest.approx(total / count, rel=1e-5)
+
+
+def test_random_masking_hides_three_quarters_per_image():
+    keep, mask = random_masking(3, 16, 0.75, torch.device("cpu"))
+    assert keep.shape == (3, 4) and mask.shape == (3, 16)
+    assert torch.equal(mask.sum(dim=1), torch.full((3,), 12.0))
+    assert all(mask[b, keep[b]].sum() == 0 for b in range(3))
+
+
+def test_classification_loss_matches_loop_reference():
+    g = gen(5)
+    logits, labels = torch.randn(4, 3, generator=g), torch.tensor([0, 2, 1, 2])
+    expected = (
+        sum(-math.log(math.exp(float(logits[i, labels[i]])) / float(logits[i].exp().sum())) for i in range(4)) / 4
+    )
+    assert float(classification_loss(logits, labels)) == pytest.approx(expected, rel=1e-5)
+
+
+# ---- views ----------------------------------------------------------------------------------
+def test_rotated_batch_labels_name_the_rotation():
+    x = torch.randn(3, 2, 5, 5, generator=gen(6))
+    turned, labels = rotated_batch(x)
+    assert turned.shape == (12, 2, 5, 5) and labels.tolist() == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3
+    for row in range(12):
+        r, i = divmod(row, 3)
+        assert torch.equal(turned[row], torch.rot90(x[i], r, dims=(1, 2)))
+
+
+def cell_image(b: int = 2, s: int = 24) -> torch.Tensor:
+    """(b, 1, s, s) images whose pixels hold the number of their 3x3 grid cell (0..8)."""
+    idx = torch.arange(s) * GRID // s
+    cells = (idx[:, None] * GRID + idx[None, :]).float()
+    return cells.expand(b, 1, s, s).clone()
+
+
+def test_grid_patches_stay_inside_their_cell():
+    x = cell_image(9)
+    patches = grid_patches(x, torch.arange(9), 6, generator=gen(7))
+    assert patches.shape == (9, 1, 6, 6)
+    for k in range(9):
+        assert torch.allclose(patches[k], torch.full_like(patches[k], float(k)), atol=1e-4)
+
+
+def test_position_pairs_label_the_neighbour_cell():
+    centre, neighbour, labels = position_pairs(cell_image(16), 6, gen(8))
+    assert torch.allclose(centre, torch.full_like(centre, float(CENTRE)), atol=1e-4)
+    expected = NEIGHBOURS[labels].float().view(-1, 1, 1, 1).expand_as(neighbour)
+    assert torch.allclose(neighbour, expected, atol=1e-4)
+
+
+def test_shuffled_tiles_follow_their_permutation():
+    perms = jigsaw_permutations(10)
+    tiles, labels = shuffled_tiles(cell_image(4), 6, perms, gen(9))
+    assert tiles.shape == (4 * TILES, 1, 6, 6) and labels.shape == (4,)
+    values = tiles.mean(dim=(1, 2, 3)).round().long().view(4, TILES)
+    assert torch.equal(values, perms[labels])
+
+
+def test_jigsaw_permutations_are_distinct_and_far_apart():
+    perms = jigsaw_permutations(30)
+    assert perms.shape == (30, 9) and torch.equal(perms[0], torch.arange(9))
+    assert all(sorted(p.tolist()) == list(range(9)) for p in perms)
+    distance = (perms[:, None] != perms[None]).sum(-1) + 9 * torch.eye(30, dtype=torch.long)
+    assert int(distance.min()) >= 7
+    with pytest.raises(ValueError, match="permutations"):
+        jigsaw_permutations(1)
+
+
+# ---- method parts ---------------------------------------------------------------------------
+def test_registry_lists_every_method_with_a_description():
+    names = [name for name, _ in method_choices()]
+    assert names == list(METHODS)
+    assert set(names) == {"simclr", "moco", "byol", "vicreg", "dino", "mae", "rotation", "relative-position", "jigsaw"}
+    assert all(len(text) > 20 for _, text in method_choices())
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_views_and_loss_give_gradients_to_the_encoder(name):
+    backbone, dim = make_backbone("vit-mini" if name == "mae" else "small-cnn", 16)
+    method = make_method(name, backbone, dim, image_size=16, dataset_size=64)
+    images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8, generator=gen(10))
+    views = method.make_views(images, method.recipe(16, grayscale=False), gen(11))
+    loss = method.forward_loss(*views)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    grads = [p.grad for p in method.encoder.parameters() if p.requires_grad]
+    assert grads and all(g is not None for g in grads[:1])
+    assert sum(float(g.abs().sum()) for g in grads if g is not None) > 0
+
+
+def test_moco_queue_is_a_ring_buffer():
+    backbone, dim = make_backbone("small-cnn", 16)
+    method = MoCo(backbone, dim, queue_size=5)
+    keys = F.normalize(torch.randn(3, 128, generator=gen(12)), dim=1)
+    method._enqueue(keys)
+    method._enqueue(keys * -1)
+    assert int(method.queue_pointer) == 1
+    assert torch.allclose(method.queue[:3], torch.cat([-keys[2:], keys[1:3]]))
+    assert torch.allclose(method.queue[3:], -keys[:2])
+
+
+def test_moco_loads_a_checkpoint_with_another_queue_size():
+    backbone, dim = make_backbone("small-cnn", 16)
+    small = MoCo(backbone, dim, queue_size=8)
+    big = MoCo(make_backbone("small-cnn", 16)[0], dim, queue_size=16)
+    big.load_state_dict(small.state_dict())
+    assert big.queue.shape == (16, 128)
+
+
+def test_dino_centre_moves_towards_the_teacher_mean():
+    backbone, dim = make_backbone("small-cnn", 16)
+    method = DINO(backbone, dim, image_size=16, local_crops=2)
+    images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8, generator=gen(13))
+    views = method.make_views(images, method.recipe(16, False), gen(14))
+    assert [tuple(v.shape[-2:]) for v in views] == [(16, 16)] * 2 + [(8, 8)] * 2
+    assert float(method.center.abs().sum()) == 0
+    method.forward_loss(*views)
+    assert float(method.center.abs().sum()) > 0
+
+
+def test_mae_refuses_a_cnn_backbone():
+    backbone, dim = make_backbone("small-cnn", 16)
+    with pytest.raises(ValueError, match="vit-mini"):
+        MAE(backbone, dim, image_size=16)

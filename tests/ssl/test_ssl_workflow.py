@@ -1,0 +1,168 @@
+"""The encoder engine through the workflow and the CLI: train, embed with loaded encoders,
+evaluate against baselines, fine-tune with labels; images of every mode reach the model."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+from explorer import workflow
+from explorer.cli import main
+from explorer.images.decode import load_rgb_array
+from explorer.ssl.encoder import untrained_encoder
+from explorer.ssl.trainer import TrainConfig
+from explorer.store import Project
+
+SHAPES = ("bar", "cross", "ring")
+
+
+def draw(shape: str, rng: np.random.Generator, size: int = 24) -> np.ndarray:
+    """(size, size, 3) uint8: a shape in a random colour on a random background."""
+    image = np.empty((size, size, 3), np.uint8)
+    image[:] = rng.integers(0, 120, 3)
+    ink = rng.integers(140, 256, 3)
+    y, x = np.mgrid[:size, :size] - size / 2 + rng.normal(0, 1.5, 2)[:, None, None]
+    if shape == "bar":
+        mask = np.abs(x) < 3
+    elif shape == "cross":
+        mask = (np.abs(x) < 2) | (np.abs(y) < 2)
+    else:
+        mask = np.abs(np.hypot(x, y) - 7) < 2
+    image[mask] = ink
+    return image
+
+
+@pytest.fixture
+def shapes_project(tmp_path):
+    """A scanned project of 48 shape images and its truth CSV (outside the collection)."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "shapes"
+    folder.mkdir()
+    rows = []
+    for k in range(48):
+        shape = SHAPES[k % 3]
+        Image.fromarray(draw(shape, rng)).save(folder / f"img-{k:02d}.png")
+        rows.append((f"img-{k:02d}.png", shape))
+    truth = tmp_path / "truth.csv"
+    with open(truth, "w", newline="") as f:
+        csv.writer(f).writerows([("path", "label"), *rows])
+    with Project(folder) as project:
+        workflow.scan(project)
+    return folder, truth
+
+
+def small_config(**kw) -> TrainConfig:
+    return TrainConfig(
+        **{"epochs": 1, "image_size": 16, "batch_size": 16, "backbone": "small-cnn", "device": "cpu", **kw}
+    )
+
+
+def test_evaluate_puts_the_current_embeddings_next_to_both_baselines(shapes_project):
+    folder, truth = shapes_project
+    with Project(folder) as project:
+        with pytest.raises(workflow.WorkflowError, match="no embeddings yet"):
+            workflow.evaluate(project, truth)
+        workflow.train(project, small_config())
+        workflow.embed(project, device="cpu")
+        report = workflow.evaluate(project, truth, k=5)
+        assert report.images == 48 and report.classes == 3 and report.k == 5
+        names = [r.name for r in report.rows]
+        assert names[0].startswith("current (train run") and names[1:] == ["raw pixels 32x32", "untrained small-cnn"]
+        assert all(0 <= r.knn <= 1 and 0 <= r.linear <= 1 for r in report.rows)
+        assert report.rows[2].dim == 256 and report.rows[1].dim == 32 * 32 * 3
+        text = report.summary()
+        assert "kNN acc" in text and "linear" in text and "<- best kNN" in text and "48 labelled images" in text
+        recorded = project.latest_run("evaluate")
+        assert recorded.status == "done" and "raw pixels 32x32 knn" in recorded.metrics
+
+
+def test_evaluate_refuses_a_truth_file_that_matches_nothing(shapes_project, tmp_path):
+    folder, _ = shapes_project
+    other = tmp_path / "other.csv"
+    other.write_text("path,label\nelsewhere/a.png,cat\nelsewhere/b.png,dog\n")
+    with Project(folder) as project:
+        workflow.embed(project, encoder="pixels")
+        with pytest.raises(workflow.WorkflowError, match="only 0 of its 2 labelled paths"):
+            workflow.evaluate(project, other)
+
+
+def test_cli_evaluate_prints_the_table(shapes_project, capsys):
+    folder, truth = shapes_project
+    assert main(["embed", str(folder), "--encoder", "pixels"]) == 0
+    assert main(["evaluate", str(folder), "--labels", str(truth), "--k", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "current (pixels)" in out and "untrained small-cnn" in out and "raw pixels 32x32" in out
+
+
+def test_cli_trains_any_method_by_name_and_embeds_a_torchvision_file(shapes_project, tmp_path, capsys):
+    folder, _ = shapes_project
+    args = ["--epochs", "1", "--image-size", "16", "--batch-size", "16", "--device", "cpu"]
+    assert main(["train", str(folder), "--method", "dino", "--backbone", "small-cnn", *args]) == 0
+    assert "training run" in capsys.readouterr().out
+    weights = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18().state_dict(), weights)
+    spec = f"torchvision:resnet18={weights}"
+    assert main(["embed", str(folder), "--encoder", spec, "--image-size", "32", "--device", "cpu"]) == 0
+    with Project(folder) as project:
+        run = project.latest_run("embed")
+        assert run.params == {"encoder": spec, "backbone": "torchvision:resnet18", "image_size": 32}
+        assert project.load_run_array(run.id, "embeddings").shape == (48, 512)
+    assert main(["embed", str(folder), "--encoder", f"torchvision:resnet18={tmp_path / 'gone.pth'}"]) == 1
+    assert "gone.pth" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse lists the choices
+        main(["train", str(folder), "--method", "swav"])
+    assert "choose from 'simclr', 'moco'" in capsys.readouterr().err
+
+
+def test_finetune_uses_human_and_confident_pseudo_labels(shapes_project):
+    folder, _ = shapes_project
+    with Project(folder) as project:
+        workflow.train(project, small_config())
+        items = project.items()
+        classes = {name: project.add_class(name).id for name in SHAPES}
+        for item in items[:12]:
+            project.set_labels([item.id], classes[SHAPES[int(item.path[4:6]) % 3]])
+        pseudo_items = np.array([item.id for item in items[12:20]])
+        confidence = np.array([0.95] * 4 + [0.5] * 4)
+        project.save_pseudo_labels(pseudo_items, np.full(8, classes["bar"]), confidence)
+        run = workflow.finetune(project, config=small_config(epochs=2), min_confidence=0.9)
+        metrics = project.run(run).metrics
+        assert metrics["human_labels"] == 12 and metrics["pseudo_labels"] == 4 and metrics["epochs_done"] == 2
+        assert metrics["finetuned_from"].startswith("train run")
+        embed_run = workflow.embed(project, device="cpu")  # the fine-tuned encoder is now the latest
+        assert project.run(embed_run).params["encoder"] == f"train run {run}"
+        with pytest.raises(workflow.WorkflowError, match="raw pixels cannot be fine-tuned"):
+            workflow.finetune(project, encoder="pixels", config=small_config())
+
+
+def test_finetune_needs_labels(shapes_project):
+    folder, _ = shapes_project
+    with Project(folder) as project:
+        workflow.train(project, small_config())
+        with pytest.raises(workflow.WorkflowError, match="human labels in at least 2 classes"):
+            workflow.finetune(project, config=small_config())
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "I;16", "1"])
+def test_every_image_mode_reaches_the_model_as_rgb(mode, tmp_path):
+    """Grayscale, alpha, palette, 16-bit and 1-bit files decode to (S, S, 3) uint8 that look like the
+    8-bit RGB original, and embed like it."""
+    rng = np.random.default_rng(1)
+    grey = np.kron(rng.integers(0, 2, (4, 4)) * 255, np.ones((8, 8))).astype(np.uint8)  # 32x32 black/white blocks
+    original = np.repeat(grey[..., None], 3, axis=-1)
+    if mode == "I;16":
+        image = Image.fromarray(grey.astype(np.uint16) * 257)  # full 16-bit range
+    elif mode in ("LA", "RGBA"):
+        image = Image.fromarray(original).convert(mode)  # opaque alpha
+    else:
+        image = Image.fromarray(grey).convert(mode)
+    path = tmp_path / f"image-{mode.replace(';', '')}.png"
+    image.save(path)
+    decoded = load_rgb_array(path, 32)
+    assert decoded.shape == (32, 32, 3) and decoded.dtype == np.uint8
+    assert np.abs(decoded.astype(int) - original).max() <= 1
+    encoder = untrained_encoder("small-cnn", 32, device="cpu")
+    assert np.allclose(encoder.embed(decoded[None]), encoder.embed(original[None]), atol=1e-3)
