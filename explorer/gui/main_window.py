@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -160,6 +161,7 @@ class MainWindow(QMainWindow):
         )
         self.jobs = JobRunner(latest_wins=False, parent=self)
         self.propagation = JobRunner(latest_wins=True, parent=self)
+        self.lookups = JobRunner(latest_wins=True, parent=self)  # suggestions, duplicates, previews
         self.auto_propagate = True
         self.last_error = ""
         self.last_result = None
@@ -185,6 +187,7 @@ class MainWindow(QMainWindow):
         self.jobs_panel = JobsPanel(TITLES)
         self.jobs_panel.watch(self.jobs)
         self.jobs_panel.watch(self.propagation, history=False)
+        self.jobs_panel.watch(self.lookups, history=False)
         self.jobs_dock = QDockWidget("Jobs", self)
         self.jobs_dock.setObjectName("JobsDock")
         self.jobs_dock.setWidget(self.jobs_panel)
@@ -264,6 +267,15 @@ class MainWindow(QMainWindow):
         self.export_folder_action = action("Export ImageFolder…", lambda: self.choose_export("imagefolder"))
         self.quit_action = action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.fit_action = action("Fit map", self.map_view.fit, "F", "Show the whole map")
+        self.suggest_action = action(
+            "Label next",
+            self.suggest_next,
+            "Ctrl+L",
+            "Select the 10 images whose labels would help most (unsure, in dense regions, far from your labels)",
+        )
+        self.duplicates_action = action(
+            "Find near-duplicates", self.find_duplicates, None, "Pairs of images that are almost the same"
+        )
         self.classes_action = action(
             "Manage classes…", self.manage_classes, "Ctrl+K", "Rename, recolour, merge, reorder or delete classes"
         )
@@ -316,6 +328,8 @@ class MainWindow(QMainWindow):
             panel.undo_action,
             panel.redo_action,
             None,
+            self.suggest_action,
+            self.duplicates_action,
             self.classes_action,
         ):
             labels.addSeparator() if a is None else labels.addAction(a)
@@ -341,6 +355,7 @@ class MainWindow(QMainWindow):
             self.map_action,
             None,
             panel.propagate_action,
+            self.suggest_action,
             self.export_csv_action,
         ):
             toolbar.addSeparator() if a is None else toolbar.addAction(a)
@@ -375,6 +390,9 @@ class MainWindow(QMainWindow):
         self.label_panel.propagateRequested.connect(self.propagate)
         self.gallery.activated.connect(self.map_view.centre_on)
         self.jobs.started.connect(lambda *_: self.jobs_dock.show())
+        self.jobs.started.connect(self._maybe_preview)
+        self.lookups.finished.connect(self._lookup_finished)
+        self.lookups.failed.connect(lambda _r, name, message: self.show_message(f"{name} failed: {message}", True))
         self.label_panel.exportRequested.connect(self.choose_export)
         self.empty.build_button.clicked.connect(self.build_action.trigger)
         self.empty.quick_button.clicked.connect(self.quick_action.trigger)
@@ -586,6 +604,67 @@ class MainWindow(QMainWindow):
             self.show_message("labels changed by another window or command: reloaded")
         self._data_version = version
 
+    # ---- lookups: label next, duplicates, a preview while mapping ------------------------------
+    def suggest_next(self, n: int = 10) -> int:
+        if self.session.map is None:
+            self.show_message("no map yet: build a map first")
+            return 0
+        project = self.session.project
+
+        def job(progress, cancel):
+            from explorer import workflow
+
+            return workflow.suggest(project, n)
+
+        return self.lookups.start("label next", job)
+
+    def find_duplicates(self, threshold: float = 0.98) -> int:
+        if self.session.map is None:
+            self.show_message("no map yet: build a map first")
+            return 0
+        project = self.session.project
+
+        def job(progress, cancel):
+            from explorer import workflow
+
+            return ("duplicates", workflow.near_duplicates(project, threshold))
+
+        return self.lookups.start("duplicates", job)
+
+    def _maybe_preview(self, _request: int, name: str) -> None:
+        if name not in ("map", "build", "quick map") or self.session.map is not None:
+            return
+        project = self.session.project
+
+        def job(progress, cancel):
+            from explorer import workflow
+
+            return ("preview", workflow.map_preview(project))
+
+        self.lookups.start("preview", job)
+
+    def _lookup_finished(self, _request: int, name: str, result) -> None:
+        from explorer.workflow import Suggestions
+
+        if isinstance(result, Suggestions):
+            ids = result.item_ids
+            self.session.set_selection(ids)
+            self.session.set_current(int(ids[0]) if len(ids) else None)
+            self.gallery.set_items(ids, "Label next")
+            self.side_tabs.setCurrentWidget(self.gallery)
+            what = "a diverse first set" if result.cold_start else "where a label helps most"
+            self.show_message(f"{len(ids)} images to label next ({what}): press a class key")
+        elif isinstance(result, tuple) and result[0] == "duplicates":
+            pairs = result[1]
+            ids = np.array([i for a, b, _ in pairs for i in (a, b)], np.int64)
+            self.gallery.set_items(ids, f"Near-duplicates: {len(pairs)} pairs")
+            self.side_tabs.setCurrentWidget(self.gallery)
+            self.show_message(f"{len(pairs)} pairs of near-duplicate images (side by side in the gallery)")
+        elif isinstance(result, tuple) and result[0] == "preview" and result[1] is not None:
+            if self.session.map is None and self.jobs.busy:
+                self.map_stack.setCurrentWidget(self.map_view)
+                self.map_view.show_preview(result[1].item_ids, result[1].xy)
+
     def manage_classes(self) -> None:
         if self.session.project is None:
             self.show_message("open a folder first")
@@ -615,7 +694,8 @@ class MainWindow(QMainWindow):
 
     def _update_state(self) -> None:
         has_map = self.session.map is not None
-        self.map_stack.setCurrentWidget(self.map_view if has_map else self.empty)
+        previewing = self.map_view.previewing and self.jobs.busy
+        self.map_stack.setCurrentWidget(self.map_view if has_map or previewing else self.empty)
         self.empty.show_state(self.session)
         has_project = self.session.project is not None
         for a in self.pipeline_actions:
@@ -639,7 +719,13 @@ class MainWindow(QMainWindow):
     def settled(self) -> bool:
         """Nothing left to draw: the map (if any) is on screen and no job or thumbnail is pending."""
         map_ready = self.session.map is None or self.map_view.drawn
-        return map_ready and not self.jobs.busy and not self.propagation.busy and not self.thumbnails.busy
+        return (
+            map_ready
+            and not self.jobs.busy
+            and not self.propagation.busy
+            and not self.lookups.busy
+            and not self.thumbnails.busy
+        )
 
     # ---- closing ------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
@@ -651,8 +737,10 @@ class MainWindow(QMainWindow):
         self.map_view.stop()
         self.jobs.cancel()
         self.propagation.cancel()
+        self.lookups.cancel()
         self.jobs.wait(10_000)
         self.propagation.wait(5_000)
+        self.lookups.wait(5_000)
         self.thumbnails.clear()
         self.thumbnails.wait(5_000)
         self.session.close_project(emit=False)

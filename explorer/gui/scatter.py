@@ -232,6 +232,7 @@ class MapView(QWidget):
         self._item_ids = np.empty(0, np.int64)
         self.size = 6.0
         self.drawn = False  # the current map has been handed to the scatter item
+        self.previewing = False  # a quick PCA layout is shown while the map is computed
         self.colour_mode = "label"
         self._palettes = Palettes()
         self._colouring: Colouring | None = None
@@ -372,6 +373,7 @@ class MapView(QWidget):
     def _on_map(self) -> None:
         m = self.session.map
         self.drawn = False
+        self.previewing = False
         self._hide_hover()
         self._morph_timer.stop()
         old_ids, old_xy = self._item_ids, self.xy
@@ -405,6 +407,27 @@ class MapView(QWidget):
         if start is not None:
             self._morph = (start, self.xy, 0)
             self._morph_timer.start()
+
+    def show_preview(self, item_ids: np.ndarray, xy: np.ndarray) -> None:
+        """A quick layout (PCA) to look at while the real map is computed: points only, no
+        picking; the map replaces it (moving each point from its preview place) when it lands."""
+        self._morph_timer.stop()
+        self.previewing = True
+        self.tree = None
+        self._item_ids = np.asarray(item_ids, np.int64)
+        self.xy = np.asarray(xy, np.float32)
+        self.size = point_size(len(self.xy))
+        grey = np.empty(2, object)
+        grey[:] = [pg.mkBrush(style.UNLABELLED), pg.mkBrush(0, 0, 0, 0)]
+        self._colouring = Colouring(np.zeros(len(self.xy), np.int64), [], np.zeros(len(self.xy), np.int64), grey)
+        self._codes = self._colouring.codes
+        self._set_positions(self.xy)
+        for overlay in (self.humans, self.selected, self.neighbour_marks, self.current_mark):
+            overlay.clear()
+        self.links.setData([], [])
+        self.legend.hide()
+        self.fit()
+        self.hint.setText(f"{len(self.xy):,} images · quick preview (PCA) while the map is computed")
 
     # ---- moving from the old layout to the new one ------------------------------------------
     def _morph_start(self, old_ids: np.ndarray, old_xy: np.ndarray) -> np.ndarray | None:

@@ -1,0 +1,60 @@
+"""Label next, near-duplicates, and the quick preview while a map is computed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def test_label_next_selects_suggestions_and_shows_them(qtbot, window):
+    from explorer import workflow
+
+    s = window.session
+    with_embeddings(s.project)
+    workflow.make_map(s.project)  # a real map, which knows its embeddings
+    s.reload_map()
+    assert window.suggest_next(5)
+    qtbot.waitUntil(lambda: len(s.selection) == 5, timeout=30000)
+    assert window.side_tabs.currentWidget() is window.gallery
+    assert sorted(window.gallery.item_ids.tolist()) == sorted(s.selection.tolist())
+    assert s.current in set(s.selection.tolist())
+    assert isinstance(workflow.suggest(s.project, 5), workflow.Suggestions)
+
+
+def test_near_duplicates_side_by_side(qtbot, window):
+    assert window.find_duplicates(threshold=0.9)
+    qtbot.waitUntil(lambda: not window.lookups.busy, timeout=15000)
+    shown = window.gallery.item_ids
+    assert len(shown) % 2 == 0 and len(shown) > 0
+    from explorer import workflow
+
+    pairs = workflow.near_duplicates(window.session.project, 0.9)
+    assert shown.tolist() == [i for a, b, _ in pairs for i in (a, b)]
+    assert "near-duplicate" in window.statusBar().currentMessage()
+
+
+def test_preview_shows_while_the_map_is_computed(qtbot, tmp_path, settings, make_project):
+    from explorer.gui.main_window import MainWindow
+
+    project = make_project(tmp_path / "p", with_map=False)
+    with_embeddings(project)
+    project.close()
+    window = MainWindow(settings)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.open_project(tmp_path / "p")
+    seen = []
+    original = window.map_view.show_preview
+    window.map_view.show_preview = lambda ids, xy: (seen.append(len(ids)), original(ids, xy))
+    assert window.run_step("map")
+    qtbot.waitUntil(lambda: window.session.map is not None, timeout=120000)
+    if seen:  # the preview lands unless the whole map was quicker than it
+        assert seen[0] == 60
+    assert not window.map_view.previewing
+    assert np.isfinite(window.map_view.xy).all() and len(window.map_view.xy) == 60
+    window.close()
+
+
+def with_embeddings(project) -> None:
+    from explorer import workflow
+
+    workflow.embed(project, workflow.PIXELS)
