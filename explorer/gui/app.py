@@ -17,6 +17,22 @@ def _headless() -> bool:
     return sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def _warm_up_in_background() -> None:
+    """Compile UMAP's numba code while the person looks around, so the first map does not pay
+    for it in front of them (a daemon thread: it never holds the app open)."""
+    import threading
+
+    def warm() -> None:
+        try:
+            from explorer.projection import warm_up
+
+            warm_up()
+        except Exception:  # noqa: BLE001 (a failed warm-up only means the first map compiles)
+            pass
+
+    threading.Thread(target=warm, name="umap-warm-up", daemon=True).start()
+
+
 def run(
     project: str | None = None, state_dir: str | None = None, screenshot: str | None = None, first_map: str = ""
 ) -> int:
@@ -64,6 +80,8 @@ def run(
             window.run_step(first_map)
     elif not screenshot:
         window.restore_last_project()
+    if not screenshot:
+        _warm_up_in_background()
 
     if screenshot:
         import time

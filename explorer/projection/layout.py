@@ -2,7 +2,7 @@
 
 :func:`map_layout` chooses between three ways of getting (N, 2) coordinates:
 
-- a fresh UMAP fit on the FAISS graph (up to ``sample_above`` rows);
+- a fresh UMAP fit on the FAISS graph (up to ``sample_above`` rows, default ``SAMPLE_ABOVE``);
 - above that, UMAP on a random sample of ``sample_size`` rows (its own FAISS graph), the other
   rows placed from their neighbours in the full graph and settled with UMAP's transform step;
 - when an earlier map's positions are given for some rows (the collection grew), those rows keep
@@ -27,8 +27,8 @@ from explorer.projection.umap_layout import MIN_UMAP_ROWS, umap_raw
 SAMPLE_ABOVE = 10_000
 """Fit UMAP on a sample above this many rows. UMAP's cost grows linearly with N while placing
 from the graph costs a fraction of it. Measured with benchmarks/map_umap.py (clustered 128-d,
-2 shared cores): 50k rows, UMAP on all rows 113 s, on a 20k sample + placing the rest 43 s, on
-a 5k sample 7.3 s, with trustworthiness 0.9965, 0.9964 and 0.9957."""
+2 shared cores) at 50k rows: UMAP on all rows 113 s, on a 20k sample + placing the rest 43 s, on
+a 5k sample 6-7 s, with trustworthiness 0.9965, 0.9964 and 0.9958 (plain UMAP: 0.9965)."""
 SAMPLE_SIZE = 5_000
 DEFAULT_SCALE = 10.0
 """UMAP units per map unit assumed for a map saved without its scale (typical UMAP extent)."""

@@ -84,7 +84,7 @@ def test_new_layout_moves_points_from_their_old_places(qtbot, window, project_di
     assert view._morph is not None  # the move started where the points were
     start = view._morph[0]
     assert np.allclose(start[0], old[int(s.map.item_ids[0])])
-    qtbot.waitUntil(lambda: view._morph is None, timeout=3000)
+    qtbot.waitUntil(lambda: view._morph is None, timeout=15000)
     assert np.allclose(view.points.getData()[0], view.xy[:, 0])
 
 
