@@ -72,15 +72,34 @@ def load_images(
             ok[k] = False
             project.mark_unreadable(items[k].id, str(exc))
 
+    def decode_all(rows: range) -> None:
+        for k in rows:
+            decode(k)
+
+    # Threads pay off when decoding releases the GIL for long (big JPEGs); small files decode
+    # faster in one thread (1,797 32 px PNGs: 0.15 s alone, 0.5 s over 4 threads on 2 cores).
+    workers = min(8, (os.cpu_count() or 2) * 2) if _mean_file_size(project, items) > 32_000 else 1
     step = 512
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         for start in range(0, len(items), step):
             if cancel:
                 cancel.raise_if_cancelled()
-            list(pool.map(decode, range(start, min(start + step, len(items)))))
-            progress(Progress("load images", min(start + step, len(items)), len(items)))
+            rows = range(start, min(start + step, len(items)))
+            list(pool.map(decode_all, [rows[w::workers] for w in range(workers)]))
+            progress(Progress("load images", rows.stop, len(items)))
     ids = np.array([item.id for item in items], np.int64)
     return ids[ok], images[ok]
+
+
+def _mean_file_size(project: Project, items: list, sample: int = 32) -> float:
+    """Mean size in bytes of up to ``sample`` of the items' files (0 when none can be read)."""
+    sizes = []
+    for item in items[:: max(1, len(items) // sample)][:sample]:
+        try:
+            sizes.append(project.absolute_path(item).stat().st_size)
+        except OSError:
+            pass
+    return float(np.mean(sizes)) if sizes else 0.0
 
 
 # ---- train --------------------------------------------------------------------------------

@@ -3,6 +3,11 @@
 ``train`` takes decoded images, a ``TrainConfig`` and an output folder; every epoch it writes
 ``out_dir/checkpoint.pt`` atomically, so a crash, a cancel or a non-finite loss always leaves the
 last complete checkpoint intact. ``resume=True`` continues from that checkpoint.
+
+One loop serves every method: per step it asks the method for its views (``make_views``), its
+loss (``forward_loss``, under bf16/fp16 autocast on CUDA, channels-last images) and its
+after-step update. Each step is reported as ``Progress(loss=..., metrics={"images_per_s": ...})``
+for the live loss curve; running out of device memory halves the batch and retries the epoch.
 """
 
 from __future__ import annotations

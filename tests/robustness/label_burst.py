@@ -1,6 +1,7 @@
 """A stand-in for the window's label actions, run as a child process by the robustness tests.
 
     python tests/robustness/label_burst.py ROOT --seed S --actions N [--no-undo] [--no-digest] [--go FILE]
+        [--pause SECONDS]
 
 Opens the project at ROOT, prints ``ready``, then performs N label actions through the store as
 the window does (label a selection, clear, accept, reject, undo, redo, replace the pseudo-labels
@@ -96,6 +97,9 @@ def main() -> None:
     parser.add_argument("--no-undo", action="store_true")
     parser.add_argument("--no-digest", action="store_true")
     parser.add_argument("--go", type=Path)
+    # a person pauses between clicks; without a pause one process can hold the lock in turn after
+    # turn while the other sleeps in SQLite's busy back-off, and the two never really interleave
+    parser.add_argument("--pause", type=float, default=0.0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     with Project(args.root, create=False) as project:
@@ -107,6 +111,8 @@ def main() -> None:
             event = act(project, rng, undo=not args.no_undo)
             digest = "-" if args.no_digest else state_digest(reader)
             print(f"ack {k} {event if event is not None else -1} {digest}", flush=True)
+            if args.pause:
+                time.sleep(args.pause)
         reader.close()
 
 

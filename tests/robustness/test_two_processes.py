@@ -74,8 +74,8 @@ def test_two_windows_label_at_once_without_losing_or_mixing_actions(label_templa
     root = copy_project(label_template, tmp_path / "shared")
     results = _run_together(
         root,
-        ["--seed", "1", "--actions", "150", "--no-undo", "--no-digest"],
-        ["--seed", "2", "--actions", "150", "--no-undo", "--no-digest"],
+        ["--seed", "1", "--actions", "150", "--no-undo", "--no-digest", "--pause", "0.005"],
+        ["--seed", "2", "--actions", "150", "--no-undo", "--no-digest", "--pause", "0.005"],
     )
     for rc, _, err in results:
         assert rc == 0, err
