@@ -123,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--min-confidence", type=_unit_float, default=0.9, help="with --finetune: pseudo-labels used from (default 0.9)"
     )
+    train.add_argument(
+        "--eval-labels",
+        metavar="FILE.csv",
+        type=Path,
+        help="true labels (path,label) to report kNN accuracy on after every epoch "
+        "(default: the labels people gave in the project, when there are enough)",
+    )
 
     embed = project_verb("embed", "embed every image with the latest (or a named) encoder")
     embed.add_argument(
@@ -282,6 +289,8 @@ def _dispatch(args) -> int:
                     setattr(config, name, getattr(args, name))
             with _open_project(args) as project:
                 if args.finetune:
+                    if args.eval_labels:
+                        raise ValueError("--eval-labels goes with training from scratch, not with --finetune")
                     if args.resume:
                         raise ValueError(
                             "--finetune starts a new run from --encoder; it cannot be combined with --resume"
@@ -300,6 +309,7 @@ def _dispatch(args) -> int:
                         resume=args.resume,
                         progress=bar,
                         cancel=cancel,
+                        eval_labels=args.eval_labels,
                     )
                 bar.finish()
                 print(f"training run {run} done: {_metrics(project.run(run).metrics)}")

@@ -52,7 +52,9 @@ class ProgressBar:
             parts.append(f"{report.done}")
         if rate > 0:
             parts.append(f"{rate:.1f}/s")
-        parts += [f"{k}={v:.4g}" for k, v in report.metrics.items() if k in ("loss", "epoch", "images_per_s")]
+        parts += [
+            f"{k}={v:.4g}" for k, v in report.metrics.items() if k in ("loss", "epoch", "images_per_s", "knn_accuracy")
+        ]
         if report.message:
             parts.append(report.message)
         line = " ".join(parts)

@@ -8,7 +8,7 @@ it is complete (see ``explorer.store.project``). torch, faiss and umap are impor
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -109,11 +109,15 @@ def train(
     resume: bool = False,
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
+    eval_labels: Path | None = None,
 ) -> int:
     """Train a self-supervised encoder on the collection; returns the train run id.
 
     With ``resume``, continues the latest unfinished (or finished) training run from its last
     checkpoint with that run's settings; ``config`` may then only raise the epoch count or budget.
+    When true labels are known (``eval_labels``, a ``path,label`` CSV, or else the people's labels
+    in the project: seed, accepted, imported) every epoch reports ``knn_accuracy`` on them, so the
+    curve shows whether training helps.
     """
     from explorer.ssl.trainer import TrainConfig
     from explorer.ssl.trainer import train as train_encoder
@@ -138,7 +142,10 @@ def train(
         run = project.start_run("train", asdict(config))
     try:
         images_ids, images = load_images(project, config.image_size, progress, cancel)
-        result = train_encoder(images, config, project.run_dir(run), resume=resume, progress=progress, cancel=cancel)
+        on_epoch = _knn_during_training(project, images_ids, images, eval_labels)
+        result = train_encoder(
+            images, config, project.run_dir(run), resume=resume, progress=progress, cancel=cancel, on_epoch=on_epoch
+        )
     except BaseException as exc:
         _stopped(project, run, exc)
         raise
@@ -149,6 +156,56 @@ def train(
         {"epochs_done": result.epochs_done, "stopped_by": result.stopped_by, "images": int(len(images_ids)), **last},
     )
     return run
+
+
+EVAL_SAMPLE = 2000  # labelled images embedded after each epoch: ~1 s on a CPU for the small CNN
+
+
+def _known_labels(project: Project, eval_labels: Path | None) -> dict[int, str]:
+    """Item id -> true label: from the ``path,label`` CSV when given, else the people's labels."""
+    if eval_labels is not None:
+        from explorer.exchange.manifest import normalise_path, read_manifest
+
+        truth = {normalise_path(row.path): row.label for _, row in read_manifest(Path(eval_labels)) if row.label}
+        return {item: truth[path] for item, path in project.paths_by_id().items() if path in truth}
+    names = {c.id: c.name for c in project.classes()}
+    return {item: names[class_id] for item, (class_id, _) in project.human_labels().items() if class_id in names}
+
+
+def _knn_during_training(
+    project: Project, ids: np.ndarray, images: np.ndarray, eval_labels: Path | None, k: int = 20
+) -> Callable | None:
+    """The trainer's ``on_epoch``: kNN accuracy (cosine, leave-one-out) of the encoder on up to
+    EVAL_SAMPLE images with known labels, or None when fewer than k+1 images in 2 classes have one."""
+    known = _known_labels(project, eval_labels)
+    rows = np.array([r for r, item in enumerate(ids.tolist()) if item in known], np.int64)
+    labels = np.array([known[int(ids[r])] for r in rows], dtype=object)
+    if len(rows) <= k or len(set(labels.tolist())) < 2:
+        if eval_labels is not None:
+            raise WorkflowError(
+                f"{eval_labels}: only {len(rows)} image(s) in {len(set(labels.tolist()))} class(es) match this "
+                f"collection; accuracy during training needs more than k={k} images in at least 2 classes"
+            )
+        return None
+    if len(rows) > EVAL_SAMPLE:
+        pick = np.sort(np.random.default_rng(0).choice(len(rows), EVAL_SAMPLE, replace=False))
+        rows, labels = rows[pick], labels[pick]
+    sample = images[rows]
+
+    def on_epoch(backbone) -> dict[str, float]:
+        import torch
+
+        from explorer.ssl.encoder import Encoder
+        from explorer.ssl.evaluate import knn_accuracy
+
+        device = next(backbone.parameters()).device
+        size = sample.shape[1]
+        with torch.inference_mode():
+            dim = int(backbone(torch.zeros(1, 3, size, size, device=device)).shape[1])
+        vectors = Encoder(backbone, "training", size, dim, device).embed(sample)
+        return {"knn_accuracy": knn_accuracy(vectors, labels, k)}
+
+    return on_epoch
 
 
 def _stopped(project: Project, run: int, exc: BaseException) -> None:

@@ -155,6 +155,7 @@ def train(
     supervision: Supervision | None = None,
     initial_encoder: dict[str, torch.Tensor] | None = None,
     clock: Callable[[], float] | None = None,
+    on_epoch: Callable[[nn.Module], dict[str, float]] | None = None,
 ) -> TrainResult:
     """Train ``config.method`` on ``images`` ((N, S, S, 3) uint8, S = config.image_size).
 
@@ -165,6 +166,9 @@ def train(
     labelled images (fine-tuning); ``initial_encoder`` is a backbone state dict to start from.
     ``clock`` (seconds; default ``time.perf_counter``) measures the budget and throughput; the
     benchmarks pass CPU time so that a shared machine does not change what a run gets to do.
+    ``on_epoch(encoder)`` is called after every completed epoch with the backbone in eval mode
+    (e.g. kNN accuracy against known labels); the metrics it returns join that epoch's history
+    entry and its progress report.
     Raises Cancelled (via ``cancel``), NonFiniteLoss, ValueError for bad input, and
     CheckpointError when ``resume`` finds no usable checkpoint.
     """
@@ -354,6 +358,12 @@ def train(
                 "images_per_s": steps_per_epoch * batch / max(seconds, 1e-9),
             }
         )
+        extra: dict[str, float] = {}
+        if on_epoch is not None:
+            method.eval()
+            extra = {key: float(value) for key, value in on_epoch(method.encoder).items()}
+            method.train()
+            history[-1].update(extra)
         save_checkpoint(checkpoint_state(epoch), path)
         progress(
             Progress(
@@ -366,6 +376,7 @@ def train(
                     "images_per_s": history[-1]["images_per_s"],
                     "epoch": float(epoch),
                     "lr": lr,
+                    **extra,
                 },
             )
         )

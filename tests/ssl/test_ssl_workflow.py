@@ -166,3 +166,40 @@ def test_every_image_mode_reaches_the_model_as_rgb(mode, tmp_path):
     assert np.abs(decoded.astype(int) - original).max() <= 1
     encoder = untrained_encoder("small-cnn", 32, device="cpu")
     assert np.allclose(encoder.embed(decoded[None]), encoder.embed(original[None]), atol=1e-3)
+
+
+def test_training_reports_knn_accuracy_on_true_labels_every_epoch(shapes_project):
+    from explorer.ssl.evaluate import knn_accuracy
+
+    folder, truth = shapes_project
+    reports = []
+    with Project(folder) as project:
+        run = workflow.train(project, small_config(epochs=2), progress=reports.append, eval_labels=truth)
+        per_epoch = [r.metrics["knn_accuracy"] for r in reports if "knn_accuracy" in r.metrics]
+        assert len(per_epoch) == 2 and all(0 <= a <= 1 for a in per_epoch)
+        assert project.run(run).metrics["knn_accuracy"] == per_epoch[-1]
+        # the figure is the trained encoder's: embedding the collection with it gives the same accuracy
+        workflow.embed(project, device="cpu")
+        current = workflow.current_embeddings(project)
+        paths = project.paths_by_id()
+        labels = np.array([SHAPES[int(paths[int(i)][4:6]) % 3] for i in current.item_ids], dtype=object)
+        assert knn_accuracy(current.vectors, labels, 20) == pytest.approx(per_epoch[-1])
+
+
+def test_training_reports_knn_accuracy_on_the_peoples_labels_when_there_are_enough(shapes_project, tmp_path):
+    folder, _ = shapes_project
+    with Project(folder) as project:
+        classes = {name: project.add_class(name).id for name in SHAPES}
+        items = project.items()
+        for item in items[:5]:
+            project.set_labels([item.id], classes[SHAPES[int(item.path[4:6]) % 3]])
+        few = workflow.train(project, small_config())
+        assert "knn_accuracy" not in project.run(few).metrics  # 5 labels: too few to say anything
+        for item in items[5:30]:
+            project.set_labels([item.id], classes[SHAPES[int(item.path[4:6]) % 3]])
+        enough = workflow.train(project, small_config())
+        assert 0 <= project.run(enough).metrics["knn_accuracy"] <= 1
+        elsewhere = tmp_path / "elsewhere.csv"
+        elsewhere.write_text("path,label\nother/a.png,cat\nother/b.png,dog\n")
+        with pytest.raises(workflow.WorkflowError, match="elsewhere.csv: only 0 image"):
+            workflow.train(project, small_config(), eval_labels=elsewhere)
