@@ -46,8 +46,10 @@ class _Task(QRunnable):
     def _progress(self, report: Progress) -> None:
         now = time.monotonic()
         final = report.total is not None and report.done >= report.total
-        # Every training step's loss goes through (the curve needs them all); the rest is thinned.
-        if final or report.loss is not None or now - self._last >= PROGRESS_INTERVAL:
+        # Every training step's loss and every accuracy goes through (the curves need them all);
+        # the rest is thinned.
+        measured = report.loss is not None or any(key.endswith("accuracy") for key in report.metrics)
+        if final or measured or now - self._last >= PROGRESS_INTERVAL:
             self._last = now
             self.relay.progress.emit(self.request, report)
 

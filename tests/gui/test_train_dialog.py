@@ -36,3 +36,19 @@ def test_train_step_uses_the_settings(qtbot, window, monkeypatch):
     assert window.run_step("train")
     qtbot.waitUntil(lambda: not window.jobs.busy, timeout=30000)
     assert seen["config"].method == "moco" and seen["config"].epochs == 2
+
+
+def test_training_in_the_window_plots_knn_accuracy_on_the_folder_labels(qtbot, window):
+    from explorer.exchange.folders import labels_from_folders
+
+    labels_from_folders(window.session.project)  # red/green/blue: true labels the curve can use
+    window.settings.setValue("train/device", "cpu")
+    window.settings.setValue("train/epochs", 2)
+    window.settings.setValue("train/backbone", "small-cnn")
+    assert window.run_step("train")
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=120_000)
+    row = window.jobs_panel.rows()[-1]
+    assert row.state == "finished", row.state_label.text()
+    x, y = row.metric_curves["knn_accuracy"].getOriginalDataset()
+    assert len(x) == 2 and all(0 <= a <= 1 for a in y)
+    assert "kNN accuracy" in row.detail.text()
