@@ -154,7 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = project_verb(
         "evaluate", "kNN and linear-probe accuracy of the current embeddings vs raw pixels and an untrained encoder"
     )
-    evaluate.add_argument("--labels", required=True, metavar="FILE.csv", help="true labels: path,label per image")
+    evaluate.add_argument(
+        "--labels",
+        metavar="FILE.csv",
+        help="true labels: path,label per image (default: the labels people gave in the project)",
+    )
     evaluate.add_argument("--k", type=_positive_int, default=20, help="neighbours for kNN accuracy (default 20)")
 
     mapping = project_verb("map", "kNN graph (FAISS) and 2-D map (UMAP fed with that graph)")
@@ -329,7 +333,8 @@ def _dispatch(args) -> int:
                 print(f"embedding run {run}: {_metrics(project.run(run).metrics)}")
         elif args.verb == "evaluate":
             with _open_project(args) as project:
-                report = workflow.evaluate(project, Path(args.labels), bar, cancel, k=args.k)
+                truth = Path(args.labels) if args.labels else None
+                report = workflow.evaluate(project, truth, bar, cancel, k=args.k)
                 bar.finish()
                 print(report.summary())
         elif args.verb == "map":

@@ -161,15 +161,18 @@ def train(
 EVAL_SAMPLE = 2000  # labelled images embedded after each epoch: ~1 s on a CPU for the small CNN
 
 
-def _known_labels(project: Project, eval_labels: Path | None) -> dict[int, str]:
-    """Item id -> true label: from the ``path,label`` CSV when given, else the people's labels."""
-    if eval_labels is not None:
+def _known_labels(project: Project, truth_csv: Path | None) -> tuple[dict[int, str], int]:
+    """Item id -> true label, from the ``path,label`` CSV when given, else the people's labels;
+    and how many labelled rows the source has (CSV rows may name files the project lacks)."""
+    if truth_csv is not None:
         from explorer.exchange.manifest import normalise_path, read_manifest
 
-        truth = {normalise_path(row.path): row.label for _, row in read_manifest(Path(eval_labels)) if row.label}
-        return {item: truth[path] for item, path in project.paths_by_id().items() if path in truth}
+        truth = {normalise_path(row.path): row.label for _, row in read_manifest(Path(truth_csv)) if row.label}
+        known = {item: truth[path] for item, path in project.paths_by_id().items() if path in truth}
+        return known, len(truth)
     names = {c.id: c.name for c in project.classes()}
-    return {item: names[class_id] for item, (class_id, _) in project.human_labels().items() if class_id in names}
+    known = {item: names[c] for item, (c, _) in project.human_labels().items() if c in names}
+    return known, len(known)
 
 
 def _knn_during_training(
@@ -177,7 +180,7 @@ def _knn_during_training(
 ) -> Callable | None:
     """The trainer's ``on_epoch``: kNN accuracy (cosine, leave-one-out) of the encoder on up to
     EVAL_SAMPLE images with known labels, or None when fewer than k+1 images in 2 classes have one."""
-    known = _known_labels(project, eval_labels)
+    known, _ = _known_labels(project, eval_labels)
     rows = np.array([r for r, item in enumerate(ids.tolist()) if item in known], np.int64)
     labels = np.array([known[int(ids[r])] for r in rows], dtype=object)
     if len(rows) <= k or len(set(labels.tolist())) < 2:
@@ -321,33 +324,34 @@ def current_embeddings(project: Project) -> Embeddings | None:
 # ---- evaluate and fine-tune ------------------------------------------------------------------
 def evaluate(
     project: Project,
-    truth_csv: Path,
+    truth_csv: Path | None = None,
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
     k: int = 20,
 ) -> EvaluationReport:
     """kNN (cosine, ``k``) and linear-probe accuracy of the current embeddings against true labels.
 
-    ``truth_csv`` is a ``path,label`` manifest (paths relative to the collection). Two baselines
+    ``truth_csv`` is a ``path,label`` manifest (paths relative to the collection); without it the
+    labels people gave in the project (seed, accepted, imported) are the truth. Two baselines
     are computed in the same run on the same images: raw pixels (32 px) and the current encoder's
     architecture untrained (``small-cnn`` when the current embeddings are pixels). Recorded as an
     ``evaluate`` run; returns the report (``summary()`` is the table).
     """
-    from explorer.exchange.manifest import normalise_path, read_manifest
     from explorer.ssl.encoder import untrained_encoder
     from explorer.ssl.evaluate import EvaluationReport, compare_embeddings
 
     current = current_embeddings(project)
     if current is None:
         raise WorkflowError("no embeddings yet: run `explorer embed` first, then evaluate them")
-    truth = {normalise_path(row.path): row.label for _, row in read_manifest(Path(truth_csv)) if row.label}
-    paths = project.paths_by_id()
-    matched = [item for item in current.item_ids.tolist() if paths.get(item) in truth]
-    not_found = len(truth) - len(matched)
+    known, given = _known_labels(project, truth_csv)
+    source = str(truth_csv) if truth_csv is not None else "the labels in this project"
+    matched = [item for item in current.item_ids.tolist() if item in known]
+    not_found = given - len(matched)
     if len(matched) <= k:
+        where = f" (paths must be relative to {project.root})" if truth_csv is not None else ""
         raise WorkflowError(
-            f"{truth_csv}: only {len(matched)} of its {len(truth)} labelled paths are images with current "
-            f"embeddings (paths must be relative to {project.root}); evaluation needs more than k={k}"
+            f"{source}: only {len(matched)} of its {given} labelled paths are images with current "
+            f"embeddings{where}; evaluation needs more than k={k}"
         )
     embed_run = project.run(current.run_id)
     backbone = embed_run.params.get("backbone", "small-cnn")
@@ -358,10 +362,10 @@ def evaluate(
     )
     readable = set(ids.tolist()) & set(ids_big.tolist())  # a file may have gone unreadable since embedding
     items = [item for item in matched if item in readable]
-    labels = np.array([truth[paths[item]] for item in items], dtype=object)
+    labels = np.array([known[item] for item in items], dtype=object)
     if len(items) <= k or len(set(labels)) < 2:
         raise WorkflowError(
-            f"{truth_csv}: only {len(items)} labelled image(s) in {len(set(labels))} class(es) match the current "
+            f"{source}: only {len(items)} labelled image(s) in {len(set(labels))} class(es) match the current "
             f"embeddings; evaluation needs more than k={k} images and at least 2 classes"
         )
     row_of = {item: r for r, item in enumerate(current.item_ids.tolist())}
@@ -375,7 +379,7 @@ def evaluate(
         f"raw pixels {PIXEL_SIZE}x{PIXEL_SIZE}": pixel_vectors(small),
         f"untrained {backbone}": untrained,
     }
-    run = project.start_run("evaluate", {"labels": str(truth_csv), "embed_run": current.run_id, "k": k})
+    run = project.start_run("evaluate", {"labels": source, "embed_run": current.run_id, "k": k})
     try:
         report = EvaluationReport(compare_embeddings(named, labels, k), len(items), len(set(labels)), k, not_found)
     except BaseException as exc:

@@ -66,6 +66,7 @@ TITLES = {
     "build": "Building the map",
     "quick map": "Quick map",
     "export": "Exporting",
+    "evaluate": "Evaluating",
 }
 
 
@@ -254,6 +255,12 @@ class MainWindow(QMainWindow):
         self.map_action = action(
             "Map", lambda: self.run_step("map"), None, "Neighbour graph and 2-D layout of the embeddings"
         )
+        self.evaluate_action = action(
+            "Evaluate embeddings…",
+            self.choose_evaluation,
+            None,
+            "kNN and linear-probe accuracy of the embeddings on true labels, beside raw pixels and an untrained encoder",
+        )
         self.cancel_action = action("Cancel job", self.jobs.cancel, None, "Stop the running job")
         self.train_settings_action = action(
             "Training settings…", self.edit_training, None, "Method, backbone, device and time budget for training"
@@ -292,6 +299,7 @@ class MainWindow(QMainWindow):
             self.train_action,
             self.embed_action,
             self.map_action,
+            self.evaluate_action,
             self.export_csv_action,
             self.export_folder_action,
         )
@@ -312,6 +320,7 @@ class MainWindow(QMainWindow):
             self.embed_action,
             self.map_action,
             None,
+            self.evaluate_action,
             self.train_settings_action,
             self.cancel_action,
         ):
@@ -453,6 +462,52 @@ class MainWindow(QMainWindow):
             kwargs["training"] = training_settings(self.settings)
         return self.jobs.start(name, _workflow_job(step, self.session.project, **kwargs))
 
+    def choose_evaluation(self) -> int:
+        """Evaluate the embeddings on the people's labels when there are enough (more than 20 in
+        2 classes), else on a true-labels CSV the person picks; returns the request id, or 0."""
+        project = self.session.project
+        if project is None:
+            self.show_message("open a folder first")
+            return 0
+        labels = project.human_labels()
+        if len(labels) > 20 and len({c for c, _ in labels.values()}) > 1:
+            return self.evaluate(None)
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            f"True labels (path,label CSV): only {len(labels)} image(s) here have a label from a person",
+            str(project.root.parent),
+            "CSV files (*.csv);;All files (*)",
+        )
+        return self.evaluate(path) if path else 0
+
+    def evaluate(self, truth: str | Path | None = None) -> int:
+        """``workflow.evaluate`` as a job (``truth``: a path,label CSV, or None for the people's
+        labels); the table is shown when it finishes. Returns the request id, or 0."""
+        project = self.session.project
+        if project is None:
+            self.show_message("open a folder first")
+            return 0
+        if self.jobs.busy:
+            self.show_message(f"{self.jobs.current_name} is still running: wait or cancel it first")
+            return 0
+        truth = Path(truth) if truth else None
+
+        def job(progress, cancel):
+            from explorer import workflow
+
+            return workflow.evaluate(project, truth, progress=progress, cancel=cancel)
+
+        return self.jobs.start("evaluate", job)
+
+    def _show_evaluation(self, report) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, "Evaluation", report.summary(), QMessageBox.StandardButton.Ok)
+        box.setParent(self, box.windowFlags())
+        box.setStyleSheet("QLabel { font-family: monospace; }")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setModal(False)
+        box.show()
+        self.evaluation_box = box
+
     def edit_training(self) -> None:
         TrainDialog(self.settings, self).exec()
 
@@ -537,6 +592,8 @@ class MainWindow(QMainWindow):
             self.session.reload_map()
             self._propagate_timer.start()
         summary = result.summary().splitlines()[0] if hasattr(result, "summary") else f"{name} finished"
+        if name == "evaluate":
+            self._show_evaluation(result)
         if isinstance(result, int) and not isinstance(result, bool):
             summary = f"{name} finished (run {result})"
         self.show_message(summary)

@@ -52,3 +52,21 @@ def test_training_in_the_window_plots_knn_accuracy_on_the_folder_labels(qtbot, w
     x, y = row.metric_curves["knn_accuracy"].getOriginalDataset()
     assert len(x) == 2 and all(0 <= a <= 1 for a in y)
     assert "kNN accuracy" in row.detail.text()
+
+
+def test_evaluate_in_the_window_on_the_peoples_labels_shows_the_table(qtbot, window, monkeypatch):
+    from explorer import workflow
+    from explorer.exchange.folders import labels_from_folders
+
+    project = window.session.project
+    workflow.embed(project, encoder=workflow.PIXELS)
+    asked = []
+    monkeypatch.setattr("explorer.gui.main_window.QFileDialog.getOpenFileName", lambda *a: asked.append(a) or ("", ""))
+    assert window.choose_evaluation() == 0 and len(asked) == 1  # no labels yet: it asks for a file
+    labels_from_folders(project)
+    assert window.choose_evaluation()
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=60_000)
+    assert len(asked) == 1
+    text = window.evaluation_box.text()
+    assert "current (pixels)" in text and "untrained small-cnn" in text and "60 labelled images" in text
+    assert project.latest_run("evaluate").params["labels"] == "the labels in this project"
