@@ -6,7 +6,10 @@
   drawn), beside a bare PySide6 window started the same way (the floor: Python plus Qt);
 - per map size: repaint after pan and zoom, hover lookup, recolouring after a propagation
   (new pseudo-labels for every point), each the median of ``--repeats``; the repaint beside a
-  bare pyqtgraph scatter of the same points with one brush (the fastest pyqtgraph can draw).
+  bare pyqtgraph scatter of the same points with one brush (the fastest pyqtgraph can draw);
+- per map size above ``scatter.DENSITY_ABOVE`` (the density view): in the same window, the whole
+  map as a density image vs every point in the scatter (what the window did before) vs the bare
+  scatter; zoomed in, the points around the view vs every point; recolouring both ways.
 
 The project is fabricated straight into the store (items, a map run, labels): no images are
 decoded, so this measures the window, not the disk.
@@ -102,8 +105,9 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def map_figures(app, n: int, repeats: int) -> dict[str, float]:
-    import pyqtgraph as pg
+def open_fabricated(app, n: int):
+    """A window on a fabricated n-item project with a map; returns it with the project's arrays
+    and ``{"open": seconds}``."""
     from PySide6.QtCore import QSettings
 
     from explorer.gui.main_window import MainWindow
@@ -114,10 +118,17 @@ def map_figures(app, n: int, repeats: int) -> dict[str, float]:
     window = MainWindow(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
     window.resize(1280, 800)
     window.show()
+    app.processEvents()
     start = time.perf_counter()
     window.open_project(tmp / "collection")
     app.processEvents()
-    figures = {"open": time.perf_counter() - start}
+    return window, ids, class_ids, truth, xy, {"open": time.perf_counter() - start}
+
+
+def map_figures(app, n: int, repeats: int) -> dict[str, float]:
+    import pyqtgraph as pg
+
+    window, ids, class_ids, truth, xy, figures = open_fabricated(app, n)
     view = window.map_view
     viewport = view.plot.viewport()
     box = view.view_box
@@ -127,6 +138,7 @@ def map_figures(app, n: int, repeats: int) -> dict[str, float]:
         x0, y0 = rng.normal(0, 5, 2)
         width = float(rng.uniform(8, 60))
         box.setRange(xRange=(x0, x0 + width), yRange=(y0, y0 + width), padding=0)
+        view.refresh_view()  # a big map's density image or loaded points follow the view (no-op on small maps)
         viewport.repaint()
 
     view.fit()
@@ -165,10 +177,95 @@ def map_figures(app, n: int, repeats: int) -> dict[str, float]:
     return figures
 
 
+def density_figures(app, n: int, repeats: int) -> dict[str, float]:
+    """The density view of a big map against every point in the scatter, in one window."""
+
+    from explorer.gui.density import inside
+
+    window, ids, class_ids, truth, xy, figures = open_fabricated(app, n)
+    view, session = window.map_view, window.session
+    viewport, box = view.plot.viewport(), view.view_box
+    rng = np.random.default_rng(2)
+    centre = xy[truth == 0].mean(axis=0).astype(float)
+
+    def zoomed_in(offset: float = 0.0) -> None:
+        x, y = centre[0] + offset, centre[1]
+        box.setRange(xRange=(x - 2.0, x + 2.0), yRange=(y - 2.0, y + 2.0), padding=0)
+
+    def recolour():
+        predicted = class_ids[(truth + rng.integers(0, 2, n)) % len(class_ids)]
+        session.apply_pseudo_labels(ids, predicted, rng.uniform(0, 1, n))
+        viewport.repaint()
+
+    def map_recolour():  # the map's own share of a recolour: colours, density image or brushes, repaint
+        view._recolour()
+        viewport.repaint()
+
+    def load_around():
+        view._loaded_rect = None  # forget the loaded region: time a fresh load
+        view.refresh_view()
+
+    view.fit()
+    view.refresh_view()
+    viewport.repaint()
+    assert view.density_mode, "the whole map should be drawn as a density image"
+    figures["density image"] = median_time(view.refresh_view, repeats)
+    figures["repaint whole, density"] = median_time(viewport.repaint, repeats)
+    figures["recolour, density"] = median_time(recolour, max(2, repeats // 2))
+    figures["map recolour, density"] = median_time(map_recolour, repeats)
+    zoomed_in()
+    view.refresh_view()
+    assert not view.density_mode, "zoomed in, the points should be drawn"
+    figures["visible zoomed"] = float(np.count_nonzero(inside(xy, view._view_rect())))
+    figures["loaded zoomed"] = float(len(view._loaded))
+    figures["load points around view"] = median_time(load_around, max(2, repeats // 2))
+    viewport.repaint()
+    figures["repaint zoomed, points around view"] = median_time(viewport.repaint, repeats)
+    targets = xy[rng.integers(0, n, 1000)]
+    start = time.perf_counter()
+    for x, y in targets:
+        view.pick(float(x), float(y))
+    figures["hover lookup"] = (time.perf_counter() - start) / len(targets)
+
+    # The same window the old way: every point in the scatter, whatever the zoom.
+    view.density_above = n
+    view._set_positions(view.xy)
+    view.fit()
+    viewport.repaint()
+    figures["repaint whole, all points"] = median_time(viewport.repaint, repeats)
+    figures["recolour, all points"] = median_time(recolour, max(2, repeats // 2))
+    figures["map recolour, all points"] = median_time(map_recolour, repeats)
+    zoomed_in()
+    viewport.repaint()
+    figures["repaint zoomed, all points"] = median_time(viewport.repaint, repeats)
+    window.close()
+    figures["bare scatter repaint (whole map)"] = bare_repaint(app, viewport.size(), xy, repeats)
+    return figures
+
+
+def bare_repaint(app, size, xy: np.ndarray, repeats: int) -> float:
+    """Median repaint of one pyqtgraph scatter item, one brush, ``xy`` fitted in a ``size`` view."""
+    import pyqtgraph as pg
+
+    plot = pg.PlotWidget()
+    plot.resize(size)
+    plot.show()
+    scatter = pg.ScatterPlotItem(pos=xy, size=4, pen=None, brush=pg.mkBrush(120, 160, 255, 150), pxMode=True)
+    plot.addItem(scatter)
+    app.processEvents()
+    plot.viewport().repaint()
+    seconds = median_time(plot.viewport().repaint, repeats)
+    plot.close()
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--density-only", action="store_true", help="only the density-view table (sizes above DENSITY_ABOVE)"
+    )
     args = parser.parse_args()
 
     import pyqtgraph as pg
@@ -176,6 +273,9 @@ def main() -> None:
 
     app = QApplication.instance() or QApplication([])
     pg.setConfigOptions(antialias=False)
+    if args.density_only:
+        print_density_table(app, args.sizes, args.repeats)
+        return
 
     folder = Path(tempfile.mkdtemp()) / "small"
     project, *_ = fabricate(folder, 2000)
@@ -195,6 +295,34 @@ def main() -> None:
             f"| {n:,} | {f['open']:.2f} s | {f['repaint (pan/zoom)'] * 1000:.0f} ms "
             f"| {f['repaint (whole map)'] * 1000:.0f} ms | {f['bare scatter repaint (whole map)'] * 1000:.0f} ms "
             f"| {ratio:.2f} | {f['hover lookup'] * 1000:.2f} ms | {f['recolour after propagation'] * 1000:.0f} ms |",
+            flush=True,
+        )
+    print_density_table(app, args.sizes, args.repeats)
+
+
+def print_density_table(app, sizes: list[int], repeats: int) -> None:
+    from explorer.gui.scatter import DENSITY_ABOVE
+
+    sizes = [n for n in sizes if n > DENSITY_ABOVE]
+    if not sizes:
+        return
+    print(
+        "| points | open | density image | whole map repaint: density / all points / bare | zoomed in: visible, "
+        "loaded | load around view | zoomed repaint: points around view / all points | hover | "
+        "recolour after propagation: density / all points | of which the map: density / all points |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n in sizes:
+        f = density_figures(app, n, repeats)
+        ms = {k: v * 1000 for k, v in f.items()}
+        print(
+            f"| {n:,} | {f['open']:.2f} s | {ms['density image']:.0f} ms "
+            f"| {ms['repaint whole, density']:.0f} / {ms['repaint whole, all points']:.0f} / "
+            f"{ms['bare scatter repaint (whole map)']:.0f} ms "
+            f"| {f['visible zoomed']:,.0f}, {f['loaded zoomed']:,.0f} | {ms['load points around view']:.0f} ms "
+            f"| {ms['repaint zoomed, points around view']:.0f} / {ms['repaint zoomed, all points']:.0f} ms "
+            f"| {ms['hover lookup']:.2f} ms | {ms['recolour, density']:.0f} / {ms['recolour, all points']:.0f} ms "
+            f"| {ms['map recolour, density']:.0f} / {ms['map recolour, all points']:.0f} ms |",
             flush=True,
         )
 

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from explorer.gui import style
 from explorer.gui.colouring import MODE_TITLES, MODES, Colouring, Palettes, colour_points, folder_groups, group_counts
+from explorer.gui.density import contains, density_image, grow, inside, with_outline
 from explorer.gui.legend import Legend
 from explorer.gui.session import HUMAN, Session
 from explorer.gui.shading import unlabelled_regions
@@ -44,6 +45,15 @@ HOVER_DELAY_MS = 30  # hover picking runs at most this often
 HOVER_THUMB = 160
 MORPH_FRAMES = 12  # frames of the move from the old layout to the new one
 MORPH_MAX_POINTS = 30_000  # above this a frame costs too much: the new layout shows at once
+# A big map (more points than DENSITY_ABOVE) is drawn as a density image while more than that are
+# in view (1M points one by one: ~350 ms a repaint); zoomed in, the scatter holds only the points
+# around the view (at most LOADED_MAX), so a repaint never walks all of them.
+DENSITY_ABOVE = 150_000
+LOADED_MAX = 300_000
+OVERLAY_POINTS_MAX = 20_000  # in density mode, more selected points in view than this become an image too
+VIEW_DELAY_MS = 60  # the density image follows the view this long after it stops moving
+RASTER_MAX = 4096  # pixels along a side of the density image, at most
+SELECTION_RGBA = (255, 216, 77, 255)  # the selection's ring, as on the points
 
 
 def point_size(n: int) -> float:
@@ -244,6 +254,13 @@ class MapView(QWidget):
         self._hover_pos: QPointF | None = None
         self._hover_row: int | None = None
         self._dragging = False
+        # A big map: None = every point is in the scatter (small maps); else the rows that are.
+        self._loaded: np.ndarray | None = None
+        self._loaded_rect: tuple[float, float, float, float] | None = None
+        self.density_mode = False  # the density image stands in for the points
+        self._density_rect: tuple[float, float, float, float] | None = None
+        self._rgba: tuple[np.ndarray, np.ndarray] | None = None  # (palette, its (P, 4) uint8 colours)
+        self._view_timer = QTimer(self, singleShot=True, interval=VIEW_DELAY_MS, timeout=self.refresh_view)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -263,6 +280,13 @@ class MapView(QWidget):
         self.shade.setZValue(-1)
         self.shade.hide()
         self.plot.addItem(self.shade)
+        # The density stand-ins for the points and for a big selection: never part of "fit".
+        self.density = pg.ImageItem()
+        self.density_selected = pg.ImageItem()
+        for z, image in ((0, self.density), (3, self.density_selected)):
+            image.setZValue(z)
+            image.hide()
+            self.plot.addItem(image, ignoreBounds=True)
         self.points = _Points(pxMode=True, pen=None, size=self.size, symbol="o")
         self.humans = _Passive(pxMode=True, pen=pg.mkPen("#ffffff", width=1.0), symbol="o")
         self.links = pg.PlotCurveItem(pen=pg.mkPen(255, 255, 255, 90, width=1), connect="pairs")
@@ -293,7 +317,8 @@ class MapView(QWidget):
         self.view_box.clicked.connect(self._on_clicked)
         self.view_box.regionDrawn.connect(self._on_region)
         self.view_box.dragging.connect(self._on_dragging)
-        self.view_box.sigRangeChanged.connect(lambda *_: self._hide_hover())
+        self.view_box.sigRangeChanged.connect(self._on_range_changed)
+        self.view_box.sigResized.connect(self._on_range_changed)
 
         session.mapChanged.connect(self._on_map)
         session.labelsChanged.connect(self._recolour)
@@ -366,8 +391,10 @@ class MapView(QWidget):
         self.session.set_current(int(item_id))
 
     def fit(self) -> None:
+        """Show the whole map (from the coordinates: the scatter may hold only part of it)."""
         if len(self.xy):
-            self.view_box.autoRange(padding=0.04)
+            lo, hi = self.xy.min(axis=0).tolist(), self.xy.max(axis=0).tolist()  # Python floats, not float32
+            self.view_box.setRange(xRange=(lo[0], hi[0]), yRange=(lo[1], hi[1]), padding=0.04)
 
     # ---- data ---------------------------------------------------------------------------
     def _on_map(self) -> None:
@@ -385,6 +412,9 @@ class MapView(QWidget):
                 overlay.clear()
             self.links.setData([], [])
             self.shade.hide()
+            self._loaded, self._loaded_rect, self.density_mode = None, None, False
+            self.density.hide()
+            self.density_selected.hide()
             self.legend.hide()
             self.hint.setText("")
             return
@@ -397,13 +427,14 @@ class MapView(QWidget):
         self._folders = None
         start = self._morph_start(old_ids, old_xy)
         self._recolour(draw_points=False)
+        self.fit()
         self._set_positions(self.xy if start is None else start)
         self._update_overlays()
-        self.fit()
         self.drawn = True
         self.legend.show()
         self._place_legend()
-        self.hint.setText(f"{len(self.xy):,} images · hover to preview · click to select")
+        zoom = " · zoom in for single points" if self.large else ""  # zoomed out it is a density image
+        self.hint.setText(f"{len(self.xy):,} images · hover to preview · click to select{zoom}")
         if start is not None:
             self._morph = (start, self.xy, 0)
             self._morph_timer.start()
@@ -421,12 +452,13 @@ class MapView(QWidget):
         grey[:] = [pg.mkBrush(style.UNLABELLED), pg.mkBrush(0, 0, 0, 0)]
         self._colouring = Colouring(np.zeros(len(self.xy), np.int64), [], np.zeros(len(self.xy), np.int64), grey)
         self._codes = self._colouring.codes
-        self._set_positions(self.xy)
         for overlay in (self.humans, self.selected, self.neighbour_marks, self.current_mark):
             overlay.clear()
+        self.density_selected.hide()
         self.links.setData([], [])
         self.legend.hide()
         self.fit()
+        self._set_positions(self.xy)
         self.hint.setText(f"{len(self.xy):,} images · quick preview (PCA) while the map is computed")
 
     # ---- moving from the old layout to the new one ------------------------------------------
@@ -461,7 +493,109 @@ class MapView(QWidget):
             self._morph = (start, end, frame)
 
     def _set_positions(self, xy: np.ndarray) -> None:
+        if self.large:  # the points around the view, or the density image (after ``fit``)
+            self._loaded, self._loaded_rect = np.empty(0, np.int64), None
+            self.points.clear()
+            self.refresh_view()
+            return
+        self._loaded, self.density_mode = None, False
+        self.density.hide()
+        self.density_selected.hide()
+        self.points.show()
         self.points.set_positions(xy, self.size, self._colouring.palette, self._codes)
+
+    # ---- a map too big to draw point by point ---------------------------------------------
+    density_above = DENSITY_ABOVE  # class attributes, so tests can try the big-map paths on small maps
+    loaded_max = LOADED_MAX
+    overlay_points_max = OVERLAY_POINTS_MAX
+
+    @property
+    def large(self) -> bool:
+        """More points than ``density_above``: the scatter holds only the points around the view,
+        and a density image stands in for them while more than that are in view."""
+        return len(self.xy) > self.density_above
+
+    def _on_range_changed(self, *_) -> None:
+        self._hide_hover()
+        if self.large:
+            self._view_timer.start()  # restarted on every move: recomputed once the view rests
+
+    def _view_rect(self) -> tuple[float, float, float, float]:
+        (x0, x1), (y0, y1) = self.view_box.viewRange()
+        return (float(x0), float(y0), float(x1), float(y1))
+
+    def _raster(self) -> tuple[tuple[int, int], int]:
+        """The density image's (W, H) in device pixels of the view, and a drawn point's size in them."""
+        ratio = self.plot.devicePixelRatioF()
+        width = int(np.clip(round(self.view_box.width() * ratio), 1, RASTER_MAX))
+        height = int(np.clip(round(self.view_box.height() * ratio), 1, RASTER_MAX))
+        return (width, height), max(1, round(self.size * ratio))
+
+    def _palette_rgba(self) -> np.ndarray:
+        """(P, 4) uint8 colours of the current palette's brushes (built once per palette)."""
+        palette = self._colouring.palette
+        if self._rgba is None or self._rgba[0] is not palette:
+            rgba = np.array([brush.color().getRgb() for brush in palette], np.uint8).reshape(-1, 4)
+            self._rgba = (palette, rgba)
+        return self._rgba[1]
+
+    def refresh_view(self) -> None:
+        """Big maps: draw the density image when more than ``density_above`` points are in view,
+        else the points around the view. Runs ``VIEW_DELAY_MS`` after the view stops moving (and
+        at once when a map is drawn), never while painting."""
+        self._view_timer.stop()
+        if not self.large or self._colouring is None:
+            return
+        rect = self._view_rect()
+        if np.count_nonzero(inside(self.xy, rect)) > self.density_above:
+            if not self.density_mode:
+                self.density_mode = True
+                self.points.hide()
+                self.points.clear()  # nothing to keep coloured while it is not drawn
+                self._loaded, self._loaded_rect = np.empty(0, np.int64), None
+            self._draw_density(rect)
+        else:
+            changed = self.density_mode
+            if self.density_mode:
+                self.density_mode = False
+                self.density.hide()
+            if self._loaded_rect is None or not contains(self._loaded_rect, rect):
+                self._load_points_around(rect)
+                changed = True
+            self.points.show()
+            if not changed:
+                return
+        self._draw_overlays()
+
+    def _draw_density(self, rect) -> None:
+        shape, splat = self._raster()
+        image = density_image(self.xy, self._codes, self._palette_rgba(), rect, shape, splat)
+        self.density.setImage(image, autoLevels=False)
+        self.density.setRect(rect[0], rect[1], rect[2] - rect[0], rect[3] - rect[1])
+        self.density.show()
+        self._density_rect = rect
+
+    def _load_points_around(self, rect) -> None:
+        """Put the points in and around ``rect`` into the scatter: a margin of up to the view's
+        size on every side, so panning a little needs no reload."""
+        for margin in (1.0, 0.5, 0.25, 0.0):
+            region = grow(rect, margin)
+            near = inside(self.xy, region)
+            if np.count_nonzero(near) <= self.loaded_max:
+                break
+        self._loaded, self._loaded_rect = np.flatnonzero(near), region
+        self.points.set_positions(self.xy[self._loaded], self.size, self._colouring.palette, self._codes[self._loaded])
+
+    def _drawn_part(self, rows: np.ndarray) -> np.ndarray:
+        """Of ``rows``, those in the part of a big map that is drawn (the density image's
+        rectangle, or the loaded points' region); all of them on a small map."""
+        rows = np.asarray(rows, np.int64)
+        if not self.large:
+            return rows
+        region = self._density_rect if self.density_mode else self._loaded_rect
+        if region is None or len(rows) == 0:
+            return rows[:0]
+        return rows[inside(self.xy[rows], region)]
 
     # ---- colours ------------------------------------------------------------------------
     def set_colour_mode(self, mode: str) -> None:
@@ -486,7 +620,12 @@ class MapView(QWidget):
         self._codes = colouring.shown_codes(self.legend.hidden)
         self._brushes = colouring.palette[self._codes]
         if draw_points:
-            set_brush_codes(self.points, colouring.palette, self._codes)
+            if self._loaded is None:
+                set_brush_codes(self.points, colouring.palette, self._codes)
+            elif len(self._loaded):
+                set_brush_codes(self.points, colouring.palette, self._codes[self._loaded])
+            if self.density_mode:
+                self._draw_density(self._density_rect)
             self._update_overlays()
         self._update_legend_counts()
         self._update_shading()
@@ -523,22 +662,47 @@ class MapView(QWidget):
         self.shade.show()
 
     def _update_overlays(self) -> None:
+        self._draw_overlays()
+        self._update_legend_counts()
+
+    def _draw_overlays(self) -> None:
+        """Human-label rings, the selection and the current item, for the drawn part of the map."""
         s = self.session
+        if self.tree is None:
+            return
         humans = np.flatnonzero((s.map_source == HUMAN) & ~self.hidden) if len(s.map_source) == len(self.xy) else []
-        humans = np.asarray(humans, np.int64)
+        humans = self._drawn_part(humans)
+        if self.density_mode and len(humans) > self.overlay_points_max:
+            humans = humans[:0]  # their colours are in the density image; a ring each would cost a repaint
         self.humans.setData(pos=self.xy[humans], size=self.size + 3, brush=self._brushes[humans])
-        self._on_selection()
+        self._draw_selection()
         self._on_current(-1 if s.current is None else s.current)
 
     def _on_selection(self) -> None:
         if self.tree is None:
             return
-        rows = self.session.rows_of(self.session.selection)
-        self.selected.setData(pos=self.xy[rows], size=self.size + 5, brush=self._brushes[rows])
-        # Keep the rest visible but dimmed while something is selected.
-        self.points.setOpacity(0.45 if len(rows) else 1.0)
-        self.humans.setOpacity(0.6 if len(rows) else 1.0)
+        self._draw_selection()
         self._update_legend_counts()
+
+    def _draw_selection(self) -> None:
+        rows = self.session.rows_of(self.session.selection)
+        shown = self._drawn_part(rows)
+        if self.density_mode and len(shown) > self.overlay_points_max:
+            # Too many to ring one by one: their own density image, full strength, outlined.
+            self.selected.clear()
+            rect = self._density_rect
+            shape, splat = self._raster()
+            image = density_image(self.xy[shown], self._codes[shown], self._palette_rgba(), rect, shape, splat)
+            self.density_selected.setImage(with_outline(image, SELECTION_RGBA), autoLevels=False)
+            self.density_selected.setRect(rect[0], rect[1], rect[2] - rect[0], rect[3] - rect[1])
+            self.density_selected.show()
+        else:
+            self.density_selected.hide()
+            self.selected.setData(pos=self.xy[shown], size=self.size + 5, brush=self._brushes[shown])
+        # Keep the rest visible but dimmed while something is selected.
+        for layer in (self.points, self.density):
+            layer.setOpacity(0.45 if len(rows) else 1.0)
+        self.humans.setOpacity(0.6 if len(rows) else 1.0)
 
     def _on_current(self, item_id: int) -> None:
         if self.tree is None:
@@ -635,6 +799,7 @@ class MapView(QWidget):
     def stop(self) -> None:
         """No more hover work (the window is closing)."""
         self._hover_timer.stop()
+        self._view_timer.stop()
         self._hover_pos = None
         self._hide_hover()
 
