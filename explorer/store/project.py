@@ -5,7 +5,8 @@ Each label action is one transaction and one undoable event.
 
 Arrays belong to runs: each run writes its own folder ``runs/ID/`` and becomes current when
 the database marks it done, so a crash mid-write never leaves a half-new result in use.
-  embed run: ``item_ids`` (N,) int64, ``embeddings`` (N, D) float32 with L2-normalised rows;
+  embed run: ``item_ids`` (N,) int64, ``embeddings`` (N, D) float32 or float16 with L2-normalised
+             rows, ``file_stamps`` (N, 2) int64 (written row by row: ``explorer.store.embedding_file``);
   map run:   ``item_ids`` (N,), ``xy`` (N, 2) float32, ``knn_indices`` (N, k+1) int64 row
              positions with column 0 the row itself (-1 = none), ``knn_similarities`` (N, k+1)
              float32 cosine;
@@ -20,6 +21,7 @@ import socket
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +37,13 @@ HUMAN_SOURCES = ("seed", "accepted", "imported")
 # Every write is one short transaction, so two processes can share a project safely.
 BUSY_TIMEOUT_S = 30
 
-# Colour-blind-friendly first (Okabe-Ito), then Tableau 20 for many classes.
+# Colour-blind-friendly first (Okabe-Ito), then Tableau 20 for many classes, reordered so that
+# the first twelve stay far apart (Tableau's blue and orange are next to Okabe-Ito's: a 10-class
+# collection once got two classes in the same blue).
 PALETTE = (
-    "#e69f00 #56b4e9 #009e73 #f0e442 #0072b2 #d55e00 #cc79a7 #000000 "
-    "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf "
-    "#aec7e8 #ffbb78 #98df8a #ff9896 #c5b0d5 #c49c94 #f7b6d2 #c7c7c7 #dbdb8d #9edae5"
+    "#e69f00 #56b4e9 #009e73 #f0e442 #0072b2 #d55e00 #cc79a7 #000000 #9467bd #8c564b #ff9896 #98df8a "
+    "#d62728 #17becf #bcbd22 #1f77b4 #ff7f0e #2ca02c #e377c2 #7f7f7f "
+    "#aec7e8 #ffbb78 #c5b0d5 #c49c94 #f7b6d2 #c7c7c7 #dbdb8d #9edae5"
 ).split()
 
 
@@ -127,6 +131,22 @@ class LabelTable:
         return len(self.item_ids)
 
 
+@dataclass
+class FileTable:
+    """Present, readable items as arrays aligned by row, ordered by id (no object per item).
+
+    ``stamps`` (N, 2) int64 is each file's size in bytes and modification time in ns as the
+    last scan recorded them: a file whose stamp is unchanged is taken to be unchanged.
+    """
+
+    item_ids: np.ndarray  # (N,) int64
+    paths: list[str]  # N paths relative to the collection root
+    stamps: np.ndarray  # (N, 2) int64: bytes, mtime_ns
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+
 class Project:
     """An image collection at ``root`` with its state in ``state_dir``."""
 
@@ -209,10 +229,11 @@ class Project:
         return Project._Transaction(self)
 
     # ---- items ----------------------------------------------------------------------------
-    def known_files(self) -> dict[str, tuple[int, int, int, bool]]:
-        """path -> (item id, bytes, mtime_ns, readable) for every present item, for rescans."""
+    def known_files(self) -> dict[str, tuple[int, int, int, int]]:
+        """path -> (item id, bytes, mtime_ns, readable 1/0) for every present item, for rescans."""
         rows = self._query("SELECT path, id, bytes, mtime_ns, error IS NULL FROM items WHERE present = 1")
-        return {p: (i, b, m, bool(r)) for p, i, b, m, r in rows}
+        # readable comes as 0/1; a dict straight from the rows, no tuple rebuilt per item (1M: 2.3 s -> 0.9 s)
+        return {row[0]: row[1:] for row in rows}
 
     def record_scan(self, scanned: Iterable[ScannedFile], gone: Iterable[str]) -> None:
         """Insert or update scanned files and mark ``gone`` paths missing, in one transaction."""
@@ -237,6 +258,16 @@ class Project:
             f"SELECT id, path, bytes, mtime_ns, width, height, mode, error FROM items WHERE {where} ORDER BY id"
         )
         return [Item(*r) for r in rows]
+
+    def readable_files(self) -> FileTable:
+        """Every present, readable item as arrays (see ``FileTable``); at 1M items a few times
+        cheaper than ``items()``, which builds one object per item."""
+        rows = self._query(
+            "SELECT id, path, bytes, mtime_ns FROM items WHERE present = 1 AND error IS NULL ORDER BY id"
+        )
+        ids = np.fromiter((r[0] for r in rows), np.int64, count=len(rows))
+        stamps = np.array([r[2:] for r in rows], np.int64).reshape(-1, 2)
+        return FileTable(ids, [r[1] for r in rows], stamps)
 
     def unreadable(self) -> list[Item]:
         rows = self._query(
@@ -674,19 +705,21 @@ class Project:
 
     def save_pseudo_labels(self, item_ids: np.ndarray, class_ids: np.ndarray, confidence: np.ndarray) -> None:
         """Replace all pseudo-labels with a propagation result (arrays aligned, class -1 = none)."""
-        keep = np.asarray(class_ids) >= 0
-        rows = zip(
-            np.asarray(item_ids)[keep].tolist(),
-            np.asarray(class_ids)[keep].tolist(),
-            np.asarray(confidence, dtype=np.float64)[keep].tolist(),
-        )
+        item_ids, class_ids = np.asarray(item_ids, np.int64), np.asarray(class_ids, np.int64)
+        confidence = np.asarray(confidence, np.float64)
+        if not len(item_ids) == len(class_ids) == len(confidence):
+            raise ValueError(
+                f"pseudo-labels need aligned arrays, got {len(item_ids)} items, {len(class_ids)} classes, "
+                f"{len(confidence)} confidences"
+            )
         with self.transaction() as db:
             # A propagation that started before a class was merged or deleted drops that class.
-            known = {c for (c,) in db.execute("SELECT id FROM classes")}
+            known = np.array([c for (c,) in db.execute("SELECT id FROM classes")], np.int64)
+            keep = (class_ids >= 0) & np.isin(class_ids, known)
             db.execute("DELETE FROM pseudo_labels")
             db.executemany(
                 "INSERT INTO pseudo_labels(item_id, class_id, confidence) VALUES (?, ?, ?)",
-                (r for r in rows if r[1] in known),
+                zip(item_ids[keep].tolist(), class_ids[keep].tolist(), confidence[keep].tolist()),
             )
 
     def label_table(self) -> LabelTable:
@@ -696,9 +729,11 @@ class Project:
             human = np.array(
                 self._db.execute("SELECT item_id, class_id, source FROM labels").fetchall(), dtype=object
             ).reshape(-1, 3)
-            pseudo = np.array(
-                self._db.execute("SELECT item_id, class_id, confidence FROM pseudo_labels").fetchall()
-            ).reshape(-1, 3)
+            # straight into typed columns: np.array over 1M row tuples infers types per value
+            pseudo = np.fromiter(
+                self._db.execute("SELECT item_id, class_id, confidence FROM pseudo_labels"),
+                np.dtype([("item", np.int64), ("cls", np.int64), ("conf", np.float64)]),
+            )
             rejected = np.array(
                 self._db.execute("SELECT item_id, class_id FROM rejections").fetchall(), np.int64
             ).reshape(-1, 2)
@@ -707,10 +742,10 @@ class Project:
         src = np.full(n, "", dtype=object)
         conf = np.full(n, np.nan)
         if len(pseudo):
-            p_items, p_cls = pseudo[:, 0].astype(np.int64), pseudo[:, 1].astype(np.int64)
+            p_items, p_cls = pseudo["item"], pseudo["cls"]
             keep = ~np.isin(_pair_keys(p_items, p_cls), _pair_keys(rejected[:, 0], rejected[:, 1]))
             rows, found = _rows_of(ids, p_items[keep])
-            cls[rows], src[rows], conf[rows] = p_cls[keep][found], "pseudo", pseudo[keep][found, 2]
+            cls[rows], src[rows], conf[rows] = p_cls[keep][found], "pseudo", pseudo["conf"][keep][found]
         if len(human):
             rows, found = _rows_of(ids, human[:, 0].astype(np.int64))
             cls[rows], src[rows], conf[rows] = human[found, 1].astype(np.int64), human[found, 2], 1.0
@@ -718,9 +753,8 @@ class Project:
 
     def label_counts(self) -> dict[str, int]:
         """How many items have each source of label ('' = unlabelled)."""
-        table = self.label_table()
-        values, counts = np.unique(table.source.astype(str), return_counts=True)
-        return {str(v): int(c) for v, c in zip(values, counts)}
+        # Counter over the few distinct strings: np.unique would sort 1M of them (0.3 s vs 0.05 s)
+        return {str(v): int(c) for v, c in sorted(Counter(self.label_table().source.tolist()).items())}
 
     # ---- runs -----------------------------------------------------------------------------
     def start_run(self, kind: str, params: dict) -> int:

@@ -132,3 +132,23 @@ def test_fast_brush_codes_match_pyqtgraph(qtbot):
         assert (rect["w"] > 0).all()
         keys = {c: {tuple(r) for r in rect[codes == c]} for c in range(4)}
         assert all(len(v) == 1 for v in keys.values()) and len(set.union(*keys.values())) == 4
+
+
+def _lab(colour) -> np.ndarray:
+    """CIE L*a*b* (D65) of a QColor: the reference for how far apart two colours look."""
+    rgb = np.array([colour.redF(), colour.greenF(), colour.blueF()])
+    linear = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    f = [t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116 for t in xyz / np.array([0.9505, 1.0, 1.089])]
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_the_first_twelve_classes_look_different_on_the_map(tmp_path):
+    from explorer.gui.style import display_colour
+    from explorer.store import Project
+
+    project = Project(tmp_path)
+    project.ensure_classes([f"class {k}" for k in range(12)])
+    labs = [_lab(display_colour(c.colour)) for c in project.classes()]
+    closest = min(np.linalg.norm(a - b) for i, a in enumerate(labs) for b in labs[i + 1 :])
+    assert closest > 20  # delta E: Okabe-Ito's own closest pair (two blues) is 26
