@@ -114,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--resume", action="store_true", help="continue the latest run from its last checkpoint")
     train.add_argument(
+        "--nproc",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="train with DistributedDataParallel in N processes on this machine (CPU: gloo; CUDA: one GPU each); "
+        "--batch-size is then the global batch, split evenly. Under torchrun leave it out",
+    )
+    train.add_argument(
         "--finetune",
         action="store_true",
         help="fine-tune --encoder (default: the latest trained) with the human labels and confident pseudo-labels "
@@ -150,6 +158,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="use vectors computed elsewhere: FILE.npy (N x D, with --paths) or FILE.parquet (path, embedding)",
     )
     embed.add_argument("--paths", metavar="FILE", help="with a .npy: the image path of each row, one per line")
+    embed.add_argument(
+        "--float16",
+        action="store_true",
+        help="store the vectors in half precision: half the disk and memory (1M x 512: 1 GB instead of 2 GB); "
+        "maps, neighbours and propagation read them as before",
+    )
+    embed.add_argument(
+        "--fresh",
+        action="store_true",
+        help="embed every image again. Without it there is no need for a --resume: embed always continues an "
+        "interrupted or cancelled embed run with the same encoder (same weights and image size) from the rows it "
+        "saved, and takes the vectors of images unchanged since the last finished run with that encoder (same size "
+        "and modification time as `explorer scan` recorded: scan first to notice edited files)",
+    )
+    embed.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="embed as a Ray Data pipeline (pip install '.[ray]'): on a local Ray instance, or on the cluster "
+        "at ADDRESS (auto, HOST:6379, ray://HOST:10001; workers need the collection at the same path)",
+    )
 
     evaluate = project_verb(
         "evaluate", "kNN and linear-probe accuracy of the current embeddings vs raw pixels and an untrained encoder"
@@ -285,14 +315,27 @@ def _dispatch(args) -> int:
                 if args.labels_from_folders:
                     print(workflow.labels_from_folders(project).summary())
         elif args.verb == "train":
+            from explorer.ssl import distributed
             from explorer.ssl.trainer import TrainConfig
 
             config = TrainConfig(method=args.method, backbone=args.backbone, device=args.device, seed=args.seed)
             for name in ("epochs", "max_minutes", "image_size", "batch_size"):
                 if getattr(args, name) is not None:
                     setattr(config, name, getattr(args, name))
+            config.processes = args.nproc
+            if distributed.launched_by_torchrun():
+                if args.nproc > 1:
+                    raise ValueError("under torchrun, leave out --nproc (torchrun's --nproc-per-node sets it)")
+                config.processes = distributed.world_size_from_env()
+                if not distributed.is_rank_zero_from_env():  # rank 0 runs the project; this rank only trains
+                    distributed.follow_from_env(config.device)
+                    return 0
+            if args.resume and args.nproc > 1 and not args.epochs:
+                config.epochs = 1  # resume keeps the run's epoch count (the larger wins) and takes the processes
             with _open_project(args) as project:
                 if args.finetune:
+                    if config.processes > 1:
+                        raise ValueError("--finetune runs in one process; leave out --nproc")
                     if args.eval_labels:
                         raise ValueError("--eval-labels goes with training from scratch, not with --finetune")
                     if args.resume:
@@ -309,7 +352,7 @@ def _dispatch(args) -> int:
                 else:
                     run = workflow.train(
                         project,
-                        config if not args.resume or args.epochs else None,
+                        config if not args.resume or args.epochs or args.nproc > 1 else None,
                         resume=args.resume,
                         progress=bar,
                         cancel=cancel,
@@ -321,14 +364,33 @@ def _dispatch(args) -> int:
             with _open_project(args) as project:
                 if args.paths and not args.from_file or args.from_file and args.encoder:
                     raise ValueError("--paths goes with --from FILE.npy; --from and --encoder exclude each other")
+                if args.from_file and args.ray:
+                    raise ValueError("--from imports vectors computed elsewhere; it cannot be combined with --ray")
+                if (args.from_file or args.ray) and (args.float16 or args.fresh):
+                    raise ValueError("--float16 and --fresh go with embedding here, not with --from or --ray")
                 if args.from_file:
                     imported = workflow.import_embeddings(project, Path(args.from_file), args.paths, bar, cancel)
                     bar.finish()
                     print(imported.summary())
                     return 0
-                run = workflow.embed(
-                    project, args.encoder, args.batch_size, args.device, bar, cancel, image_size=args.image_size
-                )
+                if args.ray:
+                    from explorer.distributed.ray_embed import embed_with_ray
+
+                    run = embed_with_ray(
+                        project, args.encoder, args.ray, args.batch_size, args.device, bar, cancel, args.image_size
+                    )
+                else:
+                    run = workflow.embed(
+                        project,
+                        args.encoder,
+                        args.batch_size,
+                        args.device,
+                        bar,
+                        cancel,
+                        image_size=args.image_size,
+                        dtype="float16" if args.float16 else "float32",
+                        fresh=args.fresh,
+                    )
                 bar.finish()
                 print(f"embedding run {run}: {_metrics(project.run(run).metrics)}")
         elif args.verb == "evaluate":

@@ -64,37 +64,53 @@ def load_images(
         raise WorkflowError(f"no readable images in {project.root}: run `explorer scan` first, or check the folder")
     images = np.empty((len(items), size, size, 3), np.uint8)
     ok = np.ones(len(items), bool)
-
-    def decode(k: int) -> None:
-        try:
-            images[k] = load_rgb_array(project.absolute_path(items[k]), size)
-        except ImageError as exc:
-            ok[k] = False
-            project.mark_unreadable(items[k].id, str(exc))
-
-    def decode_all(rows: range) -> None:
-        for k in rows:
-            decode(k)
-
-    # Threads pay off when decoding releases the GIL for long (big JPEGs); small files decode
-    # faster in one thread (1,797 32 px PNGs: 0.15 s alone, 0.5 s over 4 threads on 2 cores).
-    workers = min(8, (os.cpu_count() or 2) * 2) if _mean_file_size(project, items) > 32_000 else 1
+    paths = [item.path for item in items]
+    ids = np.array([item.id for item in items], np.int64)
+    workers = _decode_workers(project, paths)
     step = 512
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for start in range(0, len(items), step):
             if cancel:
                 cancel.raise_if_cancelled()
-            rows = range(start, min(start + step, len(items)))
-            list(pool.map(decode_all, [rows[w::workers] for w in range(workers)]))
-            progress(Progress("load images", rows.stop, len(items)))
-    ids = np.array([item.id for item in items], np.int64)
+            stop = min(start + step, len(items))
+            ok[start:stop] = _decode_rows(
+                project, paths[start:stop], ids[start:stop], images[start:stop], pool, workers
+            )
+            progress(Progress("load images", stop, len(items)))
     return ids[ok], images[ok]
 
 
-def _mean_file_size(project: Project, items: list, sample: int = 32) -> float:
-    """Mean size in bytes of up to ``sample`` of the items' files (0 when none can be read)."""
+def _decode_workers(project: Project, paths: list[str]) -> int:
+    """Threads pay off when decoding releases the GIL for long (big JPEGs); small files decode
+    faster in one thread (1,797 32 px PNGs: 0.15 s alone, 0.5 s over 4 threads on 2 cores)."""
+    return min(8, (os.cpu_count() or 2) * 2) if _mean_file_size(project, paths) > 32_000 else 1
+
+
+def _decode_rows(
+    project: Project, paths: list[str], ids: np.ndarray, out: np.ndarray, pool: ThreadPoolExecutor, workers: int
+) -> np.ndarray:
+    """Decode ``paths`` into ``out`` (n, S, S, 3) uint8; returns (n,) bool, False where a file
+    fails now (removed or damaged since the scan): that item is marked unreadable."""
+    ok = np.ones(len(paths), bool)
+    size = out.shape[1]
+
+    def decode_all(rows: range) -> None:
+        for k in rows:
+            try:
+                out[k] = load_rgb_array(project.root / paths[k], size)
+            except ImageError as exc:
+                ok[k] = False
+                project.mark_unreadable(int(ids[k]), str(exc))
+
+    rows = range(len(paths))
+    list(pool.map(decode_all, [rows[w::workers] for w in range(workers)]))
+    return ok
+
+
+def _mean_file_size(project: Project, paths: list[str], sample: int = 32) -> float:
+    """Mean size in bytes of up to ``sample`` of the files (0 when none can be read)."""
     sizes = []
-    for item in items[:: max(1, len(items) // sample)][:sample]:
+    for item in paths[:: max(1, len(paths) // sample)][:sample]:
         try:
             sizes.append(project.absolute_path(item).stat().st_size)
         except OSError:
@@ -134,6 +150,7 @@ def train(
         if config is not None:
             saved.epochs = max(saved.epochs, config.epochs)
             saved.max_minutes = config.max_minutes
+            saved.processes = config.processes  # a checkpoint resumes on any number of processes
         config = saved
     else:
         config = config or TrainConfig()
@@ -179,7 +196,8 @@ def _knn_during_training(
     project: Project, ids: np.ndarray, images: np.ndarray, eval_labels: Path | None, k: int = 20
 ) -> Callable | None:
     """The trainer's ``on_epoch``: kNN accuracy (cosine, leave-one-out) of the encoder on up to
-    EVAL_SAMPLE images with known labels, or None when fewer than k+1 images in 2 classes have one."""
+    EVAL_SAMPLE images with known labels, or None when fewer than k+1 images in 2 classes have one.
+    Few labels a class lower k to half the average class size."""
     known, _ = _known_labels(project, eval_labels)
     rows = np.array([r for r, item in enumerate(ids.tolist()) if item in known], np.int64)
     labels = np.array([known[int(ids[r])] for r in rows], dtype=object)
@@ -194,6 +212,8 @@ def _knn_during_training(
         pick = np.sort(np.random.default_rng(0).choice(len(rows), EVAL_SAMPLE, replace=False))
         rows, labels = rows[pick], labels[pick]
     sample = images[rows]
+    # With a few labels a class, 20 neighbours outvote the class itself: take at most half a class.
+    k = max(1, min(k, len(rows) // (2 * len(set(labels.tolist())))))
 
     def on_epoch(backbone) -> dict[str, float]:
         import torch
@@ -262,6 +282,9 @@ def resolve_encoder(
     return load_encoder(path, device=device), str(path.resolve())
 
 
+EMBED_CHUNK_BYTES = 64 << 20  # decoded images held at once (twice: one chunk decodes while one embeds)
+
+
 def embed(
     project: Project,
     encoder: str | None = None,
@@ -270,33 +293,171 @@ def embed(
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
     image_size: int | None = None,
+    *,
+    dtype: str = "float32",
+    fresh: bool = False,
+    chunk_rows: int | None = None,
 ) -> int:
     """Embed every readable item; returns the embed run id (arrays ``item_ids``, ``embeddings``).
 
-    The run's params name the encoder and its architecture (``backbone``, ``image_size``), which
-    ``evaluate`` uses to build the untrained baseline.
+    Streams: images are decoded and embedded ``chunk_rows`` at a time (default: about
+    EMBED_CHUNK_BYTES of pixels) and their rows written into a memory-mapped file, so memory does
+    not grow with the collection (see ``explorer.store.embedding_file``). ``dtype`` "float16"
+    stores half the bytes. Unless ``fresh``, nothing is computed twice with the same encoder
+    (same weights, image size): a stopped run (cancelled, failed, killed) is continued from its
+    saved rows, and items whose file is unchanged (size and mtime as the scan recorded them)
+    since the latest finished run take their vectors from it. The run's params name the encoder
+    and its architecture (``backbone``, ``image_size``), which ``evaluate`` uses.
     """
+    from explorer.store.embedding_file import EmbeddingWriter, embedding_dtype
+
+    try:
+        target = embedding_dtype(dtype)
+    except ValueError as exc:
+        raise WorkflowError(str(exc)) from None
+    if chunk_rows is not None and chunk_rows < 1:
+        raise WorkflowError(f"chunk_rows must be at least 1 (got {chunk_rows})")
     model, description = resolve_encoder(project, encoder, device, image_size)
-    params = {"encoder": description}
+    files = project.readable_files()
+    if not len(files):
+        raise WorkflowError(f"no readable images in {project.root}: run `explorer scan` first, or check the folder")
+    size = PIXEL_SIZE if model is None else model.image_size
+    dim = size * size * 3 if model is None else model.feature_dim
+    key = _encoder_key(model)
+    params = {"encoder": description, "encoder_key": key, "dtype": target.name}
     if model is not None:
         params |= {"backbone": model.name, "image_size": model.image_size}
+    earlier = [] if fresh else _earlier_vectors(project, key, target)
     run = project.start_run("embed", params)
+    owner = project.run(run).metrics  # which process runs it: kept while it runs
+    writer = None
     try:
-        if model is None:
-            ids, images = load_images(project, PIXEL_SIZE, progress, cancel)
-            vectors = pixel_vectors(images)
-        else:
-            ids, images = load_images(project, model.image_size, progress, cancel)
-            vectors = model.embed(images, batch_size=batch_size, progress=progress, cancel=cancel)
-        project.save_run_arrays(run, item_ids=ids, embeddings=vectors.astype(np.float32))
+        writer = EmbeddingWriter(
+            project.run_dir(run),
+            files.item_ids,
+            files.stamps,
+            dim,
+            target,
+            on_checkpoint=lambda n: project.update_run_metrics(run, owner | {"rows_done": n, "items": len(files)}),
+        )
+        counts = {"reused": 0, "resumed": 0}
+        for source in earlier:
+            counts["resumed" if source.partial else "reused"] += writer.reuse(source)
+        writer.checkpoint()
+        for source in earlier:  # every row they had is in this run's file now
+            source.remove_partial(project.run_dir(source.run_id))
+        used = _embed_rows(project, files, writer, model, size, batch_size, chunk_rows, progress, cancel)
+        kept = writer.finish()
     except BaseException as exc:
+        done = _save_what_is_done(writer)
         _stopped(project, run, exc)
+        if done is not None:
+            project.update_run_metrics(run, project.run(run).metrics | {"rows_done": done, "items": len(files)})
         raise
-    metrics = {"items": int(len(ids)), "dim": int(vectors.shape[1])}
-    if model is not None and model.batch_size_used < batch_size:
-        metrics["batch_size"] = model.batch_size_used  # halved after running out of memory
+    metrics = {"items": int(len(kept)), "dim": int(dim), "dtype": target.name, **counts}
+    metrics["embedded"] = int(len(kept)) - counts["reused"] - counts["resumed"]
+    for source in earlier:
+        metrics["resumed_from" if source.partial else "reused_from"] = source.run_id
+    if used < batch_size:
+        metrics["batch_size"] = used  # halved after running out of memory
     project.finish_run(run, "done", metrics)
     return run
+
+
+def _embed_rows(project, files, writer, model, size, batch_size, chunk_rows, progress, cancel) -> int:
+    """Decode and embed the writer's rows still to do, chunk by chunk, decoding the next chunk
+    while the current one is embedded; returns the batch size in use at the end."""
+    todo = writer.todo()
+    n = len(writer)
+    n_done = n - len(todo)
+    if chunk_rows is None:
+        batches = max(1, EMBED_CHUNK_BYTES // (size * size * 3 * batch_size))
+        chunk_rows = batches * batch_size
+    chunks = [todo[start : start + chunk_rows] for start in range(0, len(todo), chunk_rows)]
+    workers = _decode_workers(project, [files.paths[r] for r in todo[:: max(1, len(todo) // 32)][:32]])
+    progress(Progress("embed", n_done, n, "decoding"))
+
+    def decode(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        images = np.empty((len(rows), size, size, 3), np.uint8)
+        ok = _decode_rows(project, [files.paths[r] for r in rows], files.item_ids[rows], images, pool, workers)
+        return images, ok
+
+    with ThreadPoolExecutor(max_workers=workers) as pool, ThreadPoolExecutor(max_workers=1) as ahead:
+        pending = ahead.submit(decode, chunks[0]) if chunks else None
+        for k, rows in enumerate(chunks):
+            if cancel:
+                cancel.raise_if_cancelled()
+            images, ok = pending.result()
+            pending = ahead.submit(decode, chunks[k + 1]) if k + 1 < len(chunks) else None
+            if model is None:
+                vectors = pixel_vectors(images[ok])
+            else:
+                base = n_done
+
+                def within(report: Progress, base: int = base) -> None:
+                    progress(Progress("embed", base + report.done, n, report.message))
+
+                vectors = model.embed(images[ok], batch_size=batch_size, progress=within, cancel=cancel)
+                batch_size = model.batch_size_used or batch_size
+            writer.write(rows[ok], vectors)
+            writer.fail(rows[~ok])
+            n_done += len(rows)
+            progress(Progress("embed", n_done, n, "embeddings" if model is None else f"{model.name} embeddings"))
+            writer.checkpoint(force=False)
+    return batch_size
+
+
+def _save_what_is_done(writer) -> int | None:
+    """On the way out of a stopped run: checkpoint its rows so that the next run continues it."""
+    if writer is None:
+        return None
+    try:
+        writer.checkpoint()
+    except Exception:  # a full disk, ...: the last checkpoint stands
+        return None
+    return int(writer.done.sum())
+
+
+def _encoder_key(model: Encoder | None) -> str:
+    """What makes two embed runs' vectors interchangeable: the architecture, the input size and
+    a hash of every weight (a training run resumed later writes new weights under the same id)."""
+    import hashlib
+
+    if model is None:
+        return f"pixels:{PIXEL_SIZE}"
+    import torch
+
+    digest = hashlib.sha256(f"{model.name}:{model.image_size}".encode())
+    for name, tensor in sorted(model.backbone.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return f"{model.name}:{model.image_size}:{digest.hexdigest()[:32]}"
+
+
+def _earlier_vectors(project: Project, key: str, dtype: np.dtype) -> list:
+    """Vectors earlier runs with the same encoder left (``StoredVectors``): the latest stopped
+    run with saved rows, and the latest finished run. Half-precision vectors are not taken for a
+    float32 run; a run still going in another process is left alone."""
+    from explorer.store.embedding_file import StoredVectors
+
+    found: list = []
+    stopped_seen = False
+    for run in reversed(project.runs("embed")):
+        if run.params.get("encoder_key") != key or run.status == "running":
+            continue
+        if np.dtype(run.params.get("dtype", "float32")).itemsize < dtype.itemsize:
+            continue
+        finished = run.status == "done"
+        if not finished and stopped_seen:
+            continue
+        source = StoredVectors.load(run.id, project.state_dir / "runs" / str(run.id), finished)
+        if source is None:
+            continue
+        found.append(source)
+        stopped_seen |= not finished
+        if finished:
+            break
+    return found
 
 
 def pixel_vectors(images: np.ndarray) -> np.ndarray:
@@ -311,14 +472,17 @@ def pixel_vectors(images: np.ndarray) -> np.ndarray:
 class Embeddings:
     run_id: int
     item_ids: np.ndarray  # (N,) int64
-    vectors: np.ndarray  # (N, D) float32, unit rows
+    vectors: np.ndarray  # (N, D) float32 or float16 (``embed --float16``), unit rows, memory-mapped read-only
 
 
 def current_embeddings(project: Project) -> Embeddings | None:
+    """The latest finished embed run's vectors, memory-mapped: nothing is read until used, and
+    readers that need float32 convert what they take (``np.asarray(rows, np.float32)``)."""
     run = project.latest_run("embed")
     if run is None:
         return None
-    return Embeddings(run.id, project.load_run_array(run.id, "item_ids"), project.load_run_array(run.id, "embeddings"))
+    vectors = project.load_run_array(run.id, "embeddings", mmap=True)
+    return Embeddings(run.id, project.load_run_array(run.id, "item_ids"), vectors)
 
 
 # ---- evaluate and fine-tune ------------------------------------------------------------------
@@ -802,13 +966,13 @@ def run_all(
 
 # ---- status -------------------------------------------------------------------------------
 def status_text(project: Project) -> str:
-    items = project.items(readable_only=False)
+    items = project.item_count(readable_only=False)  # a count, not a million Item objects
     unreadable = project.unreadable()
     counts = project.label_counts()
     lines = [
         f"collection: {project.root}",
         f"state:      {project.state_dir}",
-        f"items:      {len(items)} ({len(unreadable)} unreadable)",
+        f"items:      {items} ({len(unreadable)} unreadable)",
         f"classes:    {', '.join(c.name for c in project.classes()) or '(none)'}",
         "labels:     "
         + ", ".join(f"{counts.get(s, 0)} {s}" for s in (*HUMAN_SOURCES, "pseudo"))

@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
+from explorer.jobs import Cancelled, CancelToken, Progress, ProgressFn, no_progress
+from explorer.ssl import distributed
 from explorer.ssl.augment import augment, is_grayscale, recipe_for, to_batch
 from explorer.ssl.backbones import is_known_backbone, make_backbone, resolve_backbone
 from explorer.ssl.catalog import DEFAULT_METHOD
@@ -52,6 +53,7 @@ class TrainConfig:
     learning_rate: float | None = None  # None: the method's default scaled by batch size / 256
     weight_decay: float | None = None  # None: the method's default
     seed: int = 0
+    processes: int = 1  # > 1: DistributedDataParallel over this many processes (batch_size is the global batch)
 
     def validate(self) -> None:
         """Raise ValueError with a clear message for the first bad setting."""
@@ -74,6 +76,13 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be a positive number or None (got {self.learning_rate!r})")
         if self.weight_decay is not None and not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
             raise ValueError(f"weight_decay must be zero or positive, or None (got {self.weight_decay!r})")
+        if not isinstance(self.processes, numbers.Integral) or self.processes < 1:
+            raise ValueError(f"processes must be a whole number of at least 1 (got {self.processes!r})")
+        if self.batch_size is not None and self.batch_size % self.processes:
+            raise ValueError(
+                f"batch_size {self.batch_size} does not split evenly over {self.processes} processes; "
+                f"use a multiple of {self.processes}"
+            )
 
 
 class NonFiniteLoss(RuntimeError):
@@ -169,6 +178,10 @@ def train(
     ``on_epoch(encoder)`` is called after every completed epoch with the backbone in eval mode
     (e.g. kNN accuracy against known labels); the metrics it returns join that epoch's history
     entry and its progress report.
+    With ``config.processes`` > 1 (or under torchrun) it trains with DistributedDataParallel: this
+    process is rank 0 and reports progress, calls ``on_epoch`` and writes the checkpoint; the
+    others only train (``explorer.ssl.distributed``). ``batch_size`` is then the global batch and
+    each step equals a single-process step on the same data and seed.
     Raises Cancelled (via ``cancel``), NonFiniteLoss, ValueError for bad input, and
     CheckpointError when ``resume`` finds no usable checkpoint.
     """
@@ -185,10 +198,21 @@ def train(
         raise ValueError(f"need at least 2 images to train, got {n}")
     if supervision is not None:
         supervision.validate(n)
+    team = distributed.current()
+    if team is None and (config.processes > 1 or distributed.launched_by_torchrun()):
+        if supervision is not None:
+            raise ValueError("fine-tuning with labels runs in one process; leave out --nproc")
+        with distributed.team_for(config.processes, pick_device(config.device)) as team:
+            job = {"images": images, "config": asdict(config), "out_dir": str(out_dir), "resume": resume}
+            distributed.share_job(team, {**job, "initial_encoder": initial_encoder})
+            return train(images, config, out_dir, resume, progress, cancel, None, initial_encoder, clock, on_epoch)
+    lead = team is None or team.is_lead
+    if not lead:  # progress and per-epoch evaluation are rank 0's
+        progress, on_epoch = no_progress, None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / CHECKPOINT_NAME
-    device = pick_device(config.device)
+    device = pick_device(config.device) if team is None else team.device
     backbone_name = resolve_backbone(config.backbone, device, method_class(config.method).preferred_backbone)
     cuda = device.type == "cuda"
 
@@ -200,6 +224,8 @@ def train(
         method = make_method(config.method, backbone, feature_dim, image_size=config.image_size, dataset_size=n)
         if supervision is not None:
             method.supervised_head = nn.Linear(feature_dim, supervision.classes)
+    if team is not None:
+        method = distributed.synchronise_batch_norm(method, team)
     method.to(device)
     if cuda:
         method.to(memory_format=torch.channels_last)
@@ -208,6 +234,10 @@ def train(
     recipe = method.recipe(config.image_size, grayscale)
 
     batch = min(config.batch_size or default_batch_size(device), n)
+    if team is not None:  # the global batch, split evenly: each rank gets batch // size images
+        batch -= batch % team.size
+        if batch < team.size:
+            raise ValueError(f"need at least {team.size} images to train on {team.size} processes, got {n}")
     weight_decay = method.weight_decay if config.weight_decay is None else config.weight_decay
     optimizer = make_optimizer(method, config.learning_rate or method.base_lr * batch / 256, weight_decay)
     amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
@@ -216,6 +246,12 @@ def train(
     start_epoch, history = 0, []
     if resume:
         start_epoch, history = _restore(path, config, backbone_name, method, optimizer, scaler, generator, device)
+    model: nn.Module = method
+    if team is not None:  # after restoring: every rank starts from the same state
+        from torch.nn.parallel import DistributedDataParallel
+
+        # Buffers stay equal without broadcasts: BN uses global statistics, MoCo's queue global keys.
+        model = DistributedDataParallel(method, device_ids=[device.index] if cuda else None, forward_sync_buffers=False)
 
     data = to_batch(images).contiguous()
     if cuda and data.numel() < 2**31:
@@ -276,11 +312,24 @@ def train(
         out_of_time = False
         try:
             for i in range(steps_per_epoch):
-                if cancel is not None:
-                    cancel.raise_if_cancelled()
-                if budget_s is not None and clock() - started > budget_s:
-                    out_of_time = True
-                    break
+                if team is None:
+                    if cancel is not None:
+                        cancel.raise_if_cancelled()
+                    if budget_s is not None and clock() - started > budget_s:
+                        out_of_time = True
+                        break
+                else:  # rank 0 decides for everyone, so that no rank waits in a collective alone
+                    stop = distributed.GO
+                    if cancel is not None and cancel.cancelled:
+                        stop = distributed.CANCEL
+                    elif budget_s is not None and clock() - started > budget_s:
+                        stop = distributed.OUT_OF_TIME
+                    stop = team.from_lead(stop)
+                    if stop == distributed.CANCEL:
+                        raise Cancelled()
+                    if stop == distributed.OUT_OF_TIME:
+                        out_of_time = True
+                        break
                 tick = clock()
                 step = epoch * steps_per_epoch + i
                 lr = learning_rate_at(step, total_steps, warmup_steps, peak_lr)
@@ -290,16 +339,19 @@ def train(
                 rows = order[i * batch : (i + 1) * batch]
                 x = data[rows.to(data.device)].to(device, non_blocking=True)
                 views = method.make_views(x, recipe, generator)
+                if team is not None:  # the global batch's views as one process draws them; keep this rank's share
+                    share = batch // team.size
+                    views = method.local_views(views, team.rank * share, (team.rank + 1) * share, batch)
                 if cuda:
                     views = tuple(_channels_last(v) for v in views)
                 autocast = torch.autocast("cuda", dtype=amp_dtype) if cuda else nullcontext()
                 with autocast:
-                    loss = method.forward_loss(*views)
+                    loss = method.forward_loss(*views) if team is None else model(*views)
                     if supervision is not None:
                         extra = supervised_loss(rows.to(device), x)
                         if extra is not None:
                             loss = loss + supervision.weight * extra
-                value = float(loss.detach())
+                value = float(loss.detach()) if team is None else team.mean(loss)  # the global batch's loss
                 if not math.isfinite(value):
                     raise NonFiniteLoss(
                         f"loss became {value} at step {step + 1} (epoch {epoch + 1}, lr {lr:.3g}); "
@@ -326,6 +378,11 @@ def train(
         except (torch.OutOfMemoryError, RuntimeError) as exc:
             if not is_out_of_memory(exc):
                 raise
+            if team is not None:  # halving needs every rank to agree mid-step; say what to do instead
+                raise RuntimeError(
+                    f"out of {device.type} memory on process {team.rank} with {batch // team.size} images per "
+                    "process; use a smaller --batch-size or --image-size"
+                ) from None
             loss = views = x = None  # drop the references so the memory can be freed
             optimizer.zero_grad(set_to_none=True)
             free_device_memory(device)
@@ -344,7 +401,10 @@ def train(
             continue
         if out_of_time:  # mid-epoch: keep the weights, count only completed epochs
             stopped_by = "time"
-            save_checkpoint(checkpoint_state(epoch), path)
+            if lead:
+                save_checkpoint(checkpoint_state(epoch), path)
+            if team is not None:
+                team.barrier()
             break
 
         seconds = clock() - epoch_start
@@ -364,7 +424,10 @@ def train(
             extra = {key: float(value) for key, value in on_epoch(method.encoder).items()}
             method.train()
             history[-1].update(extra)
-        save_checkpoint(checkpoint_state(epoch), path)
+        if lead:
+            save_checkpoint(checkpoint_state(epoch), path)
+        if team is not None:
+            team.barrier()
         progress(
             Progress(
                 "train",
@@ -384,11 +447,15 @@ def train(
             elapsed = clock() - started
             fits = epoch + int((budget_s - elapsed) // max(seconds, 1e-9))
             planned_epochs = max(epoch, min(config.epochs, fits))
+            if team is not None:
+                planned_epochs = team.from_lead(planned_epochs)
 
     if epoch < config.epochs:
         stopped_by = "time"
-    if epoch == start_epoch and not path.exists():
+    if lead and epoch == start_epoch and not path.exists():
         save_checkpoint(checkpoint_state(epoch), path)
+    if team is not None:
+        team.barrier()
     return TrainResult(path, epoch, history, stopped_by, batch, notes)
 
 

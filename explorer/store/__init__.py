@@ -2,6 +2,7 @@
 
 from explorer.store.project import (
     HUMAN_SOURCES,
+    FileTable,
     Item,
     LabelClass,
     LabelTable,
@@ -11,4 +12,14 @@ from explorer.store.project import (
     ScannedFile,
 )
 
-__all__ = ["HUMAN_SOURCES", "Item", "LabelClass", "LabelTable", "Project", "ProjectError", "Run", "ScannedFile"]
+__all__ = [
+    "HUMAN_SOURCES",
+    "FileTable",
+    "Item",
+    "LabelClass",
+    "LabelTable",
+    "Project",
+    "ProjectError",
+    "Run",
+    "ScannedFile",
+]

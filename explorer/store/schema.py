@@ -71,6 +71,9 @@ CREATE TABLE IF NOT EXISTS event_changes (
     new_source TEXT
 );
 CREATE INDEX IF NOT EXISTS changes_by_event ON event_changes(event_id);
+-- An item's label history (shown on every click) without reading every change ever made;
+-- added after version 1 without a bump: CREATE IF NOT EXISTS adds it to old projects on open.
+CREATE INDEX IF NOT EXISTS changes_by_item ON event_changes(item_id);
 -- Classes an event removed (a merge or a delete), so that undo brings them back as they were.
 -- Added after version 1 without a version bump: CREATE IF NOT EXISTS adds them to old projects.
 CREATE TABLE IF NOT EXISTS event_classes (

@@ -108,7 +108,7 @@ def test_cli_trains_any_method_by_name_and_embeds_a_torchvision_file(shapes_proj
     assert main(["embed", str(folder), "--encoder", spec, "--image-size", "32", "--device", "cpu"]) == 0
     with Project(folder) as project:
         run = project.latest_run("embed")
-        assert run.params == {"encoder": spec, "backbone": "torchvision:resnet18", "image_size": 32}
+        assert run.params.items() >= {"encoder": spec, "backbone": "torchvision:resnet18", "image_size": 32}.items()
         assert project.load_run_array(run.id, "embeddings").shape == (48, 512)
     assert main(["embed", str(folder), "--encoder", f"torchvision:resnet18={tmp_path / 'gone.pth'}"]) == 1
     assert "gone.pth" in capsys.readouterr().err
@@ -183,7 +183,8 @@ def test_training_reports_knn_accuracy_on_true_labels_every_epoch(shapes_project
         current = workflow.current_embeddings(project)
         paths = project.paths_by_id()
         labels = np.array([SHAPES[int(paths[int(i)][4:6]) % 3] for i in current.item_ids], dtype=object)
-        assert knn_accuracy(current.vectors, labels, 20) == pytest.approx(per_epoch[-1])
+        k = min(20, len(labels) // (2 * len(set(labels))))  # small classes: at most half a class votes
+        assert k < 20 and knn_accuracy(current.vectors, labels, k) == pytest.approx(per_epoch[-1])
 
 
 def test_training_reports_knn_accuracy_on_the_peoples_labels_when_there_are_enough(shapes_project, tmp_path):

@@ -93,6 +93,27 @@ class SSLMethod(nn.Module):
         """The views from ``make_views`` -> scalar loss."""
         raise NotImplementedError
 
+    def forward(self, *views: torch.Tensor) -> torch.Tensor:
+        """The loss is the forward pass (DistributedDataParallel syncs gradients of what forward used)."""
+        return self.forward_loss(*views)
+
+    def local_views(
+        self, views: tuple[torch.Tensor, ...], start: int, stop: int, batch: int
+    ) -> tuple[torch.Tensor, ...]:
+        """This process's share (images ``start:stop`` of the ``batch``) of the global batch's views.
+
+        A tensor of ``batch`` rows is sliced; one of k * ``batch`` rows is read as k blocks of
+        ``batch`` (image i's copy j at row j * batch + i, as rotation lays them out). Methods that
+        lay views out otherwise override this.
+        """
+        shares = []
+        for view in views:
+            if len(view) % batch:
+                raise ValueError(f"{self.name}: a view of {len(view)} rows does not split into {batch} images")
+            blocks = view.reshape(len(view) // batch, batch, *view.shape[1:])
+            shares.append(blocks[:, start:stop].reshape(-1, *view.shape[1:]))
+        return tuple(shares)
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 

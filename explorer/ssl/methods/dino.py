@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.ssl import catalog
+from explorer.ssl import catalog, distributed
 from explorer.ssl.augment import AugmentRecipe, augment
 from explorer.ssl.methods.base import SSLMethod, cosine_momentum, ema_update, frozen_copy
 
@@ -128,6 +128,8 @@ class DINO(SSLMethod):
         if self.training:
             with torch.no_grad():
                 batch_center = torch.cat(teacher_out).float().mean(dim=0, keepdim=True)
+                # every process keeps the same centre: the mean over the global batch
+                batch_center = distributed.sum_over_ranks(batch_center) / distributed.world_size()
                 self.center.mul_(self.center_momentum).add_(batch_center * (1 - self.center_momentum))
         return loss
 

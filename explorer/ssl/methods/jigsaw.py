@@ -96,6 +96,13 @@ class Jigsaw(SSLMethod):
         )
         return standardise_each(colour_jitter(tiles, recipe, generator)), labels
 
+    def local_views(
+        self, views: tuple[torch.Tensor, ...], start: int, stop: int, batch: int
+    ) -> tuple[torch.Tensor, ...]:
+        """Images ``start:stop`` of the batch: their 9 consecutive tiles each, and their labels."""
+        tiles, labels = views
+        return tiles[start * TILES : stop * TILES], labels[start:stop]
+
     def forward_loss(self, tiles: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         features = self.tile_layer(self.encoder(tiles))  # (B*9, 128)
         return classification_loss(self.classifier(features.reshape(len(labels), -1)), labels)

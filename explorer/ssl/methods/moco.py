@@ -6,7 +6,8 @@ A query encoder with an MLP head is trained to pick the key of its own image, ma
 (EMA) copy of the encoder and head, among the keys of earlier batches kept in a queue. As in
 MoCo v2: MLP head, temperature 0.2, the SimCLR augmentations. The loss is symmetrised (each view is
 once query, once key; MoCo v3 does the same), which makes better use of small batches on a CPU.
-On one device there is no shuffling BN across GPUs; both views share one BN batch.
+There is no shuffling BN; both views share one BN batch. On several processes BatchNorm uses the
+global batch's statistics, as one process would, and the queue takes every process's keys.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.ssl import catalog
+from explorer.ssl import catalog, distributed
 from explorer.ssl.methods.base import SSLMethod, cosine_momentum, ema_update, frozen_copy, mlp
 
 
@@ -81,7 +82,7 @@ class MoCo(SSLMethod):
             k1, k2 = self.key_projector(self.key_encoder(torch.cat([view1, view2]))).chunk(2)
         loss = (moco_loss(q1, k2, self.queue, self.temperature) + moco_loss(q2, k1, self.queue, self.temperature)) / 2
         if self.training:
-            self._enqueue(k2)
+            self._enqueue(distributed.gather(k2))  # on several processes: every rank's keys, in rank order
         return loss
 
     @torch.no_grad()

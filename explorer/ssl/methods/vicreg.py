@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.ssl import catalog
+from explorer.ssl import catalog, distributed
 from explorer.ssl.methods.base import SSLMethod
 
 
@@ -40,16 +40,21 @@ def vicreg_loss(
     variance_weight: float = 25.0,
     covariance_weight: float = 1.0,
     eps: float = 1e-4,
+    whole1: torch.Tensor | None = None,
+    whole2: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """lambda s(Z, Z') + mu [v(Z) + v(Z')] + nu [c(Z) + c(Z')] (eq. 6); z1, z2 (B, E), B >= 2 -> scalar.
 
     s is the mean squared distance between matching rows (averaged over rows and dimensions, as
-    ``F.mse_loss``). Computed in float32.
+    ``F.mse_loss``). ``whole1``, ``whole2`` (default z1, z2): the embeddings the variance and
+    covariance are taken over (on several processes, the global batch's). Computed in float32.
     """
     z1, z2 = z1.float(), z2.float()
+    whole1 = z1 if whole1 is None else whole1.float()
+    whole2 = z2 if whole2 is None else whole2.float()
     invariance = F.mse_loss(z1, z2)
-    variance = _variance(z1, eps) + _variance(z2, eps)
-    covariance = _covariance(z1) + _covariance(z2)
+    variance = _variance(whole1, eps) + _variance(whole2, eps)
+    covariance = _covariance(whole1) + _covariance(whole2)
     return invariance_weight * invariance + variance_weight * variance + covariance_weight * covariance
 
 
@@ -88,4 +93,7 @@ class VICReg(SSLMethod):
     def forward_loss(self, view1: torch.Tensor, view2: torch.Tensor) -> torch.Tensor:
         """Views (B, 3, S, S) -> VICReg loss over the (B, E) expansions."""
         z1, z2 = self.expander(self.encoder(torch.cat([view1, view2]))).chunk(2)
-        return vicreg_loss(z1, z2)
+        if distributed.current() is None:
+            return vicreg_loss(z1, z2)
+        # variance and covariance over the global batch, as one process would see it
+        return vicreg_loss(z1, z2, whole1=distributed.gather(z1), whole2=distributed.gather(z2))
