@@ -111,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     train.add_argument("--image-size", type=_positive_int, default=None, help="training resolution in pixels")
     train.add_argument("--batch-size", type=_positive_int, default=None)
+    train.add_argument(
+        "--max-images",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="train on a random sample of at most N images (default: as many as fit decoded in a quarter "
+        "of the memory available; every image is still embedded)",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--resume", action="store_true", help="continue the latest run from its last checkpoint")
     train.add_argument(
@@ -319,7 +327,7 @@ def _dispatch(args) -> int:
             from explorer.ssl.trainer import TrainConfig
 
             config = TrainConfig(method=args.method, backbone=args.backbone, device=args.device, seed=args.seed)
-            for name in ("epochs", "max_minutes", "image_size", "batch_size"):
+            for name in ("epochs", "max_minutes", "image_size", "batch_size", "max_images"):
                 if getattr(args, name) is not None:
                     setattr(config, name, getattr(args, name))
             config.processes = args.nproc

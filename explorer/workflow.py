@@ -59,25 +59,66 @@ def load_images(
 
     A file that fails now (removed or damaged since the scan) is marked unreadable and left out.
     """
-    items = [item for item in project.items() if only is None or item.id in only]
-    if not items:
+    files = project.readable_files()
+    rows = np.arange(len(files))
+    if only is not None:
+        rows = rows[np.isin(files.item_ids, np.fromiter(only, np.int64, count=len(only)))]
+    if not len(rows):
         raise WorkflowError(f"no readable images in {project.root}: run `explorer scan` first, or check the folder")
-    images = np.empty((len(items), size, size, 3), np.uint8)
-    ok = np.ones(len(items), bool)
-    paths = [item.path for item in items]
-    ids = np.array([item.id for item in items], np.int64)
+    images = np.empty((len(rows), size, size, 3), np.uint8)
+    ok = np.ones(len(rows), bool)
+    paths = [files.paths[r] for r in rows]
+    ids = files.item_ids[rows]
     workers = _decode_workers(project, paths)
     step = 512
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for start in range(0, len(items), step):
+        for start in range(0, len(rows), step):
             if cancel:
                 cancel.raise_if_cancelled()
-            stop = min(start + step, len(items))
+            stop = min(start + step, len(rows))
             ok[start:stop] = _decode_rows(
                 project, paths[start:stop], ids[start:stop], images[start:stop], pool, workers
             )
-            progress(Progress("load images", stop, len(items)))
+            progress(Progress("load images", stop, len(rows)))
     return ids[ok], images[ok]
+
+
+TRAIN_MEMORY_SHARE = 0.25
+"""Decoded training images may take this share of the memory available when training starts;
+a bigger collection trains on a random sample of what fits (``TrainConfig.max_images`` overrides)."""
+MIN_TRAIN_SAMPLE = 1000  # however short memory is, a sample no smaller than this
+
+
+def training_sample(
+    project: Project, config, keep: np.ndarray | None = None, progress: ProgressFn = no_progress
+) -> tuple[np.ndarray | None, int]:
+    """(item ids to train on, or None for every readable item; how many readable items there are).
+
+    Training holds every image it trains on decoded in memory (N x S x S x 3 bytes: 1M images at
+    96 px are 27 GB), so above ``config.max_images`` (default: what fits in TRAIN_MEMORY_SHARE of
+    the memory available) it takes a random sample, seeded by ``config.seed``. Ids in ``keep``
+    (the labelled items of a fine-tuning run) are always in it.
+    """
+    from explorer.neighbours.knn import available_memory
+
+    n = project.item_count()
+    cap = config.max_images
+    if cap is None:
+        cap = max(MIN_TRAIN_SAMPLE, int(TRAIN_MEMORY_SHARE * available_memory()) // (3 * config.image_size**2))
+    if n <= cap:
+        return None, n
+    ids = project.item_ids()
+    chosen = np.zeros(len(ids), bool)
+    if keep is not None:
+        chosen[np.isin(ids, keep)] = True
+    rest = np.flatnonzero(~chosen)
+    extra = max(0, cap - int(chosen.sum()))
+    chosen[np.random.default_rng(config.seed).choice(rest, min(extra, len(rest)), replace=False)] = True
+    why = "--max-images" if config.max_images is not None else "what fits in a quarter of the memory"
+    progress(
+        Progress("load images", 0, int(chosen.sum()), f"training on a random {chosen.sum():,} of {n:,} images ({why})")
+    )
+    return ids[chosen], n
 
 
 def _decode_workers(project: Project, paths: list[str]) -> int:
@@ -158,7 +199,8 @@ def train(
     if not resume:
         run = project.start_run("train", asdict(config))
     try:
-        images_ids, images = load_images(project, config.image_size, progress, cancel)
+        sample, readable = training_sample(project, config, progress=progress)
+        images_ids, images = load_images(project, config.image_size, progress, cancel, only=sample)
         on_epoch = _knn_during_training(project, images_ids, images, eval_labels)
         result = train_encoder(
             images, config, project.run_dir(run), resume=resume, progress=progress, cancel=cancel, on_epoch=on_epoch
@@ -170,7 +212,13 @@ def train(
     project.finish_run(
         run,
         "done",
-        {"epochs_done": result.epochs_done, "stopped_by": result.stopped_by, "images": int(len(images_ids)), **last},
+        {
+            "epochs_done": result.epochs_done,
+            "stopped_by": result.stopped_by,
+            "images": int(len(images_ids)),
+            **({"sampled_from": readable} if sample is not None else {}),
+            **last,
+        },
     )
     return run
 
@@ -591,7 +639,10 @@ def finetune(
     }
     run = project.start_run("train", asdict(config))
     try:
-        ids, images = load_images(project, config.image_size, progress, cancel)
+        sample, readable = training_sample(
+            project, config, keep=table.item_ids[human & (table.class_ids >= 0)], progress=progress
+        )
+        ids, images = load_images(project, config.image_size, progress, cancel, only=sample)
         labels = np.array([label_of.get(int(i), (-1, 0.0))[0] for i in ids], np.int64)
         weights = np.array([label_of.get(int(i), (-1, 0.0))[1] for i in ids], np.float32)
         supervision = Supervision(labels, weights, len(classes), supervised_weight)
@@ -612,6 +663,7 @@ def finetune(
         "epochs_done": result.epochs_done,
         "stopped_by": result.stopped_by,
         "images": int(len(ids)),
+        **({"sampled_from": readable} if sample is not None else {}),
         "finetuned_from": description,
         "human_labels": int(human.sum()),
         "pseudo_labels": int((pseudo & use).sum()),

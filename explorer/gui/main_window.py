@@ -263,7 +263,10 @@ class MainWindow(QMainWindow):
         )
         self.cancel_action = action("Cancel job", self.jobs.cancel, None, "Stop the running job")
         self.train_settings_action = action(
-            "Training settings…", self.edit_training, None, "Method, backbone, device and time budget for training"
+            "Training settings…",
+            self.edit_training,
+            None,
+            "Method, backbone, device, time budget and processes for training",
         )
         self.export_csv_action = action(
             "Export…",

@@ -22,7 +22,15 @@ from PySide6.QtWidgets import (
 from explorer.ssl import catalog
 
 DEVICES = {"auto": "auto (GPU when there is one)", "cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)"}
-DEFAULTS = {"method": catalog.DEFAULT_METHOD, "backbone": "auto", "device": "auto", "epochs": 30, "max_minutes": 0.0}
+DEFAULTS = {
+    "method": catalog.DEFAULT_METHOD,
+    "backbone": "auto",
+    "device": "auto",
+    "epochs": 30,
+    "max_minutes": 0.0,
+    "processes": 1,
+}
+MAX_PROCESSES = 64
 
 
 def training_settings(settings: QSettings) -> dict:
@@ -41,6 +49,7 @@ def training_settings(settings: QSettings) -> dict:
     if out["device"] not in DEVICES:
         out["device"] = "auto"
     out["epochs"] = max(1, out["epochs"])
+    out["processes"] = min(MAX_PROCESSES, max(1, out["processes"]))
     out["max_minutes"] = out["max_minutes"] if out["max_minutes"] > 0 else None
     return out
 
@@ -81,6 +90,12 @@ class TrainDialog(QDialog):
         self.minutes.setValue(current["max_minutes"] or 0.0)
         self.minutes.setToolTip("Stop after this many minutes; the learning-rate schedule shrinks to fit")
         form.addRow("Time budget (minutes)", self.minutes)
+        self.processes = QSpinBox(minimum=1, maximum=MAX_PROCESSES, value=current["processes"])
+        self.processes.setToolTip(
+            "Train in this many processes with DistributedDataParallel: one per GPU on a CUDA machine, "
+            "or CPU processes sharing the cores. The batch is split between them."
+        )
+        form.addRow("Processes (GPUs)", self.processes)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
@@ -98,6 +113,7 @@ class TrainDialog(QDialog):
             ("device", self.device.currentData()),
             ("epochs", self.epochs.value()),
             ("max_minutes", self.minutes.value()),
+            ("processes", self.processes.value()),
         ):
             self.settings.setValue(f"train/{key}", value)
         self.settings.sync()

@@ -54,6 +54,7 @@ class TrainConfig:
     weight_decay: float | None = None  # None: the method's default
     seed: int = 0
     processes: int = 1  # > 1: DistributedDataParallel over this many processes (batch_size is the global batch)
+    max_images: int | None = None  # train on a random sample of at most this many; None: what fits in memory
 
     def validate(self) -> None:
         """Raise ValueError with a clear message for the first bad setting."""
@@ -76,6 +77,8 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be a positive number or None (got {self.learning_rate!r})")
         if self.weight_decay is not None and not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
             raise ValueError(f"weight_decay must be zero or positive, or None (got {self.weight_decay!r})")
+        if self.max_images is not None and (not isinstance(self.max_images, numbers.Integral) or self.max_images < 2):
+            raise ValueError(f"max_images must be a whole number of at least 2, or None (got {self.max_images!r})")
         if not isinstance(self.processes, numbers.Integral) or self.processes < 1:
             raise ValueError(f"processes must be a whole number of at least 1 (got {self.processes!r})")
         if self.batch_size is not None and self.batch_size % self.processes:

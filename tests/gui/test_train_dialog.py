@@ -12,13 +12,22 @@ def test_settings_are_remembered_and_validated(qtbot, settings):
     dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
     dialog.epochs.setValue(3)
     dialog.minutes.setValue(2.5)
+    dialog.processes.setValue(2)
     dialog.save()
     again = training_settings(settings)
-    assert again == {"method": "byol", "backbone": "auto", "device": "cpu", "epochs": 3, "max_minutes": 2.5}
+    assert again == {
+        "method": "byol",
+        "backbone": "auto",
+        "device": "cpu",
+        "epochs": 3,
+        "max_minutes": 2.5,
+        "processes": 2,
+    }
     settings.setValue("train/method", "telepathy")
     settings.setValue("train/epochs", "many")
+    settings.setValue("train/processes", -3)
     fixed = training_settings(settings)
-    assert fixed["method"] == "simclr" and fixed["epochs"] == 30
+    assert fixed["method"] == "simclr" and fixed["epochs"] == 30 and fixed["processes"] == 1
 
 
 def test_train_step_uses_the_settings(qtbot, window, monkeypatch):
@@ -70,3 +79,16 @@ def test_evaluate_in_the_window_on_the_peoples_labels_shows_the_table(qtbot, win
     text = window.evaluation_box.text()
     assert "current (pixels)" in text and "untrained small-cnn" in text and "60 labelled images" in text
     assert project.latest_run("evaluate").params["labels"] == "the labels in this project"
+
+
+def test_window_trains_on_two_processes(qtbot, window):
+    """The Processes setting reaches the trainer: helper processes start from the window's
+    worker thread, train with it, and the run records them."""
+    for key, value in (("device", "cpu"), ("epochs", 1), ("backbone", "small-cnn"), ("processes", 2)):
+        window.settings.setValue(f"train/{key}", value)
+    assert window.run_step("train")
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=120_000)
+    row = window.jobs_panel.rows()[-1]
+    assert row.state == "finished", row.state_label.text()
+    run = window.session.project.runs("train")[-1]
+    assert run.status == "done" and run.params["processes"] == 2 and run.metrics["epochs_done"] == 1

@@ -204,3 +204,31 @@ def test_training_reports_knn_accuracy_on_the_peoples_labels_when_there_are_enou
         elsewhere.write_text("path,label\nother/a.png,cat\nother/b.png,dog\n")
         with pytest.raises(workflow.WorkflowError, match="elsewhere.csv: only 0 image"):
             workflow.train(project, small_config(), eval_labels=elsewhere)
+
+
+def test_a_collection_too_big_for_memory_trains_on_a_seeded_sample(shapes_project, monkeypatch, capsys):
+    folder, _ = shapes_project
+    with Project(folder) as project:
+        ids = project.item_ids()
+        sample, readable = workflow.training_sample(project, small_config(max_images=20))
+        assert readable == 48 and len(sample) == 20 and set(sample.tolist()) <= set(ids.tolist())
+        again, _ = workflow.training_sample(project, small_config(max_images=20))
+        other, _ = workflow.training_sample(project, small_config(max_images=20, seed=1))
+        assert np.array_equal(sample, again) and not np.array_equal(sample, other)
+        kept, _ = workflow.training_sample(project, small_config(max_images=20), keep=ids[-5:])
+        assert len(kept) == 20 and set(ids[-5:].tolist()) <= set(kept.tolist())
+        assert workflow.training_sample(project, small_config(max_images=48)) == (None, 48)
+        # by default the cap is what fits in memory: 100 KB available holds 33 images of 16 px
+        monkeypatch.setattr(workflow, "MIN_TRAIN_SAMPLE", 2)
+        monkeypatch.setattr("explorer.neighbours.knn.available_memory", lambda: 100_000)
+        auto, _ = workflow.training_sample(project, small_config())
+        assert len(auto) == int(workflow.TRAIN_MEMORY_SHARE * 100_000) // (3 * 16 * 16)
+        monkeypatch.undo()
+        run = workflow.train(project, small_config(max_images=20))
+        assert project.run(run).metrics["images"] == 20 and project.run(run).metrics["sampled_from"] == 48
+    args = ["train", str(folder), "--max-images", "30", "--epochs", "1", "--image-size", "16", "--device", "cpu"]
+    assert main([*args, "--backbone", "small-cnn"]) == 0
+    with Project(folder) as project:
+        assert project.runs("train")[-1].metrics["images"] == 30
+    assert main(["train", str(folder), "--max-images", "1"]) != 0
+    assert "max_images must be a whole number of at least 2" in capsys.readouterr().err
