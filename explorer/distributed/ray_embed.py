@@ -126,15 +126,15 @@ def embed_with_ray(
     params = {"encoder": description, "dtype": "float32"}
     if model is not None:
         params |= {"backbone": model.name, "image_size": model.image_size}
-    items = project.items()
-    if not items:
+    files = project.readable_files()
+    if not len(files):
         raise workflow.WorkflowError(
             f"no readable images in {project.root}: run `explorer scan` first, or check the folder"
         )
     size = workflow.PIXEL_SIZE if model is None else model.image_size
     dim = size * size * 3 if model is None else model.feature_dim
-    paths = [str(project.absolute_path(item)) for item in items]
-    ids = np.array([item.id for item in items], np.int64)
+    paths = [str(project.root / path) for path in files.paths]
+    ids = files.item_ids
 
     started = connect(ray, address)  # before the run is recorded: an unreachable cluster leaves no trace
     try:

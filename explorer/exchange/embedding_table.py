@@ -41,7 +41,8 @@ def write_embedding_table(
         raise ExportError(
             "no embeddings yet: run `explorer embed` (or `explorer embed PROJECT --from FILE`) before a Parquet export"
         )
-    ids_by_path = {item.path: item.id for item in project.items()}
+    files = project.readable_files()
+    ids_by_path = dict(zip(files.paths, files.item_ids.tolist(), strict=True))
     wanted = np.array([ids_by_path[r.path] for r in rows], np.int64)
     vectors = np.asarray(embeddings.vectors, np.float32)
     pos, found = _rows_in(np.asarray(embeddings.item_ids, np.int64), wanted)

@@ -164,7 +164,8 @@ def import_embeddings(
     """
     progress(Progress("import embeddings", 0, None, f"reading {Path(file).name}"))
     raw_paths, vectors, empty = read_embedding_file(file, paths_file)
-    ids_by_path = {item.path: item.id for item in project.items()}
+    files = project.readable_files()
+    ids_by_path = dict(zip(files.paths, files.item_ids.tolist(), strict=True))
     rows, ids, unknown, seen = [], [], [], {}
     for k, raw in enumerate(raw_paths):
         path = normalise_path(raw.strip(), project.root)

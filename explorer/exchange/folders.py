@@ -24,15 +24,16 @@ def folder_labels(project: Project) -> tuple[dict[int, str], int]:
     mappings: dict[PurePosixPath, dict[str, str]] = {}
     labels: dict[int, str] = {}
     top_level = 0
-    for item in project.items():
-        folder = PurePosixPath(item.path).parent
+    files = project.readable_files()  # arrays: a million Item objects cost seconds
+    for item_id, path in zip(files.item_ids.tolist(), files.paths, strict=True):
+        folder = PurePosixPath(path).parent
         if not folder.parts:
             top_level += 1
             continue
         if folder.parent not in mappings:
             mappings[folder.parent] = _class_names(project, folder.parent)
         name = unicodedata.normalize("NFC", folder.name)
-        labels[item.id] = mappings[folder.parent].get(name, name)
+        labels[item_id] = mappings[folder.parent].get(name, name)
     return labels, top_level
 
 
