@@ -1,23 +1,29 @@
-"""Labelling effort: human labels needed until the whole demo collection is 95% correctly labelled.
+"""Labelling effort: human labels needed until a whole collection is 95, 98, 99% correctly labelled.
 
-A simulated labeller works on the demo digits through the real workflow (``write_demo``, scan,
-``embed --encoder pixels``, ``map``): it starts from nothing, asks for the next 10 items to
-label, labels them with their true digit (adding the class the first time it sees it),
+A simulated labeller works through the real workflow on the demo digits (``write_demo``, scan,
+``embed --encoder pixels``, ``map``) or, with ``--collection clusters``, on overlapping synthetic
+clusters (imported embeddings): it starts from nothing, asks for the next 10 items to label,
+labels them with their true class (adding the class the first time it sees it),
 propagates, and reads the labels the export would write (human labels plus every pseudo-label;
-an unlabelled item counts as wrong). It repeats until at least ``--target`` of the collection is
-right. Strategies: ``suggest`` (``explorer.workflow.suggest``) and ``random`` picks among the
-unlabelled items (several seeds). Prints labels needed per strategy and the ratio.
+an unlabelled item counts as wrong). It repeats until the highest of ``--targets`` of the
+collection is right (or ``--max-labels``), noting when it passes each target. Strategies:
+``suggest`` (``explorer.workflow.suggest``, margin sampling), the same ranked by entropy (what it
+did before), and ``random`` picks among the unlabelled items (several seeds). Prints labels
+needed per strategy and target, and the ratios.
 
-Run: ``nice -n 10 python benchmarks/labelling_effort.py [--target 0.95 --batch 10 --random-seeds 5]``
+Run: ``nice -n 10 python benchmarks/labelling_effort.py [--collection digits|clusters] [--targets 0.95 0.98 0.99]
+[--batch 10] [--random-seeds 5]``
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +45,33 @@ def prepare(folder: Path) -> tuple[Path, dict[str, str]]:
     return demo.images, truth
 
 
+def prepare_clusters(folder: Path, seed: int = 1, n: int = 3000, classes: int = 16, noise: float = 1.0):
+    """A harder collection than the digits, with known answers: n tiny image files whose
+    embeddings (imported, 32-d) are overlapping Gaussian clusters: 16 classes of unequal size
+    (Dirichlet(2) shares), each made of 1-3 separate modes, noise ``noise`` around unit-scale
+    centres. Returns (images folder, truth by path)."""
+    from PIL import Image
+
+    from explorer.exchange.embeddings import import_embeddings
+
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(classes, n, p=rng.dirichlet(np.full(classes, 2.0)))
+    modes = [rng.normal(0, 1, (rng.integers(1, 4), 32)) for _ in range(classes)]
+    x = np.stack([modes[c][rng.integers(len(modes[c]))] for c in labels]) + rng.normal(0, noise, (n, 32))
+    images = folder / "clusters"
+    images.mkdir(parents=True)
+    paths = [f"item-{k:05d}.png" for k in range(n)]
+    for k, path in enumerate(paths):  # the pixels do not matter: the imported embeddings do
+        Image.fromarray(np.full((4, 4, 3), k % 251, np.uint8)).save(images / path)
+    np.save(folder / "vectors.npy", x.astype(np.float32))
+    (folder / "paths.txt").write_text("\n".join(paths), encoding="utf-8")
+    with Project(images) as project:
+        workflow.scan(project)
+        import_embeddings(project, folder / "vectors.npy", folder / "paths.txt")
+        workflow.make_map(project)
+    return images, {path: f"class {c}" for path, c in zip(paths, labels.tolist(), strict=True)}
+
+
 def exported_accuracy(project: Project, truth: dict[str, str]) -> float:
     """Share of all items whose exported label (human or pseudo, any confidence) is the true one."""
     table = project.label_table()
@@ -48,20 +81,41 @@ def exported_accuracy(project: Project, truth: dict[str, str]) -> float:
     return right / len(truth)
 
 
-def simulate(images: Path, truth: dict[str, str], strategy: str, seed: int, args) -> tuple[int, float, float]:
-    """(labels needed, accuracy reached, seconds per round) for one labeller on a fresh copy."""
+@contextmanager
+def entropy_uncertainty():
+    """Suggestions ranked as before margin sampling: by the map's confidence (entropy x reach)."""
+    module = importlib.import_module("explorer.labels.suggest")
+    margins = module.uncertainty
+    module.uncertainty = lambda propagation, distance: (
+        np.ones(len(distance)) if propagation is None else 1.0 - np.clip(propagation.confidence, 0.0, 1.0)
+    )
+    try:
+        yield
+    finally:
+        module.uncertainty = margins
+
+
+def simulate(
+    images: Path, truth: dict[str, str], strategy: str, seed: int, args
+) -> tuple[dict[float, int | None], float, float]:
+    """({target: labels needed, None if not reached}, final accuracy, seconds per round) for one
+    labeller on a fresh copy."""
     rng = np.random.default_rng(seed)
+    reached: dict[float, int | None] = dict.fromkeys(args.targets)
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "digits"
+        copy = Path(tmp) / images.name
         shutil.copytree(images, copy)
         with Project(copy) as project:
             ids_by_path = {item.path: item.id for item in project.items()}
             labelled: set[int] = set()
             accuracy, rounds, spent = 0.0, 0, 0.0
-            while accuracy < args.target and len(labelled) < min(args.max_labels, len(truth)):
+            while accuracy < max(args.targets) and len(labelled) < min(args.max_labels, len(truth)):
                 t0 = time.perf_counter()
                 if strategy == "suggest":
                     picks = workflow.suggest(project, args.batch).item_ids.tolist()
+                elif strategy == "suggest-entropy":
+                    with entropy_uncertainty():
+                        picks = workflow.suggest(project, args.batch).item_ids.tolist()
                 else:
                     pool = np.array(sorted(set(ids_by_path.values()) - labelled))
                     picks = rng.choice(pool, size=min(args.batch, len(pool)), replace=False).tolist()
@@ -75,35 +129,66 @@ def simulate(images: Path, truth: dict[str, str], strategy: str, seed: int, args
                 spent += time.perf_counter() - t0
                 rounds += 1
                 accuracy = exported_accuracy(project, truth)
-    return len(labelled), accuracy, spent / max(rounds, 1)
+                for target in args.targets:
+                    if reached[target] is None and accuracy >= target:
+                        reached[target] = len(labelled)
+    return reached, accuracy, spent / max(rounds, 1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--target", type=float, default=0.95)
+    parser.add_argument("--collection", choices=("digits", "clusters"), default="digits")
+    parser.add_argument("--clusters-seed", type=int, default=1, help="which synthetic clusters collection")
+    parser.add_argument("--targets", type=float, nargs="+", default=[0.95, 0.98, 0.99])
     parser.add_argument("--batch", type=int, default=10, help="items labelled between propagations")
     parser.add_argument("--random-seeds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=0, help="pseudo-label rounds per propagation")
     parser.add_argument("--max-labels", type=int, default=1000)
+    parser.add_argument(
+        "--compare-entropy",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run suggestions ranked by entropy (the ranking before margin sampling)",
+    )
     args = parser.parse_args()
+    args.targets = sorted(args.targets)
 
     with tempfile.TemporaryDirectory() as tmp:
-        images, truth = prepare(Path(tmp))
-        print(f"demo digits: {len(truth)} images, raw-pixel embeddings, target {args.target:.0%} exported labels right")
-        print(f"{'strategy':>16} | {'labels needed':>13} | {'accuracy':>8} | {'s per round':>11}")
-        print("-" * 60)
-        needed, acc, per_round = simulate(images, truth, "suggest", 0, args)
-        print(f"{'suggest':>16} | {needed:>13} | {acc:>8.3f} | {per_round:>11.2f}", flush=True)
-        random_needed = []
+        if args.collection == "digits":
+            images, truth = prepare(Path(tmp))
+            what = f"demo digits: {len(truth)} images, raw-pixel embeddings"
+        else:
+            images, truth = prepare_clusters(Path(tmp), seed=args.clusters_seed)
+            what = f"overlapping clusters (seed {args.clusters_seed}): {len(truth)} items, 16 classes"
+        print(f"{what}, {args.batch} labels per round")
+        heads = " | ".join(f"labels for {t:.0%}" for t in args.targets)
+        print(f"| strategy | {heads} | final accuracy | s per round |")
+        print("|---|" + "---:|" * (len(args.targets) + 2))
+
+        def row(name: str, reached: dict, acc: float, per_round: float) -> None:
+            cells = " | ".join(
+                f"{reached[t]}" if reached[t] is not None else f">{args.max_labels}" for t in args.targets
+            )
+            print(f"| {name} | {cells} | {acc:.3f} | {per_round:.2f} |", flush=True)
+
+        suggested, acc, per_round = simulate(images, truth, "suggest", 0, args)
+        row("suggest", suggested, acc, per_round)
+        if args.compare_entropy:
+            reached, acc, per_round = simulate(images, truth, "suggest-entropy", 0, args)
+            row("suggest, ranked by entropy (before)", reached, acc, per_round)
+        randoms = []
         for seed in range(args.random_seeds):
-            n, a, t = simulate(images, truth, "random", seed, args)
-            random_needed.append(n)
-            print(f"{f'random (seed {seed})':>16} | {n:>13} | {a:>8.3f} | {t:>11.2f}", flush=True)
-        mean = float(np.mean(random_needed))
-        print(
-            f"\nrandom picks need {mean:.0f} ± {np.std(random_needed):.0f} labels, suggestions {needed}: "
-            f"{mean / needed:.2f}x fewer labels with suggestions"
-        )
+            reached, acc, per_round = simulate(images, truth, "random", seed, args)
+            randoms.append(reached)
+            row(f"random (seed {seed})", reached, acc, per_round)
+        for t in args.targets:
+            needed = [r[t] if r[t] is not None else args.max_labels for r in randoms]
+            capped = " (runs that never got there count as --max-labels)" if None in [r[t] for r in randoms] else ""
+            mine = suggested[t]
+            ratio = (
+                f"{np.mean(needed) / mine:.1f}x fewer labels with suggestions" if mine else "suggest never got there"
+            )
+            print(f"{t:.0%}: random {np.mean(needed):.0f} +- {np.std(needed):.0f}{capped}, suggest {mine}: {ratio}")
 
 
 if __name__ == "__main__":

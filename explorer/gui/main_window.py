@@ -281,7 +281,7 @@ class MainWindow(QMainWindow):
             "Label next",
             self.suggest_next,
             "Ctrl+L",
-            "Select the 10 images whose labels would help most (unsure, in dense regions, far from your labels)",
+            "Select the 10 images whose labels would help most (torn between two classes, in dense regions, far from your labels)",
         )
         self.duplicates_action = action(
             "Find near-duplicates", self.find_duplicates, None, "Pairs of images that are almost the same"

@@ -4,6 +4,15 @@ With nothing labelled: a density-weighted farthest-first traversal of the embedd
 diverse cover of the collection that prefers typical items over outliers). With labels: the
 unlabelled items the propagation is least sure of, in dense regions, far from human labels,
 picked greedily so the suggestions are spread out rather than ten copies of one item.
+
+"Least sure" is margin sampling (Scheffer et al. 2001): one minus the gap between the two most
+likely classes, times how well labels reach the item. Entropy (the confidence the map shows)
+ranks an item torn between two classes below one thinly spread over all of them; the first is
+the one whose label is likely wrong. Measured with benchmarks/labelling_effort.py on the demo
+digits, 10 labels a round: 99% of the collection right after 210 labels with margins, 760 with
+entropy (5 a round: 65 against 310). In trials on the digits (3, 5, 10 a round) and on
+overlapping synthetic clusters (16 classes, 3,000 items), margins reached 99% first in every
+trial where the two differed, and were behind twice at 95-98% (65 against 50, 110 against 75).
 """
 
 from __future__ import annotations
@@ -52,6 +61,23 @@ def _greedy_diverse(x: np.ndarray, base: np.ndarray, n: int, scale: float, first
     return np.asarray(picks, dtype=np.int64)
 
 
+def uncertainty(propagation: Propagation | None, distance: np.ndarray) -> np.ndarray:
+    """(N,) in [0, 1]: ``1 - margin x reach``; margin = top class score - second class score of
+    the propagation (0 where nothing reached), reach = ``2 ** -(max(0, g - 1) / REACH_HALF_LIFE)``
+    for graph distance g (N,) to the nearest human label, as the propagation's own reach. 1
+    everywhere without a propagation."""
+    if propagation is None:
+        return np.ones(len(distance))
+    scores = np.asarray(propagation.scores, np.float64)
+    if scores.shape[1] >= 2:
+        top = np.partition(scores, scores.shape[1] - 2, axis=1)[:, -2:]
+        margin = top[:, 1] - top[:, 0]
+    else:
+        margin = scores[:, 0] if scores.shape[1] else np.zeros(len(scores))
+    reach = np.exp2(-np.maximum(0.0, distance - 1.0) / REACH_HALF_LIFE)
+    return np.clip(1.0 - margin * reach, 0.0, 1.0)
+
+
 def suggest(
     graph: KnnGraph,
     embeddings: np.ndarray,
@@ -69,7 +95,7 @@ def suggest(
     Nothing labelled: density-weighted farthest-first traversal: start at the densest row, then
     repeatedly take the row maximising ``cosine distance to the nearest pick x density``
     (density from :func:`local_density`, floored at ``DENSITY_FLOOR``). Otherwise: each
-    unlabelled row scores ``(1 - confidence) x density x (0.5 + 0.5 far)`` where ``far`` =
+    unlabelled row scores ``uncertainty x density x (0.5 + 0.5 far)`` (:func:`uncertainty`), ``far`` =
     ``1 - 2 ** -(g / REACH_HALF_LIFE)`` for graph distance g to the nearest human label; rows are
     taken greedily, the score damped by ``min(1, d / d0)`` for cosine distance d to the nearest
     earlier pick, d0 the median cosine distance between random pairs of rows: a second pick
@@ -90,13 +116,9 @@ def suggest(
     if not labelled.any():
         return _greedy_diverse(x, density, n, 1.0, first_spreads=True)
 
-    if propagation is not None:
-        uncertainty = 1.0 - np.clip(propagation.confidence.astype(np.float64), 0.0, 1.0)
-    else:
-        uncertainty = np.ones(count)
     g = graph_distance(graph, np.flatnonzero(labelled)) if distance is None else np.asarray(distance, np.float64)
     far = 1.0 - np.exp2(-g / REACH_HALF_LIFE)  # inf -> 1
-    base = uncertainty * density * (0.5 + 0.5 * far)
+    base = uncertainty(propagation, g) * density * (0.5 + 0.5 * far)
     base[labelled] = -np.inf
     rng = np.random.default_rng(0)
     a, b = rng.integers(0, count, size=(2, min(2000, count * count)))

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from explorer.labels.propagate import propagate
 from explorer.labels.suggest import suggest
@@ -54,3 +55,32 @@ def test_everything_labelled_returns_nothing(three_clusters):
     x, y, g = three_clusters
     assert len(suggest(g, x, None, np.ones(len(x), bool), 5)) == 0
     assert len(suggest(g, x, None, np.zeros(len(x), bool), 10_000)) == len(x)
+
+
+def test_an_item_torn_between_two_classes_comes_before_one_spread_thin(three_clusters):
+    """Margin sampling: 0.5 / 0.5 over two of ten classes is the likelier mistake than 0.82 for one
+    class and 0.02 for each other, although its entropy is lower (slow reference below)."""
+    from explorer.labels.propagate import Propagation, certainty
+    from explorer.labels.suggest import uncertainty
+
+    torn = np.array([0.5, 0.5] + [0.0] * 8)
+    thin = np.array([0.82] + [0.02] * 9)
+    assert certainty(torn[None])[0] > certainty(thin[None])[0]  # entropy would rank `thin` first
+    x, y, g = three_clusters
+    n = len(x)
+    scores = np.tile(np.eye(10)[0], (n, 1))  # every other item sure
+    a, b = np.flatnonzero(y == 2)[:2]
+    scores[a], scores[b] = torn, thin
+    p = Propagation(scores.argmax(axis=1), certainty(scores).astype(np.float32), scores.astype(np.float32))
+    labelled = np.zeros(n, bool)
+    labelled[np.flatnonzero(y == 0)[:3]] = True
+    near = np.zeros(n)  # every item next to a label: reach 1, so uncertainty = 1 - margin
+    u = uncertainty(p, near)
+    for row in range(n):  # slow reference: 1 - (largest - second largest)
+        first, second = sorted(scores[row])[-1], sorted(scores[row])[-2]
+        assert u[row] == pytest.approx(1 - (first - second))
+    assert u[a] == pytest.approx(1.0) and u[b] == pytest.approx(0.2)
+    picks = suggest(g, x, p, labelled, 2, distance=near)
+    assert picks[0] == a and b in picks.tolist()
+    assert np.allclose(uncertainty(p, np.full(n, np.inf)), 1.0)  # unreached: unsure whatever the scores
+    assert np.allclose(uncertainty(None, near), 1.0)
