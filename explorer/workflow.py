@@ -196,6 +196,8 @@ def train(
     else:
         config = config or TrainConfig()
     config.validate()
+    if eval_labels is not None:
+        _known_labels(project, eval_labels)  # a bad truth file fails now, before any run or decoding
     if not resume:
         run = project.start_run("train", asdict(config))
     try:
