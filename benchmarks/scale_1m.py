@@ -27,8 +27,9 @@ log-log) and estimates the same steps at 10M items; ``--embed-cost`` measures Re
 224 px on this CPU and JPEG decoding per image, for the hours to embed 10M images.
 
 ``--storage-check N`` instead builds the graph of N rows with IVF over float16 vectors (the
-default) and over float32 (the previous default) in one process; ``--report FILE`` prints the
-tables of a ``--json FILE`` again.
+default) and over float32 (the previous default) in one process; ``--settle-check N`` maps N
+rows (5k-row UMAP sample, the rest placed) twice with the placing epochs serial and twice in
+parallel, alternating; ``--report FILE`` prints the tables of a ``--json FILE`` again.
 
 Run: ``nice -n 10 python benchmarks/scale_1m.py [--n 250000 500000 1000000] [--embed-cost]``
 (quick: ``--n 50000 --baseline-n 20000``).
@@ -350,6 +351,50 @@ def storage_check(n: int, args) -> dict:
     return out
 
 
+def settle_check(n: int, args, repeats: int = 2) -> dict:
+    """Placing N - 5,000 rows around a 5k UMAP sample with UMAP's epochs serial and in parallel
+    (``place.PARALLEL_ABOVE`` moved either side of N), alternating: settle wall and CPU s, and
+    the map's trustworthiness on 2,000 rows."""
+    from explorer.neighbours import knn
+    from explorer.projection import layout, place
+
+    x, _ = clustered(n, args.dim, args.clusters, args.spread)
+    graph = knn.knn_graph(x, k=K)
+    default = place.PARALLEL_ABOVE
+    real = place.settle_new
+    out = {"n": n, "serial": [], "parallel": []}
+    times: dict = {}
+
+    def timed(*a, **kw):
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            return real(*a, **kw)
+        finally:
+            times.update(wall=time.perf_counter() - wall, cpu=time.process_time() - cpu)
+
+    layout.settle_new = timed
+    try:
+        for _ in range(repeats):
+            for name, above in (("serial", n + 1), ("parallel", 0)):
+                place.PARALLEL_ABOVE = above
+                result = layout.map_layout(x, graph)
+                trust = layout.trustworthiness_on_sample(x, result.xy)
+                out[name].append({"wall": times["wall"], "cpu": times["cpu"], "trust": trust})
+    finally:
+        place.PARALLEL_ABOVE, layout.settle_new = default, real
+    return out
+
+
+def print_settle_check(check: dict) -> None:
+    print(f"\n## Placing {check['n']:,} items: UMAP's epochs serial vs parallel (alternating)\n")
+    print("| epochs | settle wall s | settle CPU s | trustworthiness |\n|---|---:|---:|---:|")
+    for name in ("serial", "parallel"):
+        for r in check[name]:
+            print(f"| {name} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['trust']:.5f} |")
+    best = {name: min(r["wall"] for r in check[name]) for name in ("serial", "parallel")}
+    print(f"\nserial / parallel, best wall: {best['serial'] / best['parallel']:.2f}x")
+
+
 def print_storage_check(check: dict) -> None:
     print(f"\n## IVF storage at {check['n']:,} items (same process, one after the other)\n")
     print("| storage | index | CPU s | wall s | recall@15 |\n|---|---|---:|---:|---:|")
@@ -543,6 +588,7 @@ def main() -> None:
     parser.add_argument("--tmp", default=None, help="folder for the temporary project (default: the system's)")
     parser.add_argument("--json", type=Path, help="also write all results to this JSON file")
     parser.add_argument("--storage-check", type=int, metavar="N", help="compare IVF float16 and float32 at N rows")
+    parser.add_argument("--settle-check", type=int, metavar="N", help="placing N rows: serial vs parallel epochs")
     parser.add_argument("--report", type=Path, help="print the tables again from a --json file, running nothing")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -563,6 +609,11 @@ def main() -> None:
     if min(args.n) < smallest:
         parser.error(f"--n must be at least {smallest:,} (20 rows per seed), got {min(args.n):,}")
 
+    if args.settle_check is not None:
+        if args.settle_check < 20_000:
+            parser.error(f"--settle-check needs at least 20,000 rows, got {args.settle_check:,}")
+        print_settle_check(settle_check(args.settle_check, args))
+        return
     if args.storage_check is not None:
         if args.storage_check < 1000:
             parser.error(f"--storage-check needs at least 1,000 rows, got {args.storage_check:,}")

@@ -138,3 +138,26 @@ def test_sampled_map_and_settling_keep_clusters_and_fixed_points():
     assert grown.method == "kept" and grown.placed == int((~known).sum())
     np.testing.assert_array_equal(grown.xy[known], full.xy[known])
     assert knn_purity_2d(grown.xy, labels) > 0.97
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_settling_many_new_rows_on_every_core_keeps_clusters(parallel, monkeypatch):
+    """Above PARALLEL_ABOVE moving rows UMAP's epochs run in parallel; the placed rows still land
+    in their own cluster and the fitted rows do not move."""
+    import umap.layouts
+
+    from explorer.projection import map_layout, place
+
+    used = []
+    real = umap.layouts.optimize_layout_euclidean
+
+    def spy(*args, **kwargs):
+        used.append(kwargs["parallel"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(umap.layouts, "optimize_layout_euclidean", spy)
+    monkeypatch.setattr(place, "PARALLEL_ABOVE", 100 if parallel else 10_000)
+    x, labels = three_clusters(200)
+    sampled = map_layout(x, knn_graph(x, k=15), sample_above=300, sample_size=200)
+    assert used == [parallel] and sampled.placed == 400
+    assert knn_purity_2d(sampled.xy, labels) > 0.97
