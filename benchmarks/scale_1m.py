@@ -12,7 +12,8 @@ resident memory sampled every 20 ms):
   are split out from the progress reports), UMAP fitted on a sample with the rest placed
   ("map", "place"), trustworthiness on 2,000 rows, arrays saved;
 - ``workflow.propagate`` from 2 seeds per cluster (computed, then saved as pseudo-labels), and
-  again after one more seed (the solver is reused, as in the window).
+  again after one more seed (the solver is reused, as in the window);
+- ``workflow.suggest``: the 10 items to label next (what "Label next" does).
 
 Baselines, measured in the same process as the largest size (``--no-baselines`` skips them):
 
@@ -233,6 +234,8 @@ def one_size(args) -> dict:
             project.set_labels([int(ids[extra])], classes[3], "seed")
             clock.start("propagate: one more seed (compute + save)")
             workflow.propagate(project)
+            clock.start("label next: 10 suggestions")
+            workflow.suggest(project, 10)
             clock.stop()
 
             if args.baselines:
@@ -486,6 +489,7 @@ SCALING_STEPS = {
     "propagate: compute (cold)": ("propagate: compute (cold)",),
     "propagate: save pseudo-labels": ("propagate: save pseudo-labels",),
     "propagate: one more seed": ("propagate: one more seed (compute + save)",),
+    "label next (10 suggestions)": ("label next: 10 suggestions",),
 }
 
 
