@@ -7,12 +7,16 @@ labels them with their true class (adding the class the first time it sees it),
 propagates, and reads the labels the export would write (human labels plus every pseudo-label;
 an unlabelled item counts as wrong). It repeats until the highest of ``--targets`` of the
 collection is right (or ``--max-labels``), noting when it passes each target. Strategies:
-``suggest`` (``explorer.workflow.suggest``, margin sampling), the same ranked by entropy (what it
-did before), and ``random`` picks among the unlabelled items (several seeds). Prints labels
+``suggest`` (``explorer.workflow.suggest``: margin sampling, a fifth of the picks exploring),
+suggestions as they were before (ranked by entropy, no exploring), and ``random`` picks among
+the unlabelled items. Prints labels
 needed per strategy and target, and the ratios.
 
+Each of ``--trials`` collections (the digits whole, then random 90 % subsets of them; or the
+clusters with successive seeds) is labelled once per strategy; means and spreads over trials.
+
 Run: ``nice -n 10 python benchmarks/labelling_effort.py [--collection digits|clusters] [--targets 0.95 0.98 0.99]
-[--batch 10] [--random-seeds 5]``
+[--batch 10] [--trials 5]``
 """
 
 from __future__ import annotations
@@ -83,16 +87,18 @@ def exported_accuracy(project: Project, truth: dict[str, str]) -> float:
 
 @contextmanager
 def entropy_uncertainty():
-    """Suggestions ranked as before margin sampling: by the map's confidence (entropy x reach)."""
+    """Suggestions as they were before margin sampling and exploring: ranked by the map's
+    confidence (entropy x reach), every pick by doubt."""
     module = importlib.import_module("explorer.labels.suggest")
-    margins = module.uncertainty
+    margins, share = module.uncertainty, module.EXPLORE_SHARE
     module.uncertainty = lambda propagation, distance: (
         np.ones(len(distance)) if propagation is None else 1.0 - np.clip(propagation.confidence, 0.0, 1.0)
     )
+    module.EXPLORE_SHARE = 0.0
     try:
         yield
     finally:
-        module.uncertainty = margins
+        module.uncertainty, module.EXPLORE_SHARE = margins, share
 
 
 def simulate(
@@ -135,60 +141,91 @@ def simulate(
     return reached, accuracy, spent / max(rounds, 1)
 
 
+def trial_collection(tmp: Path, args, trial: int, base: tuple[Path, dict[str, str]] | None):
+    """The collection of one trial: the digits (trial 0 whole, later trials a random 90 % of them,
+    rescanned, embedded and mapped again), or the clusters made with seed ``clusters_seed + trial``."""
+    if args.collection == "clusters":
+        return prepare_clusters(tmp / f"trial-{trial}", seed=args.clusters_seed + trial)
+    images, truth = base
+    if trial == 0:
+        return images, truth
+    folder = tmp / f"trial-{trial}" / images.name
+    shutil.copytree(images, folder)
+    paths = sorted(truth)
+    drop = np.random.default_rng(100 + trial).choice(len(paths), len(paths) // 10, replace=False)
+    for k in drop:
+        (folder / paths[k]).unlink()
+    with Project(folder) as project:
+        workflow.scan(project)
+        workflow.embed(project, workflow.PIXELS)
+        workflow.make_map(project)
+    kept = set(paths) - {paths[k] for k in drop}
+    return folder, {path: truth[path] for path in kept}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--collection", choices=("digits", "clusters"), default="digits")
-    parser.add_argument("--clusters-seed", type=int, default=1, help="which synthetic clusters collection")
+    parser.add_argument("--clusters-seed", type=int, default=1, help="first synthetic clusters collection")
     parser.add_argument("--targets", type=float, nargs="+", default=[0.95, 0.98, 0.99])
     parser.add_argument("--batch", type=int, default=10, help="items labelled between propagations")
-    parser.add_argument("--random-seeds", type=int, default=5)
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=5,
+        help="collections to try: the digits whole, then random 90 %% subsets; the clusters with successive seeds",
+    )
     parser.add_argument("--rounds", type=int, default=0, help="pseudo-label rounds per propagation")
     parser.add_argument("--max-labels", type=int, default=1000)
     parser.add_argument(
         "--compare-entropy",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also run suggestions ranked by entropy (the ranking before margin sampling)",
+        help="also run suggestions as they were before margin sampling and exploring",
     )
     args = parser.parse_args()
     args.targets = sorted(args.targets)
+    strategies = ["suggest", *(["suggest-entropy"] if args.compare_entropy else []), "random"]
+    names = {
+        "suggest": "suggest",
+        "suggest-entropy": "suggest as before (entropy, no exploring)",
+        "random": "random picks",
+    }
 
     with tempfile.TemporaryDirectory() as tmp:
-        if args.collection == "digits":
-            images, truth = prepare(Path(tmp))
-            what = f"demo digits: {len(truth)} images, raw-pixel embeddings"
-        else:
-            images, truth = prepare_clusters(Path(tmp), seed=args.clusters_seed)
-            what = f"overlapping clusters (seed {args.clusters_seed}): {len(truth)} items, 16 classes"
-        print(f"{what}, {args.batch} labels per round")
+        base = prepare(Path(tmp) / "base") if args.collection == "digits" else None
+        what = "demo digits, raw-pixel embeddings" if base else "overlapping clusters, 16 classes"
+        print(f"{what}, {args.batch} labels per round, {args.trials} trial(s)")
         heads = " | ".join(f"labels for {t:.0%}" for t in args.targets)
-        print(f"| strategy | {heads} | final accuracy | s per round |")
-        print("|---|" + "---:|" * (len(args.targets) + 2))
-
-        def row(name: str, reached: dict, acc: float, per_round: float) -> None:
-            cells = " | ".join(
-                f"{reached[t]}" if reached[t] is not None else f">{args.max_labels}" for t in args.targets
-            )
-            print(f"| {name} | {cells} | {acc:.3f} | {per_round:.2f} |", flush=True)
-
-        suggested, acc, per_round = simulate(images, truth, "suggest", 0, args)
-        row("suggest", suggested, acc, per_round)
-        if args.compare_entropy:
-            reached, acc, per_round = simulate(images, truth, "suggest-entropy", 0, args)
-            row("suggest, ranked by entropy (before)", reached, acc, per_round)
-        randoms = []
-        for seed in range(args.random_seeds):
-            reached, acc, per_round = simulate(images, truth, "random", seed, args)
-            randoms.append(reached)
-            row(f"random (seed {seed})", reached, acc, per_round)
+        print(f"| trial | items | strategy | {heads} | final accuracy | s per round |")
+        print("|---|---:|---|" + "---:|" * (len(args.targets) + 2))
+        needed: dict[str, list[dict]] = {name: [] for name in strategies}
+        for trial in range(args.trials):
+            images, truth = trial_collection(Path(tmp), args, trial, base)
+            for strategy in strategies:
+                reached, acc, per_round = simulate(images, truth, strategy, trial, args)
+                needed[strategy].append(reached)
+                cells = " | ".join(
+                    f"{reached[t]}" if reached[t] is not None else f">{args.max_labels}" for t in args.targets
+                )
+                print(
+                    f"| {trial} | {len(truth):,} | {names[strategy]} | {cells} | {acc:.3f} | {per_round:.2f} |",
+                    flush=True,
+                )
+        print(f"\nmean +- std over {args.trials} trial(s) (a run that never got there counts as {args.max_labels}):")
+        print(f"| strategy | {heads} |\n|---|" + "---:|" * len(args.targets))
+        means = {}
+        for strategy in strategies:
+            cells = []
+            for t in args.targets:
+                values = [r[t] if r[t] is not None else args.max_labels for r in needed[strategy]]
+                short = sum(r[t] is None for r in needed[strategy])
+                means[strategy, t] = float(np.mean(values))
+                cells.append(f"{np.mean(values):.0f} +- {np.std(values):.0f}" + (f" ({short} never)" if short else ""))
+            print(f"| {names[strategy]} | {' | '.join(cells)} |")
         for t in args.targets:
-            needed = [r[t] if r[t] is not None else args.max_labels for r in randoms]
-            capped = " (runs that never got there count as --max-labels)" if None in [r[t] for r in randoms] else ""
-            mine = suggested[t]
-            ratio = (
-                f"{np.mean(needed) / mine:.1f}x fewer labels with suggestions" if mine else "suggest never got there"
-            )
-            print(f"{t:.0%}: random {np.mean(needed):.0f} +- {np.std(needed):.0f}{capped}, suggest {mine}: {ratio}")
+            ratio = means["random", t] / max(means["suggest", t], 1.0)
+            print(f"{t:.0%}: suggestions need {ratio:.1f}x fewer labels than random picks")
 
 
 if __name__ == "__main__":

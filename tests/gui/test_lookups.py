@@ -13,11 +13,28 @@ def test_label_next_selects_suggestions_and_shows_them(qtbot, window):
     workflow.make_map(s.project)  # a real map, which knows its embeddings
     s.reload_map()
     assert window.suggest_next(5)
-    qtbot.waitUntil(lambda: len(s.selection) == 5, timeout=30000)
+    qtbot.waitUntil(lambda: len(window.gallery.item_ids) == 5, timeout=30000)
     assert window.side_tabs.currentWidget() is window.gallery
-    assert sorted(window.gallery.item_ids.tolist()) == sorted(s.selection.tolist())
-    assert s.current in set(s.selection.tolist())
-    assert isinstance(workflow.suggest(s.project, 5), workflow.Suggestions)
+    suggested = window.gallery.item_ids.tolist()
+    assert suggested == workflow.suggest(s.project, 5).item_ids.tolist()
+    # one at a time: a class key labels the suggestion shown, never the five at once
+    s.add_class("first")
+    s.add_class("second")
+    for k, item in enumerate(suggested):
+        assert s.selection.tolist() == [item] and s.current == item
+        assert s.label_with_key(1 + k % 2)
+    human = dict(zip(s.labels.item_ids.tolist(), s.labels.source.tolist(), strict=True))
+    assert all(human[i] == "seed" for i in suggested)
+    qtbot.waitUntil(lambda: "every suggestion has a label" in window.statusBar().currentMessage(), timeout=5000)
+    # a label given elsewhere does not move the person on
+    assert window.suggest_next(5)
+    qtbot.waitUntil(lambda: window.gallery.item_ids.tolist() != suggested, timeout=30000)
+    first = s.current
+    elsewhere = next(i for i in s.labels.item_ids.tolist() if i not in window.gallery.item_ids.tolist())
+    s.set_selection([elsewhere])
+    s.set_current(elsewhere)
+    s.label_with_key(2)
+    assert s.current == elsewhere and first in window.gallery.item_ids.tolist()
 
 
 def test_near_duplicates_side_by_side(qtbot, window):

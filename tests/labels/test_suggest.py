@@ -84,3 +84,31 @@ def test_an_item_torn_between_two_classes_comes_before_one_spread_thin(three_clu
     assert picks[0] == a and b in picks.tolist()
     assert np.allclose(uncertainty(p, np.full(n, np.inf)), 1.0)  # unreached: unsure whatever the scores
     assert np.allclose(uncertainty(None, near), 1.0)
+
+
+def test_one_suggestion_in_five_explores_where_no_label_is_near(monkeypatch):
+    """Margins see only doubt; a region the propagation is sure about but no label is near
+    (a mode joined to a labelled one) gets a fifth of the picks: the densest farthest rows."""
+    import importlib
+
+    from explorer.labels.propagate import Propagation
+    from explorer.neighbours.knn import knn_graph
+
+    module = importlib.import_module("explorer.labels.suggest")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 64)).astype(np.float32)  # rows far apart: diversity never decides
+    n = len(x)
+    scores = np.tile([1.0, 0.0], (n, 1))
+    torn, far_away = np.arange(20, 40), np.arange(100, 110)
+    scores[torn] = [0.5, 0.5]
+    p = Propagation(scores.argmax(axis=1), np.ones(n, np.float32), scores.astype(np.float32))
+    labelled = np.zeros(n, bool)
+    labelled[:5] = True
+    distance = np.ones(n)
+    distance[:5], distance[far_away] = 0.0, 6.0  # sure there (margin 1), but 6 steps from a label
+    g = knn_graph(x, k=10)
+    picks = suggest(g, x, p, labelled, 5, distance=distance)
+    assert set(picks[:4].tolist()) <= set(torn.tolist()) and picks[4] in far_away
+    assert len(suggest(g, x, p, labelled, 2, distance=distance)) == 2  # below 3 picks: no exploring
+    monkeypatch.setattr(module, "EXPLORE_SHARE", 0.0)
+    assert set(suggest(g, x, p, labelled, 5, distance=distance).tolist()) <= set(torn.tolist())
