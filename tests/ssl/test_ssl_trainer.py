@@ -27,7 +27,7 @@ def test_two_epochs_write_a_loadable_checkpoint_and_report_progress(tiny_images,
     assert [h["epoch"] for h in result.history] == [1, 2]
     assert all(np.isfinite(h["loss"]) for h in result.history)
     assert result.checkpoint == tmp_path / "checkpoint.pt"
-    assert not list(tmp_path.glob(".checkpoint-*"))  # no temporary file left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]  # no temporary file left behind
     state = load_checkpoint(result.checkpoint)
     assert state["epoch"] == 2 and state["backbone"] == "small-cnn" and state["image_size"] == 16
     assert TrainConfig(**state["config"]) == config()  # the stored config round-trips
