@@ -53,6 +53,7 @@ OUTSIDE_CHANGES_MS = 2000
 STEPS = {
     "scan": ("scan", {}, "items"),
     "train": ("train", {}, None),
+    "resume training": ("train", {"resume": True}, None),
     "embed": ("embed", {}, None),
     "map": ("make_map", {}, "map"),
     "build": ("run_all", {}, "map"),
@@ -61,6 +62,7 @@ STEPS = {
 TITLES = {
     "scan": "Scanning",
     "train": "Training",
+    "resume training": "Resuming training",
     "embed": "Embedding",
     "map": "Mapping",
     "build": "Building the map",
@@ -258,6 +260,13 @@ class MainWindow(QMainWindow):
         )
         self.scan_action = action("Scan", lambda: self.run_step("scan"), None, "Find new and changed images")
         self.train_action = action("Train", lambda: self.run_step("train"), None, "Train a self-supervised encoder")
+        self.resume_action = action(
+            "Resume training",
+            lambda: self.run_step("resume training"),
+            None,
+            "Continue the latest training run from its last checkpoint, with its own method and settings "
+            "(more epochs or time when Training settings ask for more)",
+        )
         self.embed_action = action(
             "Embed", lambda: self.run_step("embed"), None, "Embed every image with the latest encoder"
         )
@@ -330,6 +339,7 @@ class MainWindow(QMainWindow):
             None,
             self.scan_action,
             self.train_action,
+            self.resume_action,
             self.embed_action,
             self.map_action,
             None,
@@ -621,6 +631,7 @@ class MainWindow(QMainWindow):
             widget.setVisible(busy)
         for a in self.pipeline_actions:
             a.setEnabled(not busy and self.session.project is not None)
+        self._update_resume()  # a cancelled or failed run may have left a checkpoint
         self.cancel_action.setEnabled(busy)
 
     # ---- propagation --------------------------------------------------------------------
@@ -799,9 +810,18 @@ class MainWindow(QMainWindow):
         has_project = self.session.project is not None
         for a in self.pipeline_actions:
             a.setEnabled(has_project and not self.jobs.busy)
+        self._update_resume()
         self.label_panel.propagate_action.setEnabled(has_map)
         self.cancel_action.setEnabled(self.jobs.busy)
         self._update_counts()
+
+    def _update_resume(self) -> None:
+        """Resume training is there when some training run left a checkpoint and nothing runs."""
+        project = self.session.project
+        ready = project is not None and not self.jobs.busy
+        self.resume_action.setEnabled(
+            ready and any((project.run_dir(r.id) / "checkpoint.pt").exists() for r in project.runs("train"))
+        )
 
     def _update_counts(self) -> None:
         if self.session.project is None:

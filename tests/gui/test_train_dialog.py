@@ -92,3 +92,23 @@ def test_window_trains_on_two_processes(qtbot, window):
     assert row.state == "finished", row.state_label.text()
     run = window.session.project.runs("train")[-1]
     assert run.status == "done" and run.params["processes"] == 2 and run.metrics["epochs_done"] == 1
+
+
+def test_resume_training_from_the_window_continues_the_run(qtbot, window):
+    """Build > Resume training continues the latest run from its checkpoint: the same run, with
+    more epochs when the settings ask for them; it is offered only once a checkpoint exists."""
+    from explorer import workflow
+    from explorer.ssl.trainer import TrainConfig
+
+    project = window.session.project
+    assert not window.resume_action.isEnabled()
+    config = TrainConfig(epochs=1, image_size=16, batch_size=16, backbone="small-cnn", device="cpu")
+    run = workflow.train(project, config)
+    window._update_state()
+    assert window.resume_action.isEnabled()
+    window.settings.setValue("train/epochs", 2)
+    window.resume_action.trigger()
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=120_000)
+    assert window.jobs_panel.rows()[-1].state == "finished"
+    runs = project.runs("train")
+    assert [r.id for r in runs] == [run] and runs[-1].status == "done" and runs[-1].metrics["epochs_done"] == 2
