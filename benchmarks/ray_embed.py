@@ -59,7 +59,7 @@ def write_checkpoint(path: Path, size: int) -> None:
 
 def time_ray_run(project, checkpoint: str, batch_size: int) -> tuple[float, float]:
     """(wall seconds of the whole run, seconds until the first batch came back: actor start-up)."""
-    from explorer.distributed.ray_embed import embed_with_ray
+    from explorer.cluster.ray_embed import embed_with_ray
 
     first: list[float] = []
 

@@ -382,7 +382,7 @@ def _dispatch(args) -> int:
                     print(imported.summary())
                     return 0
                 if args.ray:
-                    from explorer.distributed.ray_embed import embed_with_ray
+                    from explorer.cluster.ray_embed import embed_with_ray
 
                     run = embed_with_ray(
                         project, args.encoder, args.ray, args.batch_size, args.device, bar, cancel, args.image_size

@@ -9,9 +9,9 @@ import pytest
 
 from explorer import workflow
 from explorer.cli import main
-from explorer.distributed import ray_embed
-from explorer.distributed.ray_embed import ActorPlan, embed_with_ray, plan_actors
-from explorer.distributed.shards import ShardError, merge_shards, write_shard
+from explorer.cluster import ray_embed
+from explorer.cluster.ray_embed import ActorPlan, embed_with_ray, plan_actors
+from explorer.cluster.shards import ShardError, merge_shards, write_shard
 from explorer.jobs import Cancelled, CancelToken
 from explorer.ssl.checkpoint import save_checkpoint
 from explorer.ssl.encoder import untrained_encoder

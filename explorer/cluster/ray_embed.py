@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from explorer import workflow
-from explorer.distributed.shards import merge_shards, write_shard
+from explorer.cluster.shards import merge_shards, write_shard
 from explorer.images.decode import ImageError, load_rgb_array
 from explorer.jobs import Cancelled, CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import Project
