@@ -2,12 +2,27 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BURST = REPO / "tests" / "robustness" / "label_burst.py"
+
+
+def drain(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    """(rest of stdout, stderr) of a child we read lines from, once it ends (killed after
+    ``timeout`` s). Read through the same buffered files as ``readline``: ``communicate()`` reads
+    the raw pipes and silently drops lines ``readline`` had already buffered (acks looked lost)."""
+    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog.start()
+    try:
+        out, err = proc.stdout.read(), proc.stderr.read()
+        proc.wait()
+    finally:
+        watchdog.cancel()
+    return out, err
 
 
 def integrity(db_path: Path) -> str:

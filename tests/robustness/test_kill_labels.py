@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from explorer.store import Project
-from tests.robustness.conftest import acks, copy_project, integrity, start_burst
+from tests.robustness.conftest import acks, copy_project, drain, integrity, start_burst
 from tests.robustness.label_burst import state_digest
 
 ACTIONS = 120
@@ -25,7 +25,7 @@ def test_sigkill_at_many_points_keeps_every_acknowledged_action(label_template, 
     # The same seeded burst run to the end gives the digest of the store after each action.
     reference_root = copy_project(label_template, tmp_path / "reference")
     proc = start_burst(reference_root, "--seed", "7", "--actions", str(ACTIONS))
-    out, err = proc.communicate(timeout=120)
+    out, err = drain(proc, timeout=120)
     assert proc.returncode == 0, err
     reference = [d for _, _, d in acks(out.splitlines(keepends=True))]
     assert len(reference) == ACTIONS and len(set(reference)) > ACTIONS // 2  # the burst really changes things
@@ -40,7 +40,7 @@ def test_sigkill_at_many_points_keeps_every_acknowledged_action(label_template, 
         lines = [proc.stdout.readline() for _ in range(wait_for)]
         time.sleep(float(rng.uniform(0, 0.004)))  # ... and a little, often mid-transaction
         proc.send_signal(signal.SIGKILL)
-        rest, _ = proc.communicate(timeout=60)
+        rest, _ = drain(proc, timeout=60)
         assert proc.returncode == -signal.SIGKILL or proc.returncode == 0
         done = acks(lines + rest.splitlines(keepends=True))
         k = len(done)
