@@ -27,6 +27,7 @@ from explorer.jobs import Cancelled, CancelToken, Progress, ProgressFn, no_progr
 from explorer.store import HUMAN_SOURCES, Project, ProjectError
 
 if TYPE_CHECKING:
+    from explorer.labels.calibrate import Calibration
     from explorer.labels.propagate import Propagation
     from explorer.ssl.encoder import Encoder
     from explorer.ssl.evaluate import EvaluationReport
@@ -862,13 +863,25 @@ class PropagationResult:
     class_ids: np.ndarray
     confidence: np.ndarray
     seeds: int
+    calibration: Calibration | None = None
+    calibration_due: bool = False  # the labels changed enough to fit the calibration again
 
     def summary(self) -> str:
         reached = int((self.class_ids >= 0).sum())
         if self.seeds == 0:
             return "no human labels yet: label a few images first"
         mean = float(self.confidence[self.class_ids >= 0].mean()) if reached else 0.0
-        return f"{reached} of {len(self.item_ids)} items labelled from {self.seeds} human label(s); mean confidence {mean:.2f}"
+        from explorer.labels.calibrate import MIN_HELD_OUT
+
+        how = (
+            self.calibration.describe()
+            if self.calibration is not None
+            else f"not yet calibrated: needs {MIN_HELD_OUT} labels in classes with two or more"
+        )
+        return (
+            f"{reached} of {len(self.item_ids)} items labelled from {self.seeds} human label(s); "
+            f"mean confidence {mean:.2f}, {how}"
+        )
 
 
 def _map_solver(project: Project):
@@ -905,14 +918,23 @@ def _human_evidence(project: Project, item_ids: np.ndarray, class_ids: np.ndarra
 
 
 def compute_propagation(
-    project: Project, progress: ProgressFn = no_progress, cancel: CancelToken | None = None, *, rounds: int = 0
+    project: Project,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+    *,
+    rounds: int = 0,
+    fit_calibration: bool = True,
 ) -> PropagationResult:
     """Propagate the human labels over the current map's kNN graph (nothing is written).
 
     The normalised graph is built once per map and kept in memory, and only classes whose
     human labels or rejections changed are solved again, so calling this after every click
     is cheap (see ``explorer.labels.propagate.Diffusion``). ``rounds`` > 0 adds that many
-    pseudo-label rounds (``explorer.labels.rounds``) on the map's embeddings.
+    pseudo-label rounds (``explorer.labels.rounds``) on the map's embeddings. Confidence is
+    calibrated against hidden human labels (``explorer.labels.calibrate``); the fit costs about
+    five propagations and is kept until the labels change by a tenth. ``fit_calibration=False``
+    uses the kept one even when a new fit is due (``calibration_due`` says so; the window
+    then runs :func:`calibrate` in the background and propagates again).
     """
     map_run, item_ids, solver = _map_solver(project)
     class_ids = np.array([c.id for c in project.classes()], np.int64)
@@ -931,7 +953,34 @@ def compute_propagation(
             raise WorkflowError("the map's embeddings are gone: run `explorer embed` and `explorer map` again")
         result = pseudo_label_rounds(vectors, result, seeds, rounds, rejected, progress=progress, cancel=cancel)
     predicted = np.where(result.predicted >= 0, class_ids[np.maximum(result.predicted, 0)], -1)
-    return PropagationResult(map_run, item_ids, predicted, result.confidence, n_seeds)
+    # fitted on the diffusion alone (also under rounds, whose confidence has the same form)
+    from explorer.labels.calibrate import calibrated, calibration_due, kept_calibration
+
+    if fit_calibration:
+        calibration = _fit_calibration(solver, seeds, len(class_ids), rejected, progress, cancel)
+    else:
+        calibration = kept_calibration(solver)
+    due = calibration_due(solver, seeds, len(class_ids), rejected)
+    confidence = calibrated(result.confidence, seeds, calibration)
+    return PropagationResult(map_run, item_ids, predicted, confidence, n_seeds, calibration, due)
+
+
+def _fit_calibration(solver, seeds, n_classes, rejected, progress: ProgressFn, cancel: CancelToken | None):
+    from explorer.labels.calibrate import calibration_for
+
+    progress(Progress("calibrate", 0, 1, "checking confidence against hidden labels"))
+    calibration = calibration_for(solver, seeds, n_classes, rejected, cancel=cancel)
+    progress(Progress("calibrate", 1, 1, "confidence calibrated" if calibration else "too few labels to calibrate"))
+    return calibration
+
+
+def calibrate(project: Project, progress: ProgressFn = no_progress, cancel: CancelToken | None = None):
+    """Fit the confidence calibration for the current labels if due (see :func:`compute_propagation`);
+    returns it (None with too few labels). Nothing is written: the next propagation applies it."""
+    _map_run, item_ids, solver = _map_solver(project)
+    class_ids = np.array([c.id for c in project.classes()], np.int64)
+    seeds, rejected = _human_evidence(project, item_ids, class_ids)
+    return _fit_calibration(solver, seeds, len(class_ids), rejected, progress, cancel)
 
 
 def save_propagation(project: Project, result: PropagationResult) -> None:

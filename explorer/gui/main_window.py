@@ -173,10 +173,13 @@ class MainWindow(QMainWindow):
         self.jobs = JobRunner(latest_wins=False, parent=self)
         self.propagation = JobRunner(latest_wins=True, parent=self)
         self.lookups = JobRunner(latest_wins=True, parent=self)  # suggestions, duplicates, previews
+        # fitting the confidence calibration costs ~5 propagations: beside them, never in their way
+        self.calibration = JobRunner(latest_wins=True, parent=self)
         self.auto_propagate = True
         self.last_error = ""
         self.last_result = None
         self._propagation_project = None
+        self._calibration_project = None
         self._pace = Pace()
         self._propagate_timer = QTimer(self, singleShot=True, interval=PROPAGATE_DELAY_MS, timeout=self.propagate)
         # Another window or a CLI command may write to the same project: look now and then.
@@ -199,6 +202,7 @@ class MainWindow(QMainWindow):
         self.jobs_panel = JobsPanel(TITLES)
         self.jobs_panel.watch(self.jobs)
         self.jobs_panel.watch(self.propagation, history=False)
+        self.jobs_panel.watch(self.calibration, history=False)
         self.jobs_panel.watch(self.lookups, history=False)
         self.jobs_dock = QDockWidget("Jobs", self)
         self.jobs_dock.setObjectName("JobsDock")
@@ -438,6 +442,10 @@ class MainWindow(QMainWindow):
         self.jobs.busyChanged.connect(self._job_busy)
         self.propagation.finished.connect(self._propagation_finished)
         self.propagation.failed.connect(lambda _, __, msg: self._propagation_failed(msg))
+        self.calibration.finished.connect(self._calibration_finished)
+        self.calibration.failed.connect(
+            lambda _r, _n, msg: self.show_message(f"calibrating confidence failed: {msg}", True)
+        )
 
     # ---- project ------------------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -449,6 +457,7 @@ class MainWindow(QMainWindow):
     def open_project(self, root: str | Path, state_dir: str | Path | None = None) -> bool:
         """Open the collection at ``root``; scans it first when nothing is recorded yet."""
         self.propagation.cancel()
+        self.calibration.cancel()
         self._propagate_timer.stop()
         try:
             self.thumbnails.clear()
@@ -675,7 +684,7 @@ class MainWindow(QMainWindow):
         def job(progress, cancel):
             from explorer import workflow
 
-            return workflow.compute_propagation(project, progress=progress, cancel=cancel)
+            return workflow.compute_propagation(project, progress=progress, cancel=cancel, fit_calibration=False)
 
         self.label_panel.set_propagation_text("propagating…")
         return self.propagation.start("propagate", job)
@@ -691,6 +700,20 @@ class MainWindow(QMainWindow):
         workflow.save_propagation(project, result)
         self.session.apply_pseudo_labels(result.item_ids, result.class_ids, result.confidence)
         self.label_panel.set_propagation_text(result.summary())
+        if result.calibration_due and not self.calibration.busy:
+
+            def job(progress, cancel):
+                from explorer import workflow
+
+                return workflow.calibrate(project, progress=progress, cancel=cancel)
+
+            self._calibration_project = project
+            self.calibration.start("calibrate confidence", job)
+
+    def _calibration_finished(self, _request: int, _name: str, _calibration) -> None:
+        """A new calibration is kept on the solver: propagate again (every class reused) to show it."""
+        if self.session.project is not None and self.session.project is self._calibration_project:
+            self.propagate()
 
     def _propagation_failed(self, message: str) -> None:
         self.label_panel.set_propagation_text(f"propagation failed: {message}")
@@ -842,6 +865,7 @@ class MainWindow(QMainWindow):
             map_ready
             and not self.jobs.busy
             and not self.propagation.busy
+            and not self.calibration.busy
             and not self.lookups.busy
             and not self.thumbnails.busy
         )
@@ -856,9 +880,11 @@ class MainWindow(QMainWindow):
         self.map_view.stop()
         self.jobs.cancel()
         self.propagation.cancel()
+        self.calibration.cancel()
         self.lookups.cancel()
         self.jobs.wait(10_000)
         self.propagation.wait(5_000)
+        self.calibration.wait(5_000)
         self.lookups.wait(5_000)
         self.thumbnails.clear()
         self.thumbnails.wait(5_000)

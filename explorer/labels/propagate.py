@@ -94,6 +94,7 @@ class Diffusion:
         self._dist = np.full(n, np.inf)
         self._lock = threading.Lock()
         self.solved_last = 0  # classes solved (not reused) by the latest run, for tests and benchmarks
+        self.calibration_memo = None  # (labels, classes, Calibration) kept by explorer.labels.calibrate
 
     def __len__(self) -> int:
         return self.system.shape[0]
@@ -201,8 +202,34 @@ class Diffusion:
                 progress(Progress("propagate", done, len(todo), f"class {done} of {len(todo)}"))
             if not todo:
                 progress(Progress("propagate", 1, 1, "nothing changed"))
-        reach = np.exp2(-np.maximum(0.0, self.distance_to(np.flatnonzero(seeded)) - 1.0) / REACH_HALF_LIFE)
+        return _finish(f, seeds, rej, reach_of(self.distance_to(np.flatnonzero(seeded))))
+
+    def run_apart(self, seeds: np.ndarray, n_classes: int, rejected: np.ndarray | None = None, iterations: int = 20):
+        """As :meth:`run`, but every class solved afresh and nothing cached or reused: for
+        what-if runs (e.g. with some labels hidden, ``explorer.labels.calibrate``) that must not
+        disturb the solver's state for the real labels."""
+        n = len(self)
+        seeds, rej = _check_inputs(n, seeds, n_classes, rejected)
+        seeded = seeds >= 0
+        if n_classes == 0 or not seeded.any():
+            return _empty(n, n_classes)
+        counts = np.bincount(seeds[seeded], minlength=n_classes)
+        active = np.flatnonzero(counts)
+        y = np.zeros((n, len(active)), np.float32)
+        for j, c in enumerate(active):
+            y[seeds == c, j] = 1.0 / counts[c]
+            negative = rej[rej[:, 1] == c, 0]
+            np.subtract.at(y[:, j], negative, 1.0 / counts[c])
+        f = np.zeros((n, n_classes), dtype=np.float64)
+        for start in range(0, len(active), SOLVE_BLOCK):
+            f[:, active[start : start + SOLVE_BLOCK]] = self._solve(y[:, start : start + SOLVE_BLOCK], iterations)
+        reach = reach_of(graph_distance(self.lengths, np.flatnonzero(seeded), REACH_LIMIT))
         return _finish(f, seeds, rej, reach)
+
+
+def reach_of(distance: np.ndarray) -> np.ndarray:
+    """(N,) ``2 ** -(max(0, g - 1) / REACH_HALF_LIFE)`` for graph distances g (N,) to the nearest seed."""
+    return np.exp2(-np.maximum(0.0, np.minimum(distance, REACH_LIMIT) - 1.0) / REACH_HALF_LIFE)
 
 
 def _finish(f: np.ndarray, seeds: np.ndarray, rej: np.ndarray, reach: np.ndarray) -> Propagation:

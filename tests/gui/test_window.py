@@ -258,6 +258,18 @@ def test_label_edit_repropagates_by_itself(qtbot, window):
     assert len({id(b) for b in colours}) > 3  # grey is gone, classes (and shades) appear
 
 
+def test_confidence_is_calibrated_in_the_background_once_enough_labels(qtbot, window):
+    add_classes(qtbot, window)
+    seed_each_cluster(qtbot, window, per_cluster=2)
+    s, text = window.session, window.label_panel.propagation_text
+    qtbot.waitUntil(lambda: window.settled() and not window._propagate_timer.isActive(), timeout=15000)
+    assert "not yet calibrated" in text.text()
+    seed_each_cluster(qtbot, window, per_cluster=8)  # 24 labels: enough to check against
+    qtbot.waitUntil(lambda: window.settled() and "calibrated on 24 hidden" in text.text(), timeout=30000)
+    pseudo = s.labels.source == "pseudo"
+    assert pseudo.sum() == 36 and s.labels.confidence[pseudo].mean() > 0.8  # three clean blobs
+
+
 def test_typing_a_class_name_does_not_trigger_keys(qtbot, window):
     add_classes(qtbot, window, ("cat",))
     click_row(qtbot, window, 0)

@@ -1,0 +1,167 @@
+"""Calibrated confidence: isotonic fit against a reference, cross-validation folds, refits, workflow."""
+
+import numpy as np
+import pytest
+
+from explorer import workflow
+from explorer.labels import calibrate
+from explorer.labels.calibrate import (
+    MIN_HELD_OUT,
+    _pool_adjacent_violators,
+    calibrated,
+    calibration_for,
+    fit_calibration,
+    folds_of,
+    held_out_scores,
+)
+from explorer.labels.propagate import Diffusion
+from explorer.neighbours.knn import knn_graph
+from explorer.store import Project
+from tests.helpers import write_blobs
+
+
+def slow_isotonic(y: np.ndarray) -> np.ndarray:
+    """Least-squares non-decreasing fit by brute force: the minimum over all ways to cut ``y``
+    into runs, each run taking its mean (small inputs only), as a reference for pooling."""
+    n = len(y)
+    best = {0: (0.0, [])}  # runs ending before position i -> (squared error, run means)
+    for end in range(1, n + 1):
+        options = []
+        for start in range(end):
+            if start not in best:
+                continue
+            err, means = best[start]
+            mean = y[start:end].mean()
+            if means and means[-1] > mean:
+                continue
+            options.append((err + ((y[start:end] - mean) ** 2).sum(), [*means, *[mean] * (end - start)]))
+        best[end] = min(options, key=lambda o: o[0])
+    return np.array(best[n][1])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pooling_matches_a_brute_force_isotonic_fit(seed):
+    y = (np.random.default_rng(seed).random(12) < np.linspace(0.2, 0.9, 12)).astype(float)
+    sums, counts, _ = _pool_adjacent_violators(y, np.ones(len(y)), np.arange(len(y), dtype=float))
+    fitted = np.repeat(sums / counts, counts.astype(int))
+    np.testing.assert_allclose(fitted, slow_isotonic(y), atol=1e-12)
+    assert (np.diff(sums / counts) > 0).all()
+
+
+def test_calibration_follows_the_true_rate_and_keeps_order():
+    rng = np.random.default_rng(0)
+    score = rng.random(4000)
+    right = rng.random(4000) < score**2  # the score over-states how often it is right
+    cal = fit_calibration(score, right, n_classes=10)
+    grid = np.linspace(0.0, 1.0, 101)
+    out = cal(grid)
+    assert (np.diff(out) >= 0).all() and out[0] <= 0.1 and out[-1] < 1.0
+    inner = (grid > 0.1) & (grid < 0.9)
+    assert np.abs(out[inner] - grid[inner] ** 2).max() < 0.08
+    assert cal.held_out == 4000 and cal.right == int(right.sum())
+
+
+def test_a_few_checks_never_make_a_label_certain():
+    score = np.linspace(0.1, 0.4, MIN_HELD_OUT)
+    cal = fit_calibration(score, np.ones(MIN_HELD_OUT, bool), n_classes=3)
+    at_most = (MIN_HELD_OUT + 1) / (MIN_HELD_OUT + 2)  # all right: one block, Laplace-smoothed
+    assert cal(np.array([0.25]))[0] == pytest.approx(at_most, abs=1e-6)
+    assert cal(np.array([1.0]))[0] <= at_most + (1 - at_most) / 2 + 1e-6  # half-way to 1 beyond the checks
+    assert fit_calibration(score[:-1], np.ones(MIN_HELD_OUT - 1, bool), n_classes=3) is None
+
+
+def test_folds_keep_every_class_with_two_labels_in_each_rest():
+    seeds = np.full(100, -1)
+    seeds[:12] = [0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 3]
+    fold = folds_of(seeds, folds=5)
+    assert (fold[12:] == -1).all() and (fold[:12] >= 0).all()
+    for k in range(5):
+        for c in (0, 1, 3):
+            assert ((seeds == c) & (fold != k)).any()
+    assert np.bincount(fold[:7], minlength=5).max() - np.bincount(fold[:7], minlength=5).min() <= 1
+
+
+def _diffusion(make_clusters, n_per=60, n_clusters=3, spread=1.0):
+    x, y = make_clusters(n_per, n_clusters, spread=spread, seed=3)
+    return Diffusion(knn_graph(x, k=10)), y
+
+
+def test_hidden_labels_come_back_right_on_separate_clusters(make_clusters):
+    solver, y = _diffusion(make_clusters)
+    seeds = np.full(len(y), -1)
+    rows = np.concatenate([np.flatnonzero(y == c)[:10] for c in range(3)])
+    seeds[rows] = y[rows]
+    score, right = held_out_scores(solver, seeds, 3)
+    assert len(score) == 30 and right.all() and ((score > 0) & (score <= 1)).all()
+
+
+def test_a_wrong_label_comes_back_wrong(make_clusters):
+    solver, y = _diffusion(make_clusters)
+    seeds = np.full(len(y), -1)
+    rows = np.concatenate([np.flatnonzero(y == c)[:10] for c in range(3)])
+    seeds[rows] = y[rows]
+    seeds[rows[0]] = 1  # a person's mistake: the rest of its cluster says class 0
+    _, right = held_out_scores(solver, seeds, 3)
+    assert (~right).sum() == 1
+
+
+def test_the_solver_state_for_the_real_labels_is_untouched(make_clusters):
+    solver, y = _diffusion(make_clusters)
+    seeds = np.where(np.arange(len(y)) % 6 == 0, y, -1)
+    before = solver.run(seeds, 3)
+    held_out_scores(solver, seeds, 3)
+    after = solver.run(seeds, 3)
+    assert solver.solved_last == 0  # every class reused: the hidden-label runs cached nothing
+    np.testing.assert_array_equal(before.confidence, after.confidence)
+
+
+def test_a_kept_calibration_is_fitted_again_only_after_enough_new_labels(make_clusters, monkeypatch):
+    solver, y = _diffusion(make_clusters)
+    fits = []
+    real = calibrate.held_out_scores
+    monkeypatch.setattr(calibrate, "held_out_scores", lambda *a, **k: fits.append(1) or real(*a, **k))
+    order = np.random.default_rng(0).permutation(len(y))
+    seeds = np.full(len(y), -1)
+    seeds[order[:60]] = y[order[:60]]
+    first = calibration_for(solver, seeds, 3)
+    assert first is not None and len(fits) == 1
+    seeds[order[60:62]] = y[order[60:62]]
+    assert calibration_for(solver, seeds, 3) is first and len(fits) == 1
+    seeds[order[62:70]] = y[order[62:70]]  # 70 labels: more than 10 % more than the 60 it was fitted on
+    assert calibration_for(solver, seeds, 3) is not first and len(fits) == 2
+    calibration_for(solver, seeds, 4)  # a new class
+    assert len(fits) == 3
+
+
+def test_calibrated_keeps_human_labels_at_one_and_unreached_at_zero():
+    cal = fit_calibration(np.linspace(0, 1, 40), np.arange(40) >= 10, n_classes=2)
+    confidence = np.array([0.0, 0.3, 0.9, 1.0], np.float32)
+    seeds = np.array([-1, -1, -1, 1])
+    out = calibrated(confidence, seeds, cal)
+    assert out[0] == 0.0 and out[3] == 1.0 and 0 < out[1] < out[2] < 1
+    np.testing.assert_array_equal(calibrated(confidence, seeds, None), confidence)
+
+
+def test_workflow_confidence_tracks_how_often_pseudo_labels_are_right(tmp_path):
+    root = tmp_path / "blobs"
+    truth = write_blobs(root, per_class=40)
+    with Project(root) as p:
+        workflow.scan(p)
+        workflow.embed(p, workflow.PIXELS)
+        workflow.make_map(p, k=8)
+        paths = {item.id: item.path for item in p.items()}
+        classes = {name: p.add_class(name).id for name in sorted(set(truth.values()))}
+        rng = np.random.default_rng(0)
+        chosen = rng.choice(sorted(paths), 36, replace=False)
+        for item in chosen:
+            p.set_labels([int(item)], classes[truth[paths[int(item)]]])
+        result = workflow.propagate(p)
+        assert result.calibration is not None and "hidden human labels" in result.summary()
+        pseudo = ~np.isin(result.item_ids, chosen) & (result.class_ids >= 0)
+        expected = np.array([classes[truth[paths[int(i)]]] for i in result.item_ids])
+        right = (result.class_ids == expected)[pseudo]
+        shown = result.confidence[pseudo]
+        assert abs(shown.mean() - right.mean()) < 0.15  # on average it says how often it is right
+        stored = p.label_table()
+        kept = dict(zip(stored.item_ids.tolist(), stored.confidence.tolist(), strict=True))
+        assert all(kept[int(i)] == pytest.approx(float(c)) for i, c in zip(result.item_ids, result.confidence))
