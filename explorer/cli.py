@@ -243,7 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     suggesting = project_verb("suggest", "print the images to label next, one path per line, best first")
-    suggesting.add_argument("--n", type=_positive_int, default=10, help="how many (default 10)")
+    suggesting.add_argument(
+        "--n",
+        type=_positive_int,
+        default=5,
+        help="how many (default 5: label them, propagate, ask again; smaller rounds need fewer labels)",
+    )
 
     export = project_verb("export", "write the labelled dataset")
     export.add_argument("out", metavar="OUT", help="output file (csv, jsonl, coco, parquet) or new folder")

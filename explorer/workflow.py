@@ -1008,7 +1008,7 @@ class Suggestions:
     cold_start: bool
 
 
-def suggest(project: Project, n: int = 10) -> Suggestions:
+def suggest(project: Project, n: int = 5) -> Suggestions:
     """The ``n`` unlabelled items on the current map whose label would help most (see
     ``explorer.labels.suggest``): least confident, in dense regions, far from human labels; with
     no labels yet, a diverse cover of the collection. Fast after the first call on a map."""
