@@ -7,7 +7,8 @@ compared with the truth, for the confidence the app shows now (cross-validated, 
 ``explorer.labels.calibrate``) and, as the baseline in the same run, the diffusion's own score
 (certainty x reach, what the app showed before). Per row: expected calibration error (ECE, 10
 equal-width bins, weighted by pseudo-labels), the share of pseudo-labels at 0.9 or more and how
-many of those are right, the same at 0.5, and the seconds the calibration fit took against one
+many of those are right, the same at 0.5, the share of the whole collection the app estimates
+to be labelled right (``PropagationResult.estimated_right``) against the true share, and the seconds the calibration fit took against one
 propagation of every class.
 
 With ``--scale N [N ...]`` it times instead, on the synthetic graphs of
@@ -72,7 +73,11 @@ def checkpoint(project: Project, truth_rows: np.ndarray) -> tuple[str, str, floa
     predicted = np.array([names.get(int(c), "") for c in shown.class_ids])
     pseudo = (seeds < 0) & (shown.class_ids >= 0)
     right = predicted[pseudo] == truth_rows[pseudo]
-    return describe(shown.confidence[pseudo], right), describe(raw.confidence[pseudo], right), fit_s, solve_s
+    estimate = shown.estimated_right()
+    overall = f"{estimate:.1%}" if estimate is not None else "-"
+    overall += f" vs {(predicted == truth_rows).mean():.1%}"
+    calibrated = describe(shown.confidence[pseudo], right) + f" | {overall}"
+    return calibrated, describe(raw.confidence[pseudo], right) + " | ", fit_s, solve_s
 
 
 def simulate(images: Path, truth: dict[str, str], picks: str, seed: int, args) -> None:
@@ -147,9 +152,9 @@ def main() -> None:
         print(f"{args.collection}: pseudo-labels only (human labels left out)")
         print(
             "| trial | picks | labels | confidence | ECE | share >= 0.9 | right there | share >= 0.5 | right there "
-            "| fit / one propagation |"
+            "| whole collection right: estimated vs true | fit / one propagation |"
         )
-        print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
+        print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
         for trial in range(args.trials):
             if args.collection == "digits":
                 images, truth = prepare(Path(tmp) / f"t{trial}")

@@ -866,22 +866,29 @@ class PropagationResult:
     calibration: Calibration | None = None
     calibration_due: bool = False  # the labels changed enough to fit the calibration again
 
+    def estimated_right(self) -> float | None:
+        """Expected share of all items whose label (human or pseudo) is right: the mean calibrated
+        confidence, human labels counting 1 and unreached items 0; None while not calibrated."""
+        if self.calibration is None or len(self.confidence) == 0:
+            return None
+        return float(np.where(self.class_ids >= 0, self.confidence, 0.0).mean())
+
     def summary(self) -> str:
         reached = int((self.class_ids >= 0).sum())
         if self.seeds == 0:
             return "no human labels yet: label a few images first"
-        mean = float(self.confidence[self.class_ids >= 0].mean()) if reached else 0.0
-        from explorer.labels.calibrate import MIN_HELD_OUT
+        head = f"{reached:,} of {len(self.item_ids):,} items labelled from {self.seeds:,} human label(s)"
+        right = self.estimated_right()
+        if right is None:
+            from explorer.labels.calibrate import MIN_HELD_OUT
 
-        how = (
-            self.calibration.describe()
-            if self.calibration is not None
-            else f"not yet calibrated: needs {MIN_HELD_OUT} labels in classes with two or more"
-        )
-        return (
-            f"{reached} of {len(self.item_ids)} items labelled from {self.seeds} human label(s); "
-            f"mean confidence {mean:.2f}, {how}"
-        )
+            mean = float(self.confidence[self.class_ids >= 0].mean()) if reached else 0.0
+            return (
+                f"{head}; mean confidence {mean:.2f}, "
+                f"not yet calibrated: needs {MIN_HELD_OUT} labels in classes with two or more"
+            )
+        wrong = (1.0 - right) * len(self.item_ids)
+        return f"{head}; about {right:.1%} right (≈{wrong:,.0f} wrong), confidence {self.calibration.describe()}"
 
 
 def _map_solver(project: Project):
@@ -961,7 +968,7 @@ def compute_propagation(
     else:
         calibration = kept_calibration(solver)
     due = calibration_due(solver, seeds, len(class_ids), rejected)
-    confidence = calibrated(result.confidence, seeds, calibration)
+    confidence = calibrated(result, seeds, calibration)
     return PropagationResult(map_run, item_ids, predicted, confidence, n_seeds, calibration, due)
 
 

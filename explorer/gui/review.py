@@ -421,13 +421,22 @@ class ReviewQueue(QWidget):
         return len(ids) if accept_items(self.session, ids) else 0
 
     # ---- view ---------------------------------------------------------------------------
+    def expected_wrong_above(self, threshold: float | None = None) -> float:
+        """How many of the pseudo-labels ``accept_above(threshold)`` would accept are likely wrong:
+        the sum of one minus their confidence (calibrated: the share of such labels that are right)."""
+        value = self.threshold.value() if threshold is None else float(threshold)
+        _, _, confidence = pseudo_scope(self.session, self.in_selection.isChecked())
+        return float((1.0 - confidence[confidence >= value].astype(np.float64)).sum())
+
     def _update_preview(self) -> None:
         n = self.preview_accept_above()
         where = " in selection" if self.restricted() else ""
-        self.accept_above_button.setText(f"Accept {n:,}{where}")
+        wrong = f" (≈{self.expected_wrong_above():,.0f} wrong)" if n else ""
+        self.accept_above_button.setText(f"Accept {n:,}{where}{wrong}")
         self.accept_above_button.setEnabled(n > 0)
         self.accept_above_button.setToolTip(
-            f"Accept the {n:,} pseudo-label(s){where} with confidence ≥ {self.threshold.value():.2f} (one undo)"
+            f"Accept the {n:,} pseudo-label(s){where} with confidence ≥ {self.threshold.value():.2f} (one undo);"
+            " confidence is the share of such labels that are right, so about the number in brackets will be wrong"
         )
 
     def _show(self) -> None:

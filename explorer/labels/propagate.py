@@ -28,16 +28,23 @@ class Propagation:
 
     ``predicted`` (N,) int64 class index 0..C-1, -1 where nothing reached the row;
     ``confidence`` (N,) float32 in [0, 1] (see :func:`propagate`), 1 for seeds, 0 for -1 rows;
-    ``scores`` (N, C) float32 per-row class distribution (rows sum to 1; all 0 for -1 rows).
+    ``scores`` (N, C) float32 per-row class distribution (rows sum to 1; all 0 for -1 rows);
+    ``reach`` (N,) float32 how well human labels reach each row (see :func:`reach_of`), or None.
     """
 
     predicted: np.ndarray
     confidence: np.ndarray
     scores: np.ndarray
+    reach: np.ndarray | None = None
 
 
 def _empty(n: int, n_classes: int) -> Propagation:
-    return Propagation(np.full(n, -1, np.int64), np.zeros(n, np.float32), np.zeros((n, max(n_classes, 0)), np.float32))
+    return Propagation(
+        np.full(n, -1, np.int64),
+        np.zeros(n, np.float32),
+        np.zeros((n, max(n_classes, 0)), np.float32),
+        np.zeros(n, np.float32),
+    )
 
 
 def _check_inputs(n: int, seeds: np.ndarray, n_classes: int, rejected: np.ndarray | None):
@@ -248,7 +255,15 @@ def _finish(f: np.ndarray, seeds: np.ndarray, rej: np.ndarray, reach: np.ndarray
     confidence[seeded] = 1.0
     predicted = np.where(reached, scores.argmax(axis=1), -1).astype(np.int64)
     predicted[seeded] = seeds[seeded]
-    return Propagation(predicted, confidence.astype(np.float32), scores.astype(np.float32))
+    return Propagation(predicted, confidence.astype(np.float32), scores.astype(np.float32), reach.astype(np.float32))
+
+
+def margin(p: np.ndarray) -> np.ndarray:
+    """(M,) top class score minus the second of distributions ``p`` (M, C); the top score when C == 1."""
+    if p.shape[1] >= 2:
+        top = np.partition(p, p.shape[1] - 2, axis=1)[:, -2:]
+        return top[:, 1] - top[:, 0]
+    return p[:, 0].copy() if p.shape[1] else np.zeros(len(p), p.dtype)
 
 
 def certainty(p: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from explorer.labels.affinity import graph_distance
-from explorer.labels.propagate import REACH_HALF_LIFE, Propagation
+from explorer.labels.propagate import REACH_HALF_LIFE, Propagation, margin
 from explorer.neighbours.knn import KnnGraph, normalise_rows
 
 EXPLORE_SHARE = 0.2
@@ -87,14 +87,8 @@ def uncertainty(propagation: Propagation | None, distance: np.ndarray) -> np.nda
     everywhere without a propagation."""
     if propagation is None:
         return np.ones(len(distance))
-    scores = np.asarray(propagation.scores, np.float64)
-    if scores.shape[1] >= 2:
-        top = np.partition(scores, scores.shape[1] - 2, axis=1)[:, -2:]
-        margin = top[:, 1] - top[:, 0]
-    else:
-        margin = scores[:, 0] if scores.shape[1] else np.zeros(len(scores))
     reach = np.exp2(-np.maximum(0.0, distance - 1.0) / REACH_HALF_LIFE)
-    return np.clip(1.0 - margin * reach, 0.0, 1.0)
+    return np.clip(1.0 - margin(np.asarray(propagation.scores, np.float64)) * reach, 0.0, 1.0)
 
 
 def suggest(

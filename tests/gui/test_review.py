@@ -167,7 +167,10 @@ def test_accept_all_above_is_one_undoable_event(qtbot, review):
     review.threshold.setValue(threshold)
     expected = review.preview_accept_above()
     assert 0 < expected == int((pseudo & (s.labels.confidence >= threshold)).sum()) < pseudo.sum()
-    assert review.accept_above_button.text() == f"Accept {expected:,}"
+    above = pseudo & (s.labels.confidence >= threshold)
+    wrong = float((1.0 - s.labels.confidence[above].astype(np.float64)).sum())
+    assert review.expected_wrong_above() == pytest.approx(wrong) and wrong > 0
+    assert review.accept_above_button.text() == f"Accept {expected:,} (≈{wrong:,.0f} wrong)"
     human_before = s.counts()["human"]
     qtbot.mouseClick(review.accept_above_button, Qt.MouseButton.LeftButton)
     assert s.counts()["human"] == human_before + expected
@@ -184,7 +187,7 @@ def test_accept_above_in_selection_only(qtbot, review):
     assert set(review.queue_ids().tolist()) <= set(red)
     review.threshold.setValue(0.0)
     n = review.preview_accept_above()
-    assert review.accept_above_button.text() == f"Accept {n:,} in selection"
+    assert review.accept_above_button.text().startswith(f"Accept {n:,} in selection (≈")
     assert review.accept_above() == n
     accepted = s.labels.item_ids[s.labels.source == "accepted"]
     assert set(accepted.tolist()) <= set(red) and len(accepted) == n

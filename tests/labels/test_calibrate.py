@@ -13,8 +13,9 @@ from explorer.labels.calibrate import (
     fit_calibration,
     folds_of,
     held_out_scores,
+    score,
 )
-from explorer.labels.propagate import Diffusion
+from explorer.labels.propagate import Diffusion, Propagation
 from explorer.neighbours.knn import knn_graph
 from explorer.store import Project
 from tests.helpers import write_blobs
@@ -135,11 +136,13 @@ def test_a_kept_calibration_is_fitted_again_only_after_enough_new_labels(make_cl
 
 def test_calibrated_keeps_human_labels_at_one_and_unreached_at_zero():
     cal = fit_calibration(np.linspace(0, 1, 40), np.arange(40) >= 10, n_classes=2)
-    confidence = np.array([0.0, 0.3, 0.9, 1.0], np.float32)
+    scores = np.array([[0.0, 0.0], [0.6, 0.4], [0.9, 0.1], [0.0, 1.0]], np.float32)
+    result = Propagation(np.array([-1, 0, 0, 1]), np.array([0.0, 0.1, 0.5, 1.0], np.float32), scores, np.ones(4))
     seeds = np.array([-1, -1, -1, 1])
-    out = calibrated(confidence, seeds, cal)
+    np.testing.assert_allclose(score(result), [0.0, 0.2, 0.8, 1.0], atol=1e-6)  # margin x reach
+    out = calibrated(result, seeds, cal)
     assert out[0] == 0.0 and out[3] == 1.0 and 0 < out[1] < out[2] < 1
-    np.testing.assert_array_equal(calibrated(confidence, seeds, None), confidence)
+    np.testing.assert_array_equal(calibrated(result, seeds, None), result.confidence)
 
 
 def test_workflow_confidence_tracks_how_often_pseudo_labels_are_right(tmp_path):
@@ -162,6 +165,8 @@ def test_workflow_confidence_tracks_how_often_pseudo_labels_are_right(tmp_path):
         right = (result.class_ids == expected)[pseudo]
         shown = result.confidence[pseudo]
         assert abs(shown.mean() - right.mean()) < 0.15  # on average it says how often it is right
+        truly = (result.class_ids == expected).mean()
+        assert abs(result.estimated_right() - truly) < 0.1 and "right (≈" in result.summary()
         stored = p.label_table()
         kept = dict(zip(stored.item_ids.tolist(), stored.confidence.tolist(), strict=True))
         assert all(kept[int(i)] == pytest.approx(float(c)) for i, c in zip(result.item_ids, result.confidence))
