@@ -908,7 +908,42 @@ def _map_solver(project: Project):
     stamp = (project.run_dir(run.id) / "knn_indices.npy").stat()
     key = (str(project.state_dir.resolve()), run.id, stamp.st_mtime_ns, stamp.st_ino)
     solver, item_ids = cached_diffusion(key, graph, lambda: project.load_run_array(run.id, "item_ids"))
+    if solver.calibration_memo is None:  # a new process or map: the curve fitted last time, if any
+        solver.calibration_memo = _stored_calibration(project, run.id)
     return run.id, item_ids, solver
+
+
+CALIBRATION_NOTE = "confidence calibration"
+
+
+def _stored_calibration(project: Project, map_run: int):
+    """The calibration memo (labels, classes, Calibration) saved for ``map_run``, or None (none
+    saved, another map's, or unreadable: then it is fitted again)."""
+    import json
+
+    from explorer.labels.calibrate import Calibration
+
+    text = project.note(CALIBRATION_NOTE)
+    try:
+        data = json.loads(text) if text else None
+        if not data or data["map_run"] != map_run:
+            return None
+        curve = Calibration.from_json(data["curve"]) if data["curve"] is not None else None
+        return int(data["labels"]), int(data["classes"]), curve
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _save_calibration(project: Project, map_run: int, memo) -> None:
+    import json
+    import sqlite3
+
+    labels, classes, curve = memo
+    data = {"map_run": map_run, "labels": labels, "classes": classes, "curve": curve.to_json() if curve else None}
+    try:
+        project.set_note(CALIBRATION_NOTE, json.dumps(data))
+    except (ProjectError, sqlite3.Error):
+        pass  # a store that cannot be written now: the curve is kept in memory and fitted again later
 
 
 def _human_evidence(project: Project, item_ids: np.ndarray, class_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -939,9 +974,10 @@ def compute_propagation(
     is cheap (see ``explorer.labels.propagate.Diffusion``). ``rounds`` > 0 adds that many
     pseudo-label rounds (``explorer.labels.rounds``) on the map's embeddings. Confidence is
     calibrated against hidden human labels (``explorer.labels.calibrate``); the fit costs about
-    five propagations and is kept until the labels change by a tenth. ``fit_calibration=False``
-    uses the kept one even when a new fit is due (``calibration_due`` says so; the window
-    then runs :func:`calibrate` in the background and propagates again).
+    five propagations and is kept (in memory and in the project) until the labels change by a
+    tenth. ``fit_calibration=False`` uses the kept one even when a new fit is due
+    (``calibration_due`` says so; the window then runs :func:`calibrate` in the background and
+    propagates again).
     """
     map_run, item_ids, solver = _map_solver(project)
     class_ids = np.array([c.id for c in project.classes()], np.int64)
@@ -964,7 +1000,7 @@ def compute_propagation(
     from explorer.labels.calibrate import calibrated, calibration_due, kept_calibration
 
     if fit_calibration:
-        calibration = _fit_calibration(solver, seeds, len(class_ids), rejected, progress, cancel)
+        calibration = _fit_calibration(project, map_run, solver, seeds, len(class_ids), rejected, progress, cancel)
     else:
         calibration = kept_calibration(solver)
     due = calibration_due(solver, seeds, len(class_ids), rejected)
@@ -972,11 +1008,16 @@ def compute_propagation(
     return PropagationResult(map_run, item_ids, predicted, confidence, n_seeds, calibration, due)
 
 
-def _fit_calibration(solver, seeds, n_classes, rejected, progress: ProgressFn, cancel: CancelToken | None):
+def _fit_calibration(
+    project: Project, map_run: int, solver, seeds, n_classes, rejected, progress: ProgressFn, cancel: CancelToken | None
+):
     from explorer.labels.calibrate import calibration_for
 
     progress(Progress("calibrate", 0, 1, "checking confidence against hidden labels"))
+    kept = solver.calibration_memo
     calibration = calibration_for(solver, seeds, n_classes, rejected, cancel=cancel)
+    if solver.calibration_memo is not kept:  # fitted now: kept for the next process too
+        _save_calibration(project, map_run, solver.calibration_memo)
     progress(Progress("calibrate", 1, 1, "confidence calibrated" if calibration else "too few labels to calibrate"))
     return calibration
 
@@ -984,10 +1025,10 @@ def _fit_calibration(solver, seeds, n_classes, rejected, progress: ProgressFn, c
 def calibrate(project: Project, progress: ProgressFn = no_progress, cancel: CancelToken | None = None):
     """Fit the confidence calibration for the current labels if due (see :func:`compute_propagation`);
     returns it (None with too few labels). Nothing is written: the next propagation applies it."""
-    _map_run, item_ids, solver = _map_solver(project)
+    map_run, item_ids, solver = _map_solver(project)
     class_ids = np.array([c.id for c in project.classes()], np.int64)
     seeds, rejected = _human_evidence(project, item_ids, class_ids)
-    return _fit_calibration(solver, seeds, len(class_ids), rejected, progress, cancel)
+    return _fit_calibration(project, map_run, solver, seeds, len(class_ids), rejected, progress, cancel)
 
 
 def save_propagation(project: Project, result: PropagationResult) -> None:

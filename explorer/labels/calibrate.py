@@ -59,6 +59,28 @@ class Calibration:
         """(N,) float32 calibrated confidence of diffusion scores ``score`` (N,) in [0, 1]."""
         return np.interp(np.asarray(score, np.float64), self.scores, self.rates).astype(np.float32)
 
+    def to_json(self) -> dict:
+        return {
+            "scores": self.scores.tolist(),
+            "rates": self.rates.tolist(),
+            "held_out": self.held_out,
+            "right": self.right,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Calibration:
+        """The calibration ``to_json`` wrote; ValueError if it is not one."""
+        scores, rates = np.asarray(data["scores"], np.float64), np.asarray(data["rates"], np.float64)
+        ok = scores.ndim == 1 and scores.shape == rates.shape and len(scores) >= 1
+        if (
+            not ok
+            or (np.diff(scores) <= 0).any()
+            or (np.diff(rates) < 0).any()
+            or not ((rates >= 0) & (rates <= 1)).all()
+        ):
+            raise ValueError("not a rising curve in [0, 1]")
+        return cls(scores, rates, int(data["held_out"]), int(data["right"]))
+
     def describe(self) -> str:
         return f"calibrated on {self.held_out:,} hidden human labels ({self.right / self.held_out:.0%} came back right)"
 

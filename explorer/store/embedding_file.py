@@ -67,7 +67,7 @@ class StoredVectors:
             else:
                 vectors = load_array(folder / PARTIAL, mmap=True)
                 valid = load_array(folder / ROWS_DONE)
-        except (OSError, ValueError):  # a damaged file is not worth failing the new run for
+        except (OSError, ValueError, EOFError):  # a damaged (or empty) file is not worth failing the new run for
             return None
         if ids is None or stamps is None or vectors is None or valid is None:
             return None

@@ -228,6 +228,15 @@ class Project:
         """``with project.transaction() as db:`` runs its statements atomically."""
         return Project._Transaction(self)
 
+    def note(self, key: str) -> str | None:
+        """A small value the core keeps beside the labels (e.g. the fitted confidence calibration)."""
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (f"note:{key}",))
+        return rows[0][0] if rows else None
+
+    def set_note(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (f"note:{key}", value))
+
     # ---- items ----------------------------------------------------------------------------
     def known_files(self) -> dict[str, tuple[int, int, int, int]]:
         """path -> (item id, bytes, mtime_ns, readable 1/0) for every present item, for rescans."""

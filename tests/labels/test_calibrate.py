@@ -145,19 +145,26 @@ def test_calibrated_keeps_human_labels_at_one_and_unreached_at_zero():
     np.testing.assert_array_equal(calibrated(result, seeds, None), result.confidence)
 
 
+def labelled_blobs(root, per_class: int, labelled) -> tuple[Project, dict, dict, dict]:
+    """A mapped blobs project (open: close it) with the truth given as human labels on the items
+    ``labelled(sorted item ids)`` picks; returns (project, truth by path, path by id, class ids)."""
+    truth = write_blobs(root, per_class=per_class)
+    p = Project(root)
+    workflow.scan(p)
+    workflow.embed(p, workflow.PIXELS)
+    workflow.make_map(p, k=8)
+    paths = {item.id: item.path for item in p.items()}
+    classes = {name: p.add_class(name).id for name in sorted(set(truth.values()))}
+    for item in labelled(sorted(paths)):
+        p.set_labels([int(item)], classes[truth[paths[int(item)]]])
+    return p, truth, paths, classes
+
+
 def test_workflow_confidence_tracks_how_often_pseudo_labels_are_right(tmp_path):
-    root = tmp_path / "blobs"
-    truth = write_blobs(root, per_class=40)
-    with Project(root) as p:
-        workflow.scan(p)
-        workflow.embed(p, workflow.PIXELS)
-        workflow.make_map(p, k=8)
-        paths = {item.id: item.path for item in p.items()}
-        classes = {name: p.add_class(name).id for name in sorted(set(truth.values()))}
-        rng = np.random.default_rng(0)
-        chosen = rng.choice(sorted(paths), 36, replace=False)
-        for item in chosen:
-            p.set_labels([int(item)], classes[truth[paths[int(item)]]])
+    chosen = []
+    pick = lambda ids: chosen.extend(np.random.default_rng(0).choice(ids, 36, replace=False)) or chosen  # noqa: E731
+    p, truth, paths, classes = labelled_blobs(tmp_path / "blobs", 40, pick)
+    with p:
         result = workflow.propagate(p)
         assert result.calibration is not None and "hidden human labels" in result.summary()
         pseudo = ~np.isin(result.item_ids, chosen) & (result.class_ids >= 0)
@@ -170,3 +177,22 @@ def test_workflow_confidence_tracks_how_often_pseudo_labels_are_right(tmp_path):
         stored = p.label_table()
         kept = dict(zip(stored.item_ids.tolist(), stored.confidence.tolist(), strict=True))
         assert all(kept[int(i)] == pytest.approx(float(c)) for i, c in zip(result.item_ids, result.confidence))
+
+
+def test_the_fitted_curve_is_kept_for_the_next_process(tmp_path, monkeypatch):
+    import sys
+
+    p, _, _, _ = labelled_blobs(tmp_path / "blobs", 20, lambda ids: ids[::2])
+    with p:
+        first = workflow.propagate(p)
+        assert first.calibration is not None
+        sys.modules["explorer.labels.propagate"]._cached = None  # as in a new process
+        fits = []
+        monkeypatch.setattr(calibrate, "held_out_scores", lambda *a, **k: fits.append(1))
+        again = workflow.compute_propagation(p, fit_calibration=False)
+        assert not fits and not again.calibration_due
+        np.testing.assert_array_equal(again.calibration.rates, first.calibration.rates)
+        np.testing.assert_array_equal(again.confidence, first.confidence)
+        p.set_note(workflow.CALIBRATION_NOTE, "{not json")  # damaged: fitted again, nothing breaks
+        sys.modules["explorer.labels.propagate"]._cached = None
+        assert workflow.compute_propagation(p, fit_calibration=False).calibration_due

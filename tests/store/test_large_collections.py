@@ -105,6 +105,16 @@ def test_a_stopped_writer_leaves_rows_another_run_can_take(tmp_path):
     assert StoredVectors.load(1, tmp_path, finished=False) is None
 
 
+@pytest.mark.parametrize("cut", [0, 5, 60, 200])
+def test_a_partial_file_cut_short_by_a_kill_is_dropped_not_fatal(tmp_path, cut):
+    writer = EmbeddingWriter(tmp_path, np.arange(1, 101), np.ones((100, 2)), 16, np.dtype("float32"))
+    writer.write(np.arange(50), np.ones((50, 16), np.float32))
+    writer.checkpoint()
+    data = (tmp_path / PARTIAL).read_bytes()
+    (tmp_path / PARTIAL).write_bytes(data[:cut])  # killed while the file was being made
+    assert StoredVectors.load(1, tmp_path, finished=False) is None
+
+
 @pytest.mark.parametrize("bad", ["float64", "int8", "half-ish", None])
 def test_embedding_dtype_names_the_choices(bad):
     with pytest.raises(ValueError, match="float32 or float16"):
