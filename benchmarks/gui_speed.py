@@ -96,6 +96,15 @@ def fabricate(root: Path, n: int, classes: int = 10, seed: int = 0):
     return project, ids, np.array(class_ids), truth, xy
 
 
+def hover_time(view, xy: np.ndarray, rng: np.random.Generator, lookups: int = 1000) -> float:
+    """Mean seconds of one hover lookup (``view.pick``) at random points of ``xy``."""
+    targets = xy[rng.integers(0, len(xy), lookups)]
+    start = time.perf_counter()
+    for x, y in targets:
+        view.pick(float(x), float(y))
+    return (time.perf_counter() - start) / len(targets)
+
+
 def median_time(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -146,11 +155,7 @@ def map_figures(app, n: int, repeats: int) -> dict[str, float]:
     figures["repaint (pan/zoom)"] = median_time(pan_zoom, repeats)
     view.fit()
     figures["repaint (whole map)"] = median_time(viewport.repaint, repeats)
-    targets = xy[rng.integers(0, n, 1000)]
-    start = time.perf_counter()
-    for x, y in targets:
-        view.pick(float(x), float(y))
-    figures["hover lookup"] = (time.perf_counter() - start) / len(targets)
+    figures["hover lookup"] = hover_time(view, xy, rng)
 
     session = window.session
 
@@ -221,11 +226,7 @@ def density_figures(app, n: int, repeats: int) -> dict[str, float]:
     figures["load points around view"] = median_time(load_around, max(2, repeats // 2))
     viewport.repaint()
     figures["repaint zoomed, points around view"] = median_time(viewport.repaint, repeats)
-    targets = xy[rng.integers(0, n, 1000)]
-    start = time.perf_counter()
-    for x, y in targets:
-        view.pick(float(x), float(y))
-    figures["hover lookup"] = (time.perf_counter() - start) / len(targets)
+    figures["hover lookup"] = hover_time(view, xy, rng)
 
     # The same window the old way: every point in the scatter, whatever the zoom.
     view.density_above = n

@@ -935,15 +935,15 @@ def _stored_calibration(project: Project, map_run: int):
 
 
 def _save_calibration(project: Project, map_run: int, memo) -> None:
+    import contextlib
     import json
     import sqlite3
 
     labels, classes, curve = memo
     data = {"map_run": map_run, "labels": labels, "classes": classes, "curve": curve.to_json() if curve else None}
-    try:
+    # a store that cannot be written now: the curve stays in memory, and is fitted again next time
+    with contextlib.suppress(ProjectError, sqlite3.Error):
         project.set_note(CALIBRATION_NOTE, json.dumps(data))
-    except (ProjectError, sqlite3.Error):
-        pass  # a store that cannot be written now: the curve is kept in memory and fitted again later
 
 
 def _human_evidence(project: Project, item_ids: np.ndarray, class_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -30,3 +30,18 @@ def write_blobs(folder: Path, per_class: int = 20, size: int = 24, seed: int = 0
             Image.fromarray(image).save(folder / name)
             truth[name] = cls
     return truth
+
+
+def mapped_blobs(folder: Path, per_class: int = 20, *, map_k: int | None = 8) -> dict[str, str]:
+    """``write_blobs`` scanned, embedded as raw pixels and mapped with ``map_k`` neighbours (None:
+    scanned only), through the workflow; returns path -> class."""
+    from explorer import workflow
+    from explorer.store import Project
+
+    truth = write_blobs(folder, per_class=per_class)
+    with Project(folder) as project:
+        workflow.scan(project)
+        if map_k is not None:
+            workflow.embed(project, workflow.PIXELS)
+            workflow.make_map(project, k=map_k)
+    return truth

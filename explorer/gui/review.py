@@ -404,34 +404,35 @@ class ReviewQueue(QWidget):
 
     def preview_accept_above(self, threshold: float | None = None) -> int:
         """How many pseudo-labels ``accept_above(threshold)`` would accept now."""
-        return len(self._above(threshold))
+        return len(self._above(threshold)[0])
 
-    def _above(self, threshold: float | None) -> np.ndarray:
+    def expected_wrong_above(self, threshold: float | None = None) -> float:
+        """How many of the pseudo-labels ``accept_above(threshold)`` would accept are likely wrong:
+        the sum of one minus their confidence (calibrated: the share of such labels that are right)."""
+        return _expected_wrong(self._above(threshold)[1])
+
+    def _above(self, threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
+        """(item ids, confidence) of the pseudo-labels in scope at or above ``threshold``."""
         value = self.threshold.value() if threshold is None else float(threshold)
         ids, _, confidence = pseudo_scope(self.session, self.in_selection.isChecked())
-        return ids[confidence >= value]
+        keep = confidence >= value
+        return ids[keep], confidence[keep]
 
     def accept_above(self, threshold: float | None = None) -> int:
         """Accept every pseudo-label in scope with confidence >= ``threshold`` (the spin box's
         value by default) as one undoable event; returns how many."""
-        ids = self._above(threshold)
+        ids, _ = self._above(threshold)
         if len(ids) == 0:
             self.session.message.emit("no pseudo-labels at or above that confidence")
             return 0
         return len(ids) if accept_items(self.session, ids) else 0
 
     # ---- view ---------------------------------------------------------------------------
-    def expected_wrong_above(self, threshold: float | None = None) -> float:
-        """How many of the pseudo-labels ``accept_above(threshold)`` would accept are likely wrong:
-        the sum of one minus their confidence (calibrated: the share of such labels that are right)."""
-        value = self.threshold.value() if threshold is None else float(threshold)
-        _, _, confidence = pseudo_scope(self.session, self.in_selection.isChecked())
-        return float((1.0 - confidence[confidence >= value].astype(np.float64)).sum())
-
     def _update_preview(self) -> None:
-        n = self.preview_accept_above()
+        ids, confidence = self._above(None)  # one read of the scope for the count and the estimate
+        n = len(ids)
         where = " in selection" if self.restricted() else ""
-        wrong = f" (≈{self.expected_wrong_above():,.0f} wrong)" if n else ""
+        wrong = f" (≈{_expected_wrong(confidence):,.0f} wrong)" if n else ""
         self.accept_above_button.setText(f"Accept {n:,}{where}{wrong}")
         self.accept_above_button.setEnabled(n > 0)
         self.accept_above_button.setToolTip(
@@ -570,3 +571,7 @@ class ReviewQueue(QWidget):
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _expected_wrong(confidence: np.ndarray) -> float:
+    return float((1.0 - np.asarray(confidence, np.float64)).sum())

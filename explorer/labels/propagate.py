@@ -190,11 +190,8 @@ class Diffusion:
                 if cached is not None and cached[0] == keys[c]:
                     f[:, c] = cached[1]
                     continue
-                y = np.zeros(n, dtype=np.float32)
-                y[rows] = 1.0 / counts[c]
-                np.subtract.at(y, negative, 1.0 / counts[c])
                 todo.append(int(c))
-                columns.append(y)
+                columns.append(_sources(n, rows, negative, counts[c]))
             # classes in blocks, so that cancel is checked and progress reported between blocks
             for start in range(0, len(todo), SOLVE_BLOCK):
                 if cancel is not None:
@@ -222,16 +219,21 @@ class Diffusion:
             return _empty(n, n_classes)
         counts = np.bincount(seeds[seeded], minlength=n_classes)
         active = np.flatnonzero(counts)
-        y = np.zeros((n, len(active)), np.float32)
-        for j, c in enumerate(active):
-            y[seeds == c, j] = 1.0 / counts[c]
-            negative = rej[rej[:, 1] == c, 0]
-            np.subtract.at(y[:, j], negative, 1.0 / counts[c])
+        y = np.stack([_sources(n, np.flatnonzero(seeds == c), rej[rej[:, 1] == c, 0], counts[c]) for c in active], 1)
         f = np.zeros((n, n_classes), dtype=np.float64)
         for start in range(0, len(active), SOLVE_BLOCK):
             f[:, active[start : start + SOLVE_BLOCK]] = self._solve(y[:, start : start + SOLVE_BLOCK], iterations)
         reach = reach_of(graph_distance(self.lengths, np.flatnonzero(seeded), REACH_LIMIT))
         return _finish(f, seeds, rej, reach)
+
+
+def _sources(n: int, rows: np.ndarray, negative: np.ndarray, count: int) -> np.ndarray:
+    """(N,) float32 right-hand side of one class: ``+1/count`` at its seeds ``rows``, ``-1/count``
+    at each of its rejections ``negative`` (class-balanced: every class injects the same mass)."""
+    y = np.zeros(n, dtype=np.float32)
+    y[rows] = 1.0 / count
+    np.subtract.at(y, negative, 1.0 / count)
+    return y
 
 
 def reach_of(distance: np.ndarray) -> np.ndarray:

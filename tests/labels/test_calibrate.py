@@ -18,7 +18,7 @@ from explorer.labels.calibrate import (
 from explorer.labels.propagate import Diffusion, Propagation
 from explorer.neighbours.knn import knn_graph
 from explorer.store import Project
-from tests.helpers import write_blobs
+from tests.helpers import mapped_blobs
 
 
 def slow_isotonic(y: np.ndarray) -> np.ndarray:
@@ -148,11 +148,8 @@ def test_calibrated_keeps_human_labels_at_one_and_unreached_at_zero():
 def labelled_blobs(root, per_class: int, labelled) -> tuple[Project, dict, dict, dict]:
     """A mapped blobs project (open: close it) with the truth given as human labels on the items
     ``labelled(sorted item ids)`` picks; returns (project, truth by path, path by id, class ids)."""
-    truth = write_blobs(root, per_class=per_class)
+    truth = mapped_blobs(root, per_class)
     p = Project(root)
-    workflow.scan(p)
-    workflow.embed(p, workflow.PIXELS)
-    workflow.make_map(p, k=8)
     paths = {item.id: item.path for item in p.items()}
     classes = {name: p.add_class(name).id for name in sorted(set(truth.values()))}
     for item in labelled(sorted(paths)):

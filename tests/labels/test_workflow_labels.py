@@ -6,18 +6,13 @@ import pytest
 from explorer import workflow
 from explorer.cli import main
 from explorer.store import Project
-from tests.helpers import write_blobs
+from tests.helpers import mapped_blobs
 
 
 @pytest.fixture(scope="module")
 def mapped(tmp_path_factory):
     root = tmp_path_factory.mktemp("labels") / "blobs"
-    truth = write_blobs(root, per_class=20)
-    with Project(root) as project:
-        workflow.scan(project)
-        workflow.embed(project, workflow.PIXELS)
-        workflow.make_map(project, k=8)
-    return root, truth
+    return root, mapped_blobs(root)
 
 
 @pytest.fixture

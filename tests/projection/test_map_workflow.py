@@ -8,18 +8,15 @@ import pytest
 from explorer import workflow
 from explorer.cli import main
 from explorer.store import Project
-from tests.helpers import write_blobs
+from tests.helpers import mapped_blobs, write_blobs
 
 
 @pytest.fixture
 def blobs(tmp_path):
     root = tmp_path / "blobs"
-    truth = write_blobs(root, per_class=20)
+    truth = mapped_blobs(root)
     with Project(root) as project:
-        workflow.scan(project)
-        workflow.embed(project, workflow.PIXELS)
-        run = workflow.make_map(project, k=8)
-        yield project, truth, run
+        yield project, truth, project.latest_run("map").id
 
 
 def _class_of(project, truth, item_ids):

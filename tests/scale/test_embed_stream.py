@@ -16,17 +16,14 @@ from explorer.cli import main
 from explorer.jobs import Cancelled, CancelToken
 from explorer.store import Project
 from explorer.store.embedding_file import PARTIAL, ROWS_DONE
-from tests.helpers import write_blobs
+from tests.helpers import mapped_blobs
 
 
 @pytest.fixture
 def blobs(tmp_path):
     """60 scanned PNGs (three colour classes) with their truth; returns (folder, truth)."""
     folder = tmp_path / "blobs"
-    truth = write_blobs(folder, per_class=20)
-    with Project(folder) as project:
-        workflow.scan(project)
-    return folder, truth
+    return folder, mapped_blobs(folder, map_k=None)
 
 
 @pytest.fixture
