@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.store import ProjectError
-from explorer.store.arrays import save_array, write_atomically
+from explorer.store.arrays import read_npz, save_array, write_atomically
 
 SHARD_PATTERN = "shard-*.npz"
 
@@ -110,8 +110,7 @@ def merge_shards(folder: Path, total: int, dim: int, destination: Path) -> Merge
 
 def _read(file: Path, *names: str) -> list[np.ndarray]:
     try:
-        with np.load(file, allow_pickle=False) as data:
-            return [data[name] for name in names]
+        return read_npz(file, names)
     except (OSError, ValueError, KeyError, EOFError) as exc:
         raise ShardError(f"{file.name}: damaged shard ({exc})") from None
 

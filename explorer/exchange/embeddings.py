@@ -21,6 +21,7 @@ import numpy as np
 from explorer.exchange.manifest import ManifestError, normalise_path
 from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import Project
+from explorer.store.arrays import read_npy
 
 EMBEDDING_SUFFIXES = (".npy", ".parquet")
 
@@ -86,7 +87,7 @@ def read_embedding_file(file: Path, paths_file: Path | None = None) -> tuple[lis
 
 def _read_npy(file: Path) -> np.ndarray:
     try:
-        array = np.load(file, mmap_mode="r", allow_pickle=False)
+        array = read_npy(file, mmap=True)
     except (ValueError, OSError) as exc:
         raise EmbeddingFileError(f"{file}: not a readable .npy array ({exc})") from None
     if array.ndim != 2:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 def save_array(path: Path, array: np.ndarray) -> None:
@@ -55,4 +58,37 @@ def load_array(path: Path, mmap: bool = False) -> np.ndarray | None:
     """The array in ``path``, or None when there is none yet."""
     if not path.exists():
         return None
-    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    return read_npy(path, mmap=mmap)
+
+
+# CPython 3.11 keeps the AST builder's recursion counter per interpreter, not per thread, so two
+# threads parsing .npy headers (numpy uses ast.literal_eval) at the same moment can fail with a
+# spurious "AST constructor recursion depth mismatch" SystemError (python/cpython#106905): seen
+# when the window's map job and another job read arrays together. Our reads take one lock, and a
+# read that another library's thread disturbed is tried once more.
+_READ_LOCK = threading.Lock()
+
+
+def read_npy(file: Path, mmap: bool = False) -> np.ndarray:
+    """``np.load`` of one .npy array (memory-mapped when ``mmap``), safe to call from any thread."""
+    return _read_locked(lambda: np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False))
+
+
+def read_npz(file: Path, names: tuple[str, ...]) -> list[np.ndarray]:
+    """The arrays ``names`` of one .npz file, safe to call from any thread (KeyError if one is missing)."""
+
+    def read() -> list[np.ndarray]:
+        with np.load(file, allow_pickle=False) as data:
+            return [data[name] for name in names]
+
+    return _read_locked(read)
+
+
+def _read_locked(read: Callable[[], T]) -> T:
+    with _READ_LOCK:
+        try:
+            return read()
+        except SystemError as exc:
+            if "recursion depth mismatch" not in str(exc):
+                raise
+            return read()
