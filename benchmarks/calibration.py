@@ -141,8 +141,13 @@ def main() -> None:
     parser.add_argument("--picks", nargs="+", choices=("suggest", "random"), default=["suggest", "random"])
     parser.add_argument("--checkpoints", type=int, nargs="+", default=[20, 50, 100, 200, 400])
     parser.add_argument("--trials", type=int, default=2)
+    parser.add_argument("--folds", type=int, help="cross-validation folds (default: the app's)")
     parser.add_argument("--scale", type=int, nargs="*", help="time the fit on synthetic graphs of these sizes")
     args = parser.parse_args()
+    if args.folds:
+        from explorer.labels import calibrate
+
+        calibrate.FOLDS = args.folds
     if args.scale:
         print("| items | cold propagation s | calibration fit s | one more label s |\n|---:|---:|---:|---:|")
         for n in args.scale:

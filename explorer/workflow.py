@@ -880,12 +880,12 @@ class PropagationResult:
         head = f"{reached:,} of {len(self.item_ids):,} items labelled from {self.seeds:,} human label(s)"
         right = self.estimated_right()
         if right is None:
-            from explorer.labels.calibrate import MIN_HELD_OUT
+            from explorer.labels.calibrate import MIN_CLASS_LABELS, MIN_HELD_OUT
 
             mean = float(self.confidence[self.class_ids >= 0].mean()) if reached else 0.0
             return (
                 f"{head}; mean confidence {mean:.2f}, "
-                f"not yet calibrated: needs {MIN_HELD_OUT} labels in classes with two or more"
+                f"not yet calibrated: needs {MIN_HELD_OUT} labels in classes with {MIN_CLASS_LABELS} or more"
             )
         wrong = (1.0 - right) * len(self.item_ids)
         return f"{head}; about {right:.1%} right (≈{wrong:,.0f} wrong), confidence {self.calibration.describe()}"
