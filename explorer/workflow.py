@@ -750,12 +750,14 @@ def make_map(
         )
         progress(Progress("quality", 0, 1, "measuring trustworthiness on a sample"))
         trust = trustworthiness_on_sample(embeddings.vectors, layout.xy)
+        label = _label_graph(project, previous, embeddings, graph, metrics, progress, cancel)
         project.save_run_arrays(
             run,
             item_ids=embeddings.item_ids,
             xy=layout.xy.astype(np.float32),
             knn_indices=graph.indices,
             knn_similarities=graph.similarities,
+            **({} if label is None else {"label_indices": label.indices, "label_similarities": label.similarities}),
         )
     except BaseException as exc:
         _stopped(project, run, exc)
@@ -772,6 +774,24 @@ def make_map(
     )
     project.finish_run(run, "done", metrics)
     return run
+
+
+def _label_graph(
+    project: Project, previous: MapData | None, embeddings: Embeddings, graph, metrics: dict, progress, cancel
+):
+    """The propagation graph for a new map (``explorer.labels.space``): the previous map's when the
+    kNN graph was reused from it, else fitted now; None for a collection too small for one."""
+    from explorer.labels.space import label_graph
+    from explorer.neighbours.knn import KnnGraph
+
+    if previous is not None and str(metrics.get("graph", "")).startswith("reused"):
+        ids = project.load_run_array(previous.run_id, "label_indices")
+        if ids is not None:
+            metrics["label_graph"] = f"reused from map run {previous.run_id}"
+            return KnnGraph(ids, project.load_run_array(previous.run_id, "label_similarities"), "label", None)
+    label = label_graph(embeddings.vectors, graph, progress, cancel)
+    metrics["label_graph"] = label.index_kind if label is not None else "the kNN graph"
+    return label
 
 
 def _rows_in(sorted_or_not: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -893,21 +913,27 @@ class PropagationResult:
 
 def _map_solver(project: Project):
     """(map run id, item ids (N,), cached Diffusion) of the current map; WorkflowError if none."""
-    from explorer.labels.propagate import cached_diffusion
+    from explorer.labels.propagate import Diffusion, cached_diffusion
+    from explorer.labels.space import NEIGHBOURS
     from explorer.neighbours.knn import KnnGraph
 
     run = project.latest_run("map")
     if run is None:
         raise WorkflowError("no map yet: run `explorer map` first")
 
-    def graph() -> KnnGraph:
+    def solver() -> Diffusion:
         load = lambda name: project.load_run_array(run.id, name)  # noqa: E731
-        return KnnGraph(load("knn_indices"), load("knn_similarities"), "stored", None)
+        label = load("label_indices")
+        if label is not None:  # the label space's graph: weights already Gaussian, all neighbours
+            return Diffusion(
+                KnnGraph(label, load("label_similarities"), "label", None), power=1.0, neighbours=NEIGHBOURS
+            )
+        return Diffusion(KnnGraph(load("knn_indices"), load("knn_similarities"), "stored", None))
 
     # the file's identity in the key: a project re-created at the same place starts afresh
     stamp = (project.run_dir(run.id) / "knn_indices.npy").stat()
     key = (str(project.state_dir.resolve()), run.id, stamp.st_mtime_ns, stamp.st_ino)
-    solver, item_ids = cached_diffusion(key, graph, lambda: project.load_run_array(run.id, "item_ids"))
+    solver, item_ids = cached_diffusion(key, solver, lambda: project.load_run_array(run.id, "item_ids"))
     if solver.calibration_memo is None:  # a new process or map: the curve fitted last time, if any
         solver.calibration_memo = _stored_calibration(project, run.id)
     return run.id, item_ids, solver

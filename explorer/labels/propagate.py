@@ -332,10 +332,10 @@ _cached: tuple[object, Diffusion, object] | None = None
 _cache_lock = threading.Lock()
 
 
-def cached_diffusion(key: object, make_graph, make_extra=None) -> tuple[Diffusion, object]:
+def cached_diffusion(key: object, make_solver, make_extra=None) -> tuple[Diffusion, object]:
     """The :class:`Diffusion` for ``key`` (e.g. project and map run), built once per process.
 
-    ``make_graph()`` returns the :class:`KnnGraph` when the cache misses; ``make_extra()`` (if
+    ``make_solver()`` returns the :class:`Diffusion` when the cache misses; ``make_extra()`` (if
     given) something to keep beside it (e.g. the map's item ids), returned with it. One entry: a
     new key replaces the old one, so memory holds one graph's solver at a time.
     """
@@ -344,7 +344,7 @@ def cached_diffusion(key: object, make_graph, make_extra=None) -> tuple[Diffusio
         if _cached is not None and _cached[0] == key:
             return _cached[1], _cached[2]
         _cached = None  # free the old solver before building the new one
-        solver = Diffusion(make_graph())
+        solver = make_solver()
         extra = make_extra() if make_extra is not None else None
         _cached = (key, solver, extra)
         return solver, extra

@@ -17,19 +17,20 @@ grows with cores."""
 def place_new(xy_known: np.ndarray, neighbours: np.ndarray, similarities: np.ndarray) -> np.ndarray:
     """Position new items at the similarity-weighted mean of their known neighbours' positions.
 
-    ``xy_known`` (N, 2) map positions of the items already placed; ``neighbours`` (M, k) int64 row
+    ``xy_known`` (N, 2) map positions of the items already placed (or (N, d) in any space); ``neighbours`` (M, k) int64 row
     positions into ``xy_known`` of each new item's nearest known items (-1 = missing);
     ``similarities`` (M, k) their cosine similarities. Weights are ``max(s, 0)``; when all of
     a row's weights are 0 its valid neighbours count equally; a row with no valid neighbour goes
-    to the centre of the known map. Returns (M, 2) float32.
+    to the centre of the known map. Returns (M, 2) (or (M, d)) float32.
     """
-    xy = np.asarray(xy_known, dtype=np.float64).reshape(-1, 2)
+    xy = np.asarray(xy_known, dtype=np.float64)
+    xy = xy.reshape(-1, 2) if xy.ndim < 2 else xy
     nb = np.atleast_2d(np.asarray(neighbours, dtype=np.int64))
     sim = np.atleast_2d(np.asarray(similarities, dtype=np.float64))
     if nb.shape != sim.shape:
         raise ValueError(f"neighbours {nb.shape} and similarities {sim.shape} must have the same shape")
     if len(xy) == 0:
-        return np.zeros((len(nb), 2), np.float32)
+        return np.zeros((len(nb), xy.shape[1]), np.float32)
     valid = (nb >= 0) & (nb < len(xy))
     w = np.where(valid, np.clip(np.nan_to_num(sim), 0.0, None), 0.0)
     no_weight = w.sum(axis=1) == 0
@@ -45,13 +46,14 @@ def place_new(xy_known: np.ndarray, neighbours: np.ndarray, similarities: np.nda
 def place_by_graph(xy: np.ndarray, placed: np.ndarray, graph: KnnGraph) -> np.ndarray:
     """Give every unplaced row a position from its graph neighbours that already have one.
 
-    ``xy`` (N, 2) positions, read only where ``placed`` (N,) bool is True; ``graph`` (N, k+1).
+    ``xy`` (N, 2) positions (or (N, d)), read only where ``placed`` (N,) bool is True; ``graph`` (N, k+1).
     Rows are placed in waves: first those with a placed neighbour, at the similarity-weighted
     mean of their placed neighbours (:func:`place_new`), then rows next to those, and so on; a
     row no path reaches goes to the centre of the placed rows. Placed rows never move.
-    Returns (N, 2) float32.
+    Returns (N, 2) (or (N, d)) float32.
     """
-    out = np.array(xy, dtype=np.float32).reshape(-1, 2)
+    out = np.array(xy, dtype=np.float32)
+    out = out.reshape(-1, 2) if out.ndim < 2 else out
     done = np.asarray(placed, dtype=bool).copy()
     if len(out) != len(graph) or len(done) != len(graph):
         raise ValueError(f"xy has {len(out)} rows, placed {len(done)}, graph {len(graph)}")

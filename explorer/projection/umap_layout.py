@@ -64,13 +64,17 @@ def umap_raw(
     seed: int | None = 0,
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
+    *,
+    components: int = 2,
+    epochs: int = MAP_EPOCHS,
 ) -> np.ndarray:
-    """UMAP's own (N, 2) float32 coordinates, fitted on the graph's neighbours (metric: cosine).
+    """UMAP's own (N, components) float32 coordinates, fitted on the graph's neighbours (metric: cosine).
 
     ``embeddings`` (N, D) are only handed to UMAP for validation; neighbours come from
     ``graph`` (N, k+1). ``n_neighbors`` counts the row itself, as in UMAP, and is capped at
     ``graph.k + 1``. ``seed`` fixes the layout (and makes UMAP single-threaded); None lets it
-    run in parallel. Collections smaller than ``max(MIN_UMAP_ROWS, n_neighbors + 2)`` rows, or
+    run in parallel. ``components`` other than 2 and ``epochs`` are for callers that need
+    more dimensions than a map (``explorer.labels.space``). Collections smaller than ``max(MIN_UMAP_ROWS, n_neighbors + 2)`` rows, or
     graphs with no neighbours, get :func:`pca_preview` instead. Progress step "map": "fitting"
     then "done" (UMAP reports nothing in between); ``cancel`` is checked before fitting.
     """
@@ -90,10 +94,10 @@ def umap_raw(
     ids, dist = umap_knn_arrays(graph, nn)
     model = umap.UMAP(
         n_neighbors=nn,
-        n_components=2,
+        n_components=components,
         metric="cosine",
         min_dist=min_dist,
-        n_epochs=MAP_EPOCHS,
+        n_epochs=epochs,
         random_state=seed,
         n_jobs=1 if seed is not None else -1,
         precomputed_knn=(ids, dist, None),

@@ -4,7 +4,9 @@ Input: uint8 (B, 3, S, S) on any device. Output: float32 (B, 3, S, S) normalised
 ``MEAN``/``STD``. Per-sample random parameters are drawn on the CPU from an optional
 ``torch.Generator`` (so a seed gives the same views on every device) and moved to the batch's
 device. The recipe follows SimCLR (Chen et al. 2020): random resized crop, horizontal flip,
-colour jitter, random grayscale, optional Gaussian blur.
+colour jitter, random grayscale, optional Gaussian blur; to the crop it adds a small rotation,
+shear and elastic distortion (Simard et al. 2003), all in one resampling, which is what small
+images of drawn or written things (digits, glyphs, scans) need to learn shape rather than pixels.
 """
 
 from __future__ import annotations
@@ -25,8 +27,12 @@ _LUMA = (0.299, 0.587, 0.114)
 class AugmentRecipe:
     """Strength of each augmentation; probabilities are per sample."""
 
-    crop_scale: tuple[float, float] = (0.2, 1.0)  # area fraction of the source image
+    crop_scale: tuple[float, float] = (0.2, 1.0)  # area fraction of the source image (above 1: zoom out)
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)  # aspect ratio of the crop
+    shift: float = 0.0  # extra play of the crop's centre, as a fraction of the half side
+    rotation: float = 0.0  # largest rotation, degrees either way
+    shear: float = 0.0  # largest horizontal shear (tan of the angle), either way
+    elastic: float = 0.0  # largest elastic displacement, as a fraction of the half side
     flip_p: float = 0.5
     jitter_p: float = 0.8
     brightness: float = 0.4
@@ -113,43 +119,69 @@ def crop_boxes(
     h: torch.Tensor,
     size: int | None = None,
     flip: torch.Tensor | None = None,
+    angle: torch.Tensor | None = None,
+    shear: torch.Tensor | None = None,
+    warp: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Cut one box out of each image and resize it to (size, size) with bilinear sampling.
 
     x: float (B, C, S, S). Boxes are in [-1, 1] image coordinates: centre ``cx``, ``cy`` and
     width ``w``, height ``h`` as fractions of the image side, each (B,) on the CPU; ``flip`` (B,)
-    of +-1 mirrors horizontally. Returns float (B, C, size, size) (size defaults to S). One
-    ``affine_grid`` + ``grid_sample`` call for the whole batch.
+    of +-1 mirrors horizontally; ``angle`` (B,) radians turns the box, ``shear`` (B,) slants it;
+    ``warp`` (B, 2, g, g) is a coarse displacement field in [-1, 1] coordinates, upsampled
+    smoothly and added to the sampling grid (elastic distortion). Returns float (B, C, size, size)
+    (size defaults to S). One ``affine_grid`` + ``grid_sample`` call for the whole batch.
     """
     b, c = x.shape[:2]
     size = size or x.shape[-1]
-    theta = torch.zeros(b, 2, 3)
-    theta[:, 0, 0] = w * (flip if flip is not None else 1.0)
+    w = w * (flip if flip is not None else 1.0)
+    cos, sin = (angle.cos(), angle.sin()) if angle is not None else (torch.ones(b), torch.zeros(b))
+    sh = shear if shear is not None else torch.zeros(b)
+    theta = torch.zeros(b, 2, 3)  # rotation after shear, scaled by the box
+    theta[:, 0, 0] = w * cos
+    theta[:, 0, 1] = w * (sh * cos - sin)
     theta[:, 0, 2] = cx
-    theta[:, 1, 1] = h
+    theta[:, 1, 0] = h * sin
+    theta[:, 1, 1] = h * (sh * sin + cos)
     theta[:, 1, 2] = cy
     theta = theta.to(device=x.device, dtype=x.dtype)
     grid = F.affine_grid(theta, [b, c, size, size], align_corners=False)
+    if warp is not None:
+        field = F.interpolate(warp.to(device=x.device, dtype=x.dtype), size=(size, size), mode="bicubic")
+        grid = grid + field.permute(0, 2, 3, 1)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+WARP_GRID = 5
+"""Knots per side of the elastic field: a few bends per image, not pixel noise."""
 
 
 def random_resized_crop(
     x: torch.Tensor, recipe: AugmentRecipe, generator: torch.Generator | None = None, size: int | None = None
 ) -> torch.Tensor:
-    """Crop a random box of each image, resize it to (size, size), flip some of them.
+    """Crop a random box of each image, turn, slant and bend it, resize it to (size, size), flip some.
 
-    x: float (B, 3, S, S) -> float (B, 3, size, size); size defaults to S.
+    x: float (B, 3, S, S) -> float (B, 3, size, size); size defaults to S. A crop scale above 1
+    zooms out (the border pixels extend the image).
     """
     b = x.shape[0]
     area = _uniform(b, *recipe.crop_scale, generator)
     log_ratio = _uniform(b, math.log(recipe.crop_ratio[0]), math.log(recipe.crop_ratio[1]), generator)
     ratio = log_ratio.exp()
-    w = (area * ratio).sqrt().clamp(max=1.0)  # fraction of the width
-    h = (area / ratio).sqrt().clamp(max=1.0)
-    cx = (torch.rand(b, generator=generator) * 2 - 1) * (1 - w)  # centre in [-1, 1] coordinates
-    cy = (torch.rand(b, generator=generator) * 2 - 1) * (1 - h)
+    limit = 1.0 if recipe.crop_scale[1] <= 1 else math.sqrt(recipe.crop_scale[1] * recipe.crop_ratio[1])
+    w = (area * ratio).sqrt().clamp(max=limit)  # fraction of the width
+    h = (area / ratio).sqrt().clamp(max=limit)
+    play_x = (1 - w).clamp(min=0) + recipe.shift  # centre in [-1, 1] coordinates
+    play_y = (1 - h).clamp(min=0) + recipe.shift
+    cx = (torch.rand(b, generator=generator) * 2 - 1) * play_x
+    cy = (torch.rand(b, generator=generator) * 2 - 1) * play_y
     flip = torch.where(_coin(b, recipe.flip_p, generator), -1.0, 1.0)
-    return crop_boxes(x, cx, cy, w, h, size, flip)
+    angle = _uniform(b, -recipe.rotation, recipe.rotation, generator) * (math.pi / 180) if recipe.rotation else None
+    shear = _uniform(b, -recipe.shear, recipe.shear, generator) if recipe.shear else None
+    warp = None
+    if recipe.elastic:
+        warp = (torch.rand(b, 2, WARP_GRID, WARP_GRID, generator=generator) * 2 - 1) * recipe.elastic
+    return crop_boxes(x, cx, cy, w, h, size, flip, angle, shear, warp)
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:

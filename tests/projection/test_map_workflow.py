@@ -30,6 +30,10 @@ def test_map_records_index_recall_and_trustworthiness(blobs):
     assert metrics["index"] == "flat-ip" and metrics["layout"] == "umap" and metrics["placed"] == 0
     assert 0.8 < metrics["trustworthiness"] <= 1.0
     assert metrics["items"] == 60 and metrics["knn_seconds"] >= 0 and metrics["scale"] > 0
+    # propagation gets its own graph, fitted in the label space, stored beside the map's
+    assert metrics["label_graph"].startswith("umap")
+    label = project.load_run_array(run, "label_indices")
+    assert label.shape[0] == 60 and (label[:, 0] == np.arange(60)).all()
 
 
 def test_added_images_are_placed_next_to_their_neighbours_and_old_points_stay(blobs, tmp_path):
@@ -70,6 +74,10 @@ def test_same_embeddings_reuse_the_graph_and_keep_the_map(blobs):
     again = workflow.make_map(project, k=8)
     metrics = project.run(again).metrics
     assert metrics["layout"] == "kept" and metrics["placed"] == 0 and "reused" in metrics["graph"]
+    assert "reused" in metrics["label_graph"]
+    np.testing.assert_array_equal(
+        project.load_run_array(again, "label_indices"), project.load_run_array(first, "label_indices")
+    )
     np.testing.assert_array_equal(workflow.current_map(project).xy, project.load_run_array(first, "xy"))
 
 
