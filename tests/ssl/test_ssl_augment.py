@@ -2,7 +2,17 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.ssl.augment import MEAN, STD, AugmentRecipe, augment, is_grayscale, normalise, recipe_for, to_batch
+from explorer.ssl.augment import (
+    MEAN,
+    STD,
+    AugmentRecipe,
+    augment,
+    augment_unit,
+    is_grayscale,
+    normalise,
+    recipe_for,
+    to_batch,
+)
 
 
 def batch(b: int = 8, s: int = 16) -> torch.Tensor:
@@ -43,6 +53,41 @@ def test_flip_only_mirrors():
     assert torch.allclose(augment(x, flip), normalise(x.flip(-1)), atol=1e-4)
 
 
+STILL = dict(crop_ratio=(1.0, 1.0), flip_p=0, jitter_p=0, grayscale_p=0)
+
+
+def _bar() -> torch.Tensor:
+    """One 32 px image: a white vertical bar on black, uint8 (1, 3, 32, 32)."""
+    x = torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
+    x[:, :, 4:28, 14:18] = 255
+    return x
+
+
+def test_a_crop_scale_above_one_zooms_out():
+    out = augment_unit(_bar(), AugmentRecipe(crop_scale=(4.0, 4.0), **STILL))  # the image at half its side
+    assert out[0, 0, :, :8].max() == 0 and out[0, 0, :, 24:].max() == 0  # border (black) around it
+    assert out[0, 0, 10:22, 15:17].min() > 0.9  # the bar, half as long, in the middle
+
+
+def test_rotation_turns_and_elastic_bends_the_image():
+    bar = _bar()
+    turned = augment_unit(
+        bar, AugmentRecipe(crop_scale=(1.0, 1.0), rotation=90.0, **STILL), torch.Generator().manual_seed(3)
+    )
+    rows, cols = (turned[0, 0] > 0.5).nonzero(as_tuple=True)
+    r, c = rows.float() - rows.float().mean(), cols.float() - cols.float().mean()
+    axis = 0.5 * torch.atan2(2 * (r * c).mean(), (c * c).mean() - (r * r).mean())  # the bar's long axis
+    assert abs(abs(float(torch.rad2deg(axis))) - 90) > 10  # no longer vertical
+    assert abs(int(rows.numel()) - int((bar[0, 0] > 127).sum())) < 0.3 * int((bar[0, 0] > 127).sum())
+    bent = augment_unit(
+        bar, AugmentRecipe(crop_scale=(1.0, 1.0), elastic=0.3, **STILL), torch.Generator().manual_seed(0)
+    )
+    still = augment_unit(bar, AugmentRecipe(crop_scale=(1.0, 1.0), **STILL))
+    assert torch.allclose(still, bar.float() / 255, atol=1e-4)
+    assert (bent - still).abs().max() > 0.5  # strokes moved by pixels
+    assert abs(float(bent.mean() - still.mean())) < 0.05  # bent, not erased
+
+
 def test_grayscale_recipe_keeps_grey_images_grey():
     grey = batch()[:, :1].expand(-1, 3, -1, -1).contiguous()
     out = augment(grey, recipe_for(16, grayscale=True), torch.Generator().manual_seed(0))
@@ -57,6 +102,9 @@ def test_recipe_adapts_to_size_and_colour():
     assert recipe_for(32, grayscale=True).saturation == 0
     assert recipe_for(32, grayscale=True).flip_p == 0 and recipe_for(32).flip_p > 0  # handedness of digits, text
     assert recipe_for(32, grayscale=True).crop_scale[0] >= 0.5
+    small_grey = recipe_for(32, grayscale=True)  # drawn things: turned, slanted and bent, not cut
+    assert small_grey.rotation > 0 and small_grey.elastic > 0 and small_grey.crop_scale[1] > 1
+    assert recipe_for(32).rotation == 0 and recipe_for(224, grayscale=True).elastic == 0
 
 
 def test_helpers_check_their_input():

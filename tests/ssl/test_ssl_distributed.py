@@ -5,9 +5,10 @@ the same augmentations from the seeded generator and keeps its slice, BatchNorm 
 batch's statistics, and SimCLR/MoCo see every rank's projections. So step 1's loss must equal the
 single-process loss up to float rounding (checks views, BN and the gather), and later steps stay
 equal only if the gradients were synchronised (DDP) and flowed back through the gather to every
-rank. Measured on this data: correct code drifts at most 3e-5 (relative) in 8 steps; without the
-gather's backward all-reduce 7e-3, without DDP 0.27, with per-rank BN 0.05 at step 1. The bounds
-below sit between.
+rank. Measured on this data: correct code drifts at most 3e-5 (relative) in 8 steps with SimCLR's
+temperature at 0.1, 7e-4 at 0.2 (its default now: rounding differences grow faster); without the
+gather's backward all-reduce 7e-3 (at 0.1), without DDP 0.27, with per-rank BN 0.05 at step 1.
+The bounds below sit between.
 """
 
 import multiprocessing
@@ -26,7 +27,7 @@ from explorer.ssl.methods import METHODS, SSLMethod
 from explorer.ssl.trainer import NonFiniteLoss, TrainConfig, train
 
 STEP_ONE_RTOL = 1e-5
-EVERY_STEP_RTOL = 5e-4
+EVERY_STEP_RTOL = 2e-3
 
 
 def images() -> np.ndarray:
@@ -55,8 +56,10 @@ def test_two_processes_match_one_process_step_by_step(method, tmp_path):
     one, two = load_checkpoint(tmp_path / "one" / "checkpoint.pt"), load_checkpoint(tmp_path / "two" / "checkpoint.pt")
     assert one["epoch"] == two["epoch"] == 2 and two["config"]["processes"] == 2
     assert one["batch_size"] == two["batch_size"] == 16  # the global batch, for the schedule too
+    # after 8 AdamW steps single weights differ by rounding (up to 1.4e-3 seen on torch 2.14.1 at
+    # 1e-3 learning rate: a step is ~1e-3 per weight); a missing sync fails the loss check above
     for key, value in one["encoder"].items():
-        torch.testing.assert_close(two["encoder"][key], value, rtol=1e-3, atol=1e-3)
+        torch.testing.assert_close(two["encoder"][key], value, rtol=1e-3, atol=3e-3)
 
 
 # ---- several scenarios on one pair of processes (starting processes costs seconds) ---------------

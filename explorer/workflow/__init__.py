@@ -619,8 +619,7 @@ def finetune(
     ``encoder`` is what ``resolve_encoder`` takes (default: the latest trained encoder); the
     result is a new training run whose checkpoint ``embed`` picks up; returns its id.
     """
-    from explorer.ssl.trainer import Supervision, TrainConfig
-    from explorer.ssl.trainer import train as train_encoder
+    from explorer.ssl.trainer import TrainConfig
 
     start, description = resolve_encoder(project, encoder, (config or TrainConfig()).device)
     if start is None:
@@ -640,15 +639,39 @@ def finetune(
         int(i): (classes[int(c)], float(w))
         for i, c, w in zip(table.item_ids[use], table.class_ids[use], weight[use], strict=True)
     }
+    counts = {"human_labels": int(human.sum()), "pseudo_labels": int((pseudo & use).sum())}
+    keep = table.item_ids[human & (table.class_ids >= 0)]
+    return train_with_labels(
+        project, start, description, config, label_of, len(classes), keep, counts, supervised_weight, progress, cancel
+    )
+
+
+def train_with_labels(
+    project: Project,
+    start: Encoder,
+    description: str,
+    config: TrainConfig,
+    label_of: dict[int, tuple[int, float]],
+    classes: int,
+    keep: np.ndarray,
+    counts: dict,
+    supervised_weight: float = 1.0,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> int:
+    """A training run from ``start`` with a supervised head on ``label_of`` (item id -> (class
+    index, weight)) beside ``config.method``'s loss; the ids in ``keep`` are always trained on.
+    ``counts`` join the run's metrics. Returns the run id (its checkpoint is what ``embed`` takes)."""
+    from explorer.ssl.trainer import Supervision
+    from explorer.ssl.trainer import train as train_encoder
+
     run = project.start_run("train", asdict(config))
     try:
-        sample, readable = training_sample(
-            project, config, keep=table.item_ids[human & (table.class_ids >= 0)], progress=progress
-        )
+        sample, readable = training_sample(project, config, keep=keep, progress=progress)
         ids, images = load_images(project, config.image_size, progress, cancel, only=sample)
         labels = np.array([label_of.get(int(i), (-1, 0.0))[0] for i in ids], np.int64)
         weights = np.array([label_of.get(int(i), (-1, 0.0))[1] for i in ids], np.float32)
-        supervision = Supervision(labels, weights, len(classes), supervised_weight)
+        supervision = Supervision(labels, weights, classes, supervised_weight)
         result = train_encoder(
             images,
             config,
@@ -668,8 +691,7 @@ def finetune(
         "images": int(len(ids)),
         **({"sampled_from": readable} if sample is not None else {}),
         "finetuned_from": description,
-        "human_labels": int(human.sum()),
-        "pseudo_labels": int((pseudo & use).sum()),
+        **counts,
         **last,
     }
     project.finish_run(run, "done", metrics)

@@ -1,0 +1,231 @@
+"""Refine with labels: the encoder learns from the labels people gave and the ones they spread to.
+
+The seeds' Noisy Student loop (Xie et al. 2020, after Lee 2013's pseudo-labels): each round
+propagates the human labels over the current map, fine-tunes the current encoder on the human
+labels plus the most confident pseudo-labels of every class (hard labels; the same share of each
+class, so a big class does not swallow a small one), with the training augmentations as the noise
+and the self-supervised loss kept beside the supervised one as a regulariser, then embeds every
+image with the new encoder, maps again and propagates again. Errors the graph made are partly
+unlearnt because the encoder sees many confident, correct examples of each class under heavy
+augmentation, and the next graph is built from features that separate the classes.
+
+With enough human labels (``MIN_CHECKED``), a fifth of each class's labels is set aside for the
+whole run: never trained on and never a seed while checking. After every round the propagation
+from the rest is scored on them; when a round does not beat the best so far, the loop stops and
+the best round's encoder is made current again (its vectors and map are reused, not recomputed).
+With fewer labels it runs the rounds asked for: there is nothing honest to check against.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from explorer import workflow
+from explorer.jobs import Cancelled, CancelToken, Progress, ProgressFn, no_progress
+from explorer.store import Project
+
+ROUNDS = 2
+MAX_MINUTES = 6.0
+"""Default training budget of a whole refine on a CPU (each round gets its share); embedding and
+mapping come on top. A GPU trains epochs instead (``GPU_EPOCHS`` a round)."""
+GPU_EPOCHS = 20
+PSEUDO_SHARE = 0.6
+"""Share of each class's pseudo-labels (the most confident) that the encoder is trained on."""
+MIN_CHECKED = 20
+"""Human labels needed before a fifth of them is set aside to check each round."""
+CHECK_FOLDS = 5
+
+
+@dataclass
+class RefineRound:
+    train_run: int
+    embed_run: int
+    map_run: int
+    pseudo_labels: int
+    held_out_accuracy: float | None
+
+
+@dataclass
+class RefineReport:
+    """What refine did: ``rounds`` in order; ``kept`` the index of the round whose encoder is
+    current (-1: the starting one); ``held_out`` labels checked; ``start_accuracy`` on them
+    before the first round; ``stopped_by`` "rounds", "no better" or "cancelled"."""
+
+    rounds: list[RefineRound] = field(default_factory=list)
+    kept: int = -1
+    held_out: int = 0
+    start_accuracy: float | None = None
+    stopped_by: str = "rounds"
+    seconds: float = 0.0
+    propagation: workflow.PropagationResult | None = None  # the pseudo-labels saved at the end
+
+    def summary(self) -> str:
+        lines = []
+        if self.held_out:
+            lines.append(
+                f"held-out check: {self.held_out} human labels, {self.start_accuracy:.1%} right before refining"
+            )
+        else:
+            lines.append(f"no held-out check (needs {MIN_CHECKED} human labels)")
+        for k, r in enumerate(self.rounds):
+            check = f", held-out {r.held_out_accuracy:.1%} right" if r.held_out_accuracy is not None else ""
+            lines.append(
+                f"round {k + 1}: trained on {r.pseudo_labels:,} pseudo-labels (train run {r.train_run}){check}"
+            )
+        kept = "the starting encoder" if self.kept < 0 else f"round {self.kept + 1}'s encoder"
+        lines.append(f"current: {kept} (stopped: {self.stopped_by}, {self.seconds:.0f} s)")
+        if self.propagation is not None:
+            lines.append(self.propagation.summary())
+        return "\n".join(lines)
+
+
+def refine(
+    project: Project,
+    rounds: int = ROUNDS,
+    max_minutes: float | None = None,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+    *,
+    device: str = "auto",
+    seed: int = 0,
+) -> RefineReport:
+    """Run up to ``rounds`` rounds of refining (see the module); returns what happened.
+
+    ``max_minutes`` is the training budget of all rounds together (default ``MAX_MINUTES`` on a
+    CPU; on a GPU, ``GPU_EPOCHS`` epochs a round unless given). Every step is a normal run (train,
+    embed, map), so a cancelled refine leaves the last completed round current; the pseudo-labels
+    are propagated and saved at the end. Raises WorkflowError when there is no map, no encoder to
+    start from or fewer than two labelled classes.
+    """
+    from explorer.ssl.devices import pick_device
+    from explorer.ssl.trainer import TrainConfig
+
+    if rounds < 1:
+        raise workflow.WorkflowError(f"--rounds must be at least 1 (got {rounds})")
+    if max_minutes is not None and not max_minutes > 0:
+        raise workflow.WorkflowError(f"--max-minutes must be a positive number (got {max_minutes})")
+    started = time.perf_counter()
+    spec = _current_encoder(project)
+    start, description = workflow.resolve_encoder(project, None if spec == workflow.PIXELS else spec, device)
+    if start is None:
+        raise workflow.WorkflowError("refining needs an encoder: run `explorer train` first")
+    map_run, item_ids, _solver = workflow._map_solver(project)
+    class_ids = np.array([c.id for c in project.classes()], np.int64)
+    seeds, rejected = workflow._human_evidence(project, item_ids, class_ids)
+    if len(set(seeds[seeds >= 0].tolist())) < 2:
+        raise workflow.WorkflowError("refining needs human labels in at least 2 classes: label a few images first")
+    checked = item_ids[held_out_rows(seeds, seed)]  # item ids: rows may differ between maps
+    report = RefineReport(held_out=len(checked))
+    if len(checked):
+        report.start_accuracy = _held_out_accuracy(project, checked)
+    best = report.start_accuracy if report.start_accuracy is not None else -1.0
+    best_spec = spec
+    on_gpu = pick_device(device).type != "cpu"
+    budget = max_minutes if max_minutes is not None else (None if on_gpu else MAX_MINUTES)
+    try:
+        for k in range(rounds):
+            progress(Progress("refine", k, rounds, f"round {k + 1} of {rounds}"))
+            label_of, pseudo = _round_labels(project, checked)
+            config = TrainConfig(
+                backbone=start.name,
+                image_size=start.image_size,
+                device=device,
+                seed=seed + k,
+                epochs=GPU_EPOCHS if budget is None else 10_000,
+                max_minutes=None if budget is None else budget / rounds,
+            )
+            keep = np.fromiter(label_of, np.int64, count=len(label_of))
+            counts = {"human_labels": int(len(label_of) - pseudo), "pseudo_labels": pseudo, "refine_round": k + 1}
+            train_run = workflow.train_with_labels(
+                project, start, description, config, label_of, len(class_ids), keep, counts, 1.0, progress, cancel
+            )
+            embed_run = workflow.embed(project, str(train_run), device=device, progress=progress, cancel=cancel)
+            map_run = workflow.make_map(project, progress=progress, cancel=cancel)
+            accuracy = _held_out_accuracy(project, checked) if len(checked) else None
+            report.rounds.append(RefineRound(train_run, embed_run, map_run, pseudo, accuracy))
+            if accuracy is not None and accuracy <= best:
+                report.stopped_by = "no better"
+                break
+            best, best_spec, report.kept = (accuracy if accuracy is not None else best), str(train_run), k
+            start, description = workflow.resolve_encoder(project, str(train_run), device)
+    except Cancelled:
+        report.stopped_by = "cancelled"
+        raise
+    finally:
+        report.seconds = time.perf_counter() - started
+    if report.stopped_by == "no better":  # the best round's vectors and map become current again
+        progress(Progress("refine", rounds, rounds, "the last round was no better: back to the best encoder"))
+        workflow.embed(project, best_spec, device=device, progress=progress, cancel=cancel)
+        workflow.make_map(project, progress=progress, cancel=cancel)
+    report.propagation = workflow.propagate(project, progress, cancel)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def held_out_rows(seeds: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Rows (sorted) of the human labels set aside for checking: every ``CHECK_FOLDS``-th of each
+    class's labels in a seeded random order (classes with fewer than ``CHECK_FOLDS`` keep all
+    theirs); none below ``MIN_CHECKED`` labels."""
+    labelled = np.flatnonzero(seeds >= 0)
+    if len(labelled) < MIN_CHECKED:
+        return np.zeros(0, np.int64)
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in np.unique(seeds[labelled]):
+        rows = rng.permutation(labelled[seeds[labelled] == c])
+        if len(rows) >= CHECK_FOLDS:
+            out.append(rows[::CHECK_FOLDS])
+    return np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
+
+
+def _current_encoder(project: Project) -> str | None:
+    """What the current map's vectors came from, as ``embed`` takes it: a train run's id, a file, a
+    pretrained spec or ``pixels``; None when unknown (the latest trained encoder)."""
+    embeddings = workflow.current_embeddings(project)
+    if embeddings is None:
+        raise workflow.WorkflowError("no embeddings yet: run `explorer embed` and `explorer map` first")
+    used = str(project.run(embeddings.run_id).params.get("encoder", ""))
+    if used.startswith("train run "):
+        return used.removeprefix("train run ")
+    return used or None
+
+
+def _evidence(project: Project, hidden_items: np.ndarray):
+    """(solver, item ids, seeds, rejected, hidden rows) on the current map, with the human labels of
+    ``hidden_items`` (and their own rejections) taken out of seeds and rejected."""
+    _, item_ids, solver = workflow._map_solver(project)
+    class_ids = np.array([c.id for c in project.classes()], np.int64)
+    seeds, rejected = workflow._human_evidence(project, item_ids, class_ids)
+    rows, _found = workflow._rows_in(item_ids, hidden_items)
+    truth = seeds[rows].copy()
+    seeds[rows] = -1
+    rejected = rejected[~np.isin(rejected[:, 0], rows)]
+    return solver, item_ids, seeds, rejected, rows, truth, len(class_ids)
+
+
+def _held_out_accuracy(project: Project, checked_items: np.ndarray) -> float:
+    """Share of the checked human labels that propagation from the other human labels gets right
+    on the current map."""
+    solver, _ids, seeds, rejected, rows, truth, classes = _evidence(project, checked_items)
+    result = solver.run_apart(seeds, classes, rejected)
+    return float((result.predicted[rows] == truth).mean()) if len(rows) else 0.0
+
+
+def _round_labels(project: Project, checked_items: np.ndarray) -> tuple[dict[int, tuple[int, float]], int]:
+    """(item id -> (class index, weight) to train on, how many of them are pseudo-labels).
+
+    Human labels (less the checked ones) weigh 1; of each class's pseudo-labels, propagated from
+    those human labels, the ``PSEUDO_SHARE`` most confident join with weight 1."""
+    solver, item_ids, seeds, rejected, _rows, _truth, classes = _evidence(project, checked_items)
+    result = solver.run_apart(seeds, classes, rejected)
+    chosen = np.zeros(len(seeds), bool)
+    for c in range(classes):
+        rows = np.flatnonzero((result.predicted == c) & (seeds < 0))
+        take = int(round(PSEUDO_SHARE * len(rows)))
+        chosen[rows[np.argsort(-result.confidence[rows], kind="stable")[:take]]] = True
+    out = {int(item_ids[r]): (int(seeds[r]), 1.0) for r in np.flatnonzero(seeds >= 0)}
+    out |= {int(item_ids[r]): (int(result.predicted[r]), 1.0) for r in np.flatnonzero(chosen)}
+    return out, int(chosen.sum())

@@ -1,0 +1,113 @@
+"""Refine with labels: the encoder learns what the labels mean, where its own features mislead it."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from explorer import workflow
+from explorer.cli import main
+from explorer.ssl.trainer import TrainConfig
+from explorer.store import Project
+from explorer.workflow.refine import MIN_CHECKED, held_out_rows, refine
+
+pytestmark = pytest.mark.slow
+
+
+def write_bars(folder: Path, per_class: int = 80, size: int = 16, seed: int = 0) -> dict[str, str]:
+    """Horizontal vs vertical bars; the background (red or blue, at random) says nothing about the
+    class but dominates the pixels, so an encoder that has not seen labels groups by colour."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    truth = {}
+    for k in range(2 * per_class):
+        cls = "horizontal" if k % 2 else "vertical"
+        image = np.zeros((size, size, 3), np.uint8)
+        image[:] = (200, 40, 40) if rng.random() < 0.5 else (40, 40, 200)
+        image += rng.integers(0, 30, image.shape, dtype=np.uint8)
+        a, b = rng.integers(2, size - 10), rng.integers(3, size - 4)
+        if cls == "horizontal":
+            image[b : b + 2, a : a + 8] = 255
+        else:
+            image[a : a + 8, b : b + 2] = 255
+        name = f"img-{k:04d}.png"
+        Image.fromarray(image).save(folder / name)
+        truth[name] = cls
+    return truth
+
+
+def accuracy(project: Project, truth: dict[str, str]) -> float:
+    table = project.label_table()
+    names = {c.id: c.name for c in project.classes()}
+    paths = project.paths_by_id()
+    return float(np.mean([names.get(int(c)) == truth[paths[int(i)]] for i, c in zip(table.item_ids, table.class_ids)]))
+
+
+@pytest.fixture(scope="module")
+def bars(tmp_path_factory):
+    """The bars, trained for one epoch (an encoder that knows colours), embedded, mapped, with 15
+    human labels a class (enough for the held-out check), propagated."""
+    root = tmp_path_factory.mktemp("refine") / "bars"
+    truth = write_bars(root)
+    with Project(root) as project:
+        workflow.scan(project)
+        workflow.train(project, TrainConfig(epochs=1, image_size=16, batch_size=32, device="cpu"))
+        workflow.embed(project, device="cpu")
+        workflow.make_map(project)
+        ids = {path: i for i, path in project.paths_by_id().items()}
+        for name in ("horizontal", "vertical"):
+            cls = project.add_class(name)
+            project.set_labels([ids[p] for p in sorted(p for p in truth if truth[p] == name)[:15]], cls.id)
+        workflow.propagate(project)
+    return root, truth
+
+
+def test_refine_teaches_the_encoder_what_the_labels_mean(bars, tmp_path):
+    import shutil
+
+    root, truth = bars
+    shutil.copytree(root, tmp_path / "bars")
+    with Project(tmp_path / "bars") as project:
+        before = accuracy(project, truth)
+        runs_before = len(project.runs("train"))
+        report = refine(project, rounds=1, max_minutes=0.4, device="cpu")
+        after = accuracy(project, truth)
+        assert report.held_out == 6 and report.start_accuracy is not None  # every fifth of 15 a class
+        assert report.rounds[0].held_out_accuracy > report.start_accuracy
+        assert after > before + 0.1 and after > 0.9, (before, after)
+        # a normal training run, fine-tuned from the encoder the map came from, is now current
+        run = project.runs("train")[-1]
+        assert len(project.runs("train")) == runs_before + 1 and run.metrics["refine_round"] == 1
+        assert run.metrics["human_labels"] == 24 and run.metrics["pseudo_labels"] > 50
+        assert project.run(project.latest_run("embed").id).params["encoder"] == f"train run {run.id}"
+        assert report.kept == 0 and "round 1" in report.summary()
+
+
+def test_held_out_labels_are_a_fifth_of_each_class_and_none_when_few():
+    seeds = np.full(200, -1)
+    seeds[:30], seeds[100:110] = 0, 1
+    rows = held_out_rows(seeds)
+    assert len(rows) == 6 + 2 and set(seeds[rows].tolist()) == {0, 1}
+    assert len(held_out_rows(seeds)) == len(rows) and (held_out_rows(seeds) == rows).all()  # seeded
+    few = np.full(200, -1)
+    few[: MIN_CHECKED - 1] = 0
+    assert len(held_out_rows(few)) == 0
+
+
+def test_refine_explains_what_it_needs(tmp_path, capsys):
+    root = tmp_path / "bars"
+    write_bars(root, per_class=10)
+    assert main(["scan", str(root)]) == 0
+    assert main(["refine", str(root)]) == 1
+    assert "no embeddings yet" in capsys.readouterr().err
+    assert main(["embed", str(root), "--encoder", "pixels"]) == 0 and main(["map", str(root)]) == 0
+    assert main(["refine", str(root), "--rounds", "1"]) == 1
+    assert "no trained encoder yet" in capsys.readouterr().err
+    assert main(["train", str(root), "--epochs", "1", "--image-size", "16", "--device", "cpu"]) == 0
+    assert main(["embed", str(root), "--device", "cpu"]) == 0 and main(["map", str(root)]) == 0
+    assert main(["refine", str(root)]) == 1
+    assert "human labels in at least 2 classes" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["refine", str(root), "--rounds", "0"])
+    assert "--rounds: must be at least 1" in capsys.readouterr().err
