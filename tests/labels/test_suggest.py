@@ -12,6 +12,18 @@ def test_cold_start_covers_every_cluster(three_clusters):
     assert set(y[picks[:3]].tolist()) == {0, 1, 2}
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_first_round_covers_every_cluster_of_a_well_separated_collection(make_clusters, seed):
+    from explorer.neighbours.knn import knn_graph
+
+    x, y = make_clusters(60, 10, seed=seed)
+    sizes = np.random.default_rng(seed).integers(20, 61, 10)  # unequal clusters
+    keep = np.concatenate([np.flatnonzero(y == c)[:m] for c, m in enumerate(sizes)])
+    x, y = x[keep], y[keep]
+    picks = suggest(knn_graph(x, k=10), x, None, np.zeros(len(x), bool), 10)
+    assert sorted(y[picks].tolist()) == list(range(10))  # ten labels, ten clusters
+
+
 def test_cold_start_prefers_typical_items_over_outliers(make_clusters):
     x, y = make_clusters(100, 4, seed=3)
     outlier = np.full((1, x.shape[1]), 40.0, np.float32)
