@@ -162,8 +162,9 @@ def held_out_scores(
     cancel: CancelToken | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(score (M,), right (M,) bool) of the human labels in classes with ``MIN_CLASS_LABELS`` or more, each
-    hidden in its fold and propagated from the other folds (``solver.run_apart``)."""
+    hidden in its fold, with its own rejections, and propagated from the other folds (``solver.run_apart``)."""
     seeds = np.asarray(seeds, np.int64)
+    rejections = np.zeros((0, 2), np.int64) if rejected is None else np.asarray(rejected, np.int64).reshape(-1, 2)
     fold = folds_of(seeds, FOLDS if folds is None else folds)
     counts = np.bincount(seeds[seeds >= 0], minlength=n_classes)
     fold[(seeds >= 0) & (counts[np.maximum(seeds, 0)] < MIN_CLASS_LABELS)] = -1
@@ -174,7 +175,8 @@ def held_out_scores(
         hidden = np.flatnonzero(fold == k)
         rest = seeds.copy()
         rest[hidden] = -1
-        result = solver.run_apart(rest, n_classes, rejected)
+        # a hidden label's own rejections go with it: "not a 4" on an item labelled 9 gave its answer away
+        result = solver.run_apart(rest, n_classes, rejections[~np.isin(rejections[:, 0], hidden)])
         scores.append(score(result)[hidden])
         right.append(result.predicted[hidden] == seeds[hidden])
     if not scores:

@@ -101,8 +101,8 @@ def pseudo_label_rounds(
         confidence = np.where(alive, certainty(scores) * (1.0 - head_weight * (1.0 - reach)), 0.0)
         confidence[human] = 1.0
         progress(Progress("rounds", done + 1, rounds, f"pseudo-label round {done + 1} of {rounds}"))
-    # the head vouches for rows the graph does not reach, but only half as much (as in confidence)
-    vouched = np.where(human, 1.0, 1.0 - head_weight * (1.0 - reach))
+    # reach stays the graph's: the calibration curve was fitted on margin x the graph's reach, and
+    # the head's word does not bring a row closer to a human label
     return Propagation(
-        current.astype(np.int64), confidence.astype(np.float32), scores.astype(np.float32), vouched.astype(np.float32)
+        current.astype(np.int64), confidence.astype(np.float32), scores.astype(np.float32), propagation.reach
     )

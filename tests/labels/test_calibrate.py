@@ -118,6 +118,21 @@ def test_a_wrong_label_comes_back_wrong(make_clusters):
     assert (~right).sum() == 1
 
 
+def test_a_hidden_label_takes_its_own_rejections_with_it(make_clusters):
+    x, y = make_clusters(60, 2, spread=6.0, seed=3)  # overlapping: both classes reach the border
+    solver = Diffusion(knn_graph(x, k=10))
+    zero = np.flatnonzero(y == 0)
+    edge = zero[np.argmin(np.linalg.norm(x[zero] - x[y == 1].mean(axis=0), axis=1))]
+    seeds = np.full(len(y), -1)
+    rows = np.concatenate([np.flatnonzero(y == c)[:10] for c in range(2)])
+    seeds[rows] = y[rows]
+    seeds[edge] = 1  # labelled 1 at the border, after rejecting the pseudo-label 0 there
+    _, right_without = held_out_scores(solver, seeds, 2)
+    _, right_with = held_out_scores(solver, seeds, 2, np.array([[edge, 0]]))
+    # kept, the rejection would zero class 0 on the hidden row and hand it back its own answer
+    assert (~right_with).sum() == (~right_without).sum() >= 1
+
+
 def test_the_solver_state_for_the_real_labels_is_untouched(make_clusters):
     solver, y = _diffusion(make_clusters)
     seeds = np.where(np.arange(len(y)) % 6 == 0, y, -1)

@@ -200,6 +200,11 @@ def test_rounds_label_what_the_graph_cannot_reach(two_clusters):
     assert (refined.predicted == y).mean() == 1.0
     assert (refined.confidence[island] < refined.confidence[np.flatnonzero(y == 1)[1:50]].mean()).all()
     np.testing.assert_array_equal(refined.confidence[seeds >= 0], 1.0)
+    # the calibration maps margin x the graph's reach: the head's word must not raise that reach
+    np.testing.assert_array_equal(refined.reach, graph_only.reach)
+    from explorer.labels.calibrate import score
+
+    assert (score(refined)[island] < 0.01).all()  # beyond the graph: about the lowest calibrated confidence
     rejected = np.array([[island[0], 1]])
     again = pseudo_label_rounds(x, propagate(cut, seeds, 2, rejected), seeds, 1, rejected)
     assert again.predicted[island[0]] != 1 and again.scores[island[0], 1] == 0
