@@ -1,79 +1,62 @@
-"""Labelling effort: human labels needed until a whole collection is 95, 98, 99% correctly labelled.
+"""Labelling effort on the benchmark suite: how many human labels until a whole collection is right.
 
-A simulated labeller works through the real workflow on the demo digits (``write_demo``, scan,
-``embed --encoder pixels``, ``map``) or, with ``--collection clusters``, on overlapping synthetic
-clusters (imported embeddings): it starts from nothing, asks for the next 10 items to label,
-labels them with their true class (adding the class the first time it sees it),
-propagates, and reads the labels the export would write (human labels plus every pseudo-label;
-an unlabelled item counts as wrong). It repeats until the highest of ``--targets`` of the
-collection is right (or ``--max-labels``), noting when it passes each target. Strategies:
-``suggest`` (``explorer.workflow.suggest``: margin sampling, a fifth of the picks exploring),
-suggestions as they were before (ranked by entropy, no exploring), and ``random`` picks among
-the unlabelled items. Prints labels
-needed per strategy and target, and the ratios.
+For each collection of ``benchmarks/collections`` it takes the default path of the command line
+(``scan``, ``train --max-minutes M``, ``embed``, ``map``) and, in the same run, the raw-pixel path
+(``embed --encoder pixels``, ``map``), then measures:
 
-Each of ``--trials`` collections (the digits whole, then random 90 % subsets of them; or the
-clusters with successive seeds) is labelled once per strategy; means and spreads over trials.
+- kNN@20 of the trained encoder against raw pixels (``explorer evaluate`` with the truth file);
+- seeded accuracy: pseudo-labels propagated from 1 / 3 / 10 random seeds a class, right among the
+  items that are not seeds (an unreached item counts as wrong), mean over ``--draws`` draws; with
+  ``--refine``, once more for one seed a class after ``explorer refine``;
+- labels to each of ``--targets``: a simulated person asks ``explorer suggest`` for the next
+  ``--batch`` images, labels them with their true class, propagates, and reads what the export
+  would write (human labels plus every pseudo-label); the same with random picks, and with
+  suggestions on the raw-pixel map; ``--refine-at N ...`` runs ``explorer refine`` once the
+  person has given N labels (the default path when the README recommends it).
 
-Run: ``nice -n 10 python benchmarks/labelling_effort.py [--collection digits|clusters] [--targets 0.95 0.98 0.99]
-[--batch 10] [--trials 5]``
+Prints one table row per collection and writes every figure as JSON lines to ``--out``.
+
+Run: ``nice -n 10 python benchmarks/labelling_effort.py [--collections mnist handwriting ...]
+[--train-minutes 10] [--refine] [--refine-at 10 50] [--scale 1.0] [--out effort.jsonl]``
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import importlib
+import json
 import shutil
+import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from explorer import workflow
-from explorer.demo import write_demo
-from explorer.store import Project
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/labelling_effort.py`
+
+from benchmarks.collections import SUITE, make  # noqa: E402
+from explorer import workflow  # noqa: E402
+from explorer.store import Project  # noqa: E402
 
 
-def prepare(folder: Path) -> tuple[Path, dict[str, str]]:
-    """The demo collection scanned, embedded (pixels) and mapped, and its true labels by path."""
-    demo = write_demo(folder)
-    with open(demo.truth, newline="", encoding="utf-8") as f:
-        truth = {row["path"]: row["label"] for row in csv.DictReader(f)}
-    with Project(demo.images) as project:
+def prepare(folder: Path, truth_csv: Path, train_minutes: float | None) -> None:
+    """The default command-line path (or, with ``train_minutes`` None, the raw-pixel one) on ``folder``."""
+    with Project(folder) as project:
         workflow.scan(project)
-        workflow.embed(project, workflow.PIXELS)
+        if train_minutes is None:
+            workflow.embed(project, workflow.PIXELS)
+        else:
+            from explorer.ssl.trainer import TrainConfig
+
+            workflow.train(project, TrainConfig(max_minutes=train_minutes, epochs=100_000))
+            workflow.embed(project)
         workflow.make_map(project)
-    return demo.images, truth
 
 
-def prepare_clusters(folder: Path, seed: int = 1, n: int = 3000, classes: int = 16, noise: float = 1.0):
-    """A harder collection than the digits, with known answers: n tiny image files whose
-    embeddings (imported, 32-d) are overlapping Gaussian clusters: 16 classes of unequal size
-    (Dirichlet(2) shares), each made of 1-3 separate modes, noise ``noise`` around unit-scale
-    centres. Returns (images folder, truth by path)."""
-    from PIL import Image
-
-    from explorer.exchange.embeddings import import_embeddings
-
-    rng = np.random.default_rng(seed)
-    labels = rng.choice(classes, n, p=rng.dirichlet(np.full(classes, 2.0)))
-    modes = [rng.normal(0, 1, (rng.integers(1, 4), 32)) for _ in range(classes)]
-    x = np.stack([modes[c][rng.integers(len(modes[c]))] for c in labels]) + rng.normal(0, noise, (n, 32))
-    images = folder / "clusters"
-    images.mkdir(parents=True)
-    paths = [f"item-{k:05d}.png" for k in range(n)]
-    for k, path in enumerate(paths):  # the pixels do not matter: the imported embeddings do
-        Image.fromarray(np.full((4, 4, 3), k % 251, np.uint8)).save(images / path)
-    np.save(folder / "vectors.npy", x.astype(np.float32))
-    (folder / "paths.txt").write_text("\n".join(paths), encoding="utf-8")
-    with Project(images) as project:
-        workflow.scan(project)
-        import_embeddings(project, folder / "vectors.npy", folder / "paths.txt")
-        workflow.make_map(project)
-    return images, {path: f"class {c}" for path, c in zip(paths, labels.tolist(), strict=True)}
+def read_truth(truth_csv: Path) -> dict[str, str]:
+    with open(truth_csv, newline="", encoding="utf-8") as f:
+        return {row["path"]: row["label"] for row in csv.DictReader(f)}
 
 
 def exported_accuracy(project: Project, truth: dict[str, str]) -> float:
@@ -85,147 +68,173 @@ def exported_accuracy(project: Project, truth: dict[str, str]) -> float:
     return right / len(truth)
 
 
-@contextmanager
-def entropy_uncertainty():
-    """Suggestions as they were before margin sampling and exploring: ranked by the map's
-    confidence (entropy x reach), every pick by doubt."""
-    module = importlib.import_module("explorer.labels.suggest")
-    margins, share = module.uncertainty, module.EXPLORE_SHARE
-    module.uncertainty = lambda propagation, distance: (
-        np.ones(len(distance)) if propagation is None else 1.0 - np.clip(propagation.confidence, 0.0, 1.0)
-    )
-    module.EXPLORE_SHARE = 0.0
-    try:
-        yield
-    finally:
-        module.uncertainty, module.EXPLORE_SHARE = margins, share
+def seeded_accuracy(project: Project, truth: dict[str, str], per_class: int, draws: int) -> float:
+    """Mean over ``draws`` random draws of ``per_class`` seeds a class: share of the other items the
+    propagation labels right (nothing is written to the project)."""
+    _, item_ids, solver = workflow._map_solver(project)
+    paths = project.paths_by_id()
+    names = sorted(set(truth.values()))
+    y = np.array([names.index(truth[paths[int(i)]]) for i in item_ids])
+    scores = []
+    for draw in range(draws):
+        rng = np.random.default_rng(draw)
+        seeds = np.full(len(y), -1)
+        for c in range(len(names)):
+            rows = np.flatnonzero(y == c)
+            seeds[rng.choice(rows, min(per_class, len(rows)), replace=False)] = c
+        result = solver.run_apart(seeds, len(names))
+        rest = seeds < 0
+        scores.append(float((result.predicted[rest] == y[rest]).mean()))
+    return float(np.mean(scores))
 
 
-def simulate(
-    images: Path, truth: dict[str, str], strategy: str, seed: int, args
-) -> tuple[dict[float, int | None], float, float]:
-    """({target: labels needed, None if not reached}, final accuracy, seconds per round) for one
-    labeller on a fresh copy."""
-    rng = np.random.default_rng(seed)
+def label(project: Project, items: list[int], truth: dict[str, str]) -> None:
+    paths = project.paths_by_id()
+    for item in items:
+        name = truth[paths[item]]
+        cls = project.class_by_name(name) or project.add_class(name)
+        project.set_labels([item], cls.id)
+
+
+def refined_one_seed(folder: Path, truth: dict[str, str], work: Path, minutes: float | None) -> float:
+    """Accuracy of the export after one random seed a class and ``explorer refine``."""
+    from explorer.workflow.refine import refine
+
+    copy = work / "refine-seeded" / folder.name
+    shutil.copytree(folder, copy)
+    with Project(copy) as project:
+        by_class: dict[str, list[int]] = {}
+        paths = project.paths_by_id()
+        for item, path in sorted(paths.items()):
+            by_class.setdefault(truth[path], []).append(item)
+        rng = np.random.default_rng(0)
+        label(project, [int(rng.choice(items)) for items in by_class.values()], truth)
+        refine(project, max_minutes=minutes)
+        return exported_accuracy(project, truth)
+
+
+def simulate(folder: Path, truth: dict[str, str], strategy: str, work: Path, args) -> dict:
+    """Label a fresh copy of ``folder`` round by round; {target: labels needed or None}, final accuracy,
+    the accuracy after each round and seconds."""
+    copy = work / strategy / folder.name
+    shutil.copytree(folder, copy)
+    rng = np.random.default_rng(0)
     reached: dict[float, int | None] = dict.fromkeys(args.targets)
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / images.name
-        shutil.copytree(images, copy)
-        with Project(copy) as project:
-            ids_by_path = {item.path: item.id for item in project.items()}
-            labelled: set[int] = set()
-            accuracy, rounds, spent = 0.0, 0, 0.0
-            while accuracy < max(args.targets) and len(labelled) < min(args.max_labels, len(truth)):
-                t0 = time.perf_counter()
-                if strategy == "suggest":
-                    picks = workflow.suggest(project, args.batch).item_ids.tolist()
-                elif strategy == "suggest-entropy":
-                    with entropy_uncertainty():
-                        picks = workflow.suggest(project, args.batch).item_ids.tolist()
-                else:
-                    pool = np.array(sorted(set(ids_by_path.values()) - labelled))
-                    picks = rng.choice(pool, size=min(args.batch, len(pool)), replace=False).tolist()
-                paths = project.paths_by_id()
-                for item in picks:
-                    name = truth[paths[item]]
-                    cls = project.class_by_name(name) or project.add_class(name)
-                    project.set_labels([item], cls.id)
-                    labelled.add(item)
-                workflow.propagate(project, rounds=args.rounds)
-                spent += time.perf_counter() - t0
-                rounds += 1
-                accuracy = exported_accuracy(project, truth)
-                for target in args.targets:
-                    if reached[target] is None and accuracy >= target:
-                        reached[target] = len(labelled)
-    return reached, accuracy, spent / max(rounds, 1)
+    curve: list[tuple[int, float]] = []
+    started = time.perf_counter()
+    refine_at = sorted(args.refine_at) if strategy == "suggest" else []
+    with Project(copy) as project:
+        labelled: set[int] = set()
+        all_items = sorted(project.paths_by_id())
+        accuracy = 0.0
+        while accuracy < max(args.targets) and len(labelled) < min(args.max_labels, len(truth)):
+            if strategy == "random":
+                pool = np.array(sorted(set(all_items) - labelled))
+                picks = rng.choice(pool, size=min(args.batch, len(pool)), replace=False).tolist()
+            else:
+                picks = workflow.suggest(project, args.batch).item_ids.tolist()
+            label(project, picks, truth)
+            labelled.update(picks)
+            if refine_at and len(labelled) >= refine_at[0]:
+                from explorer.workflow.refine import refine
+
+                refine_at.pop(0)
+                refine(project, max_minutes=args.refine_minutes)
+            workflow.propagate(project)
+            accuracy = exported_accuracy(project, truth)
+            curve.append((len(labelled), round(accuracy, 4)))
+            for target in args.targets:
+                if reached[target] is None and accuracy >= target:
+                    reached[target] = len(labelled)
+    return {"reached": reached, "final": accuracy, "curve": curve, "seconds": time.perf_counter() - started}
 
 
-def trial_collection(tmp: Path, args, trial: int, base: tuple[Path, dict[str, str]] | None):
-    """The collection of one trial: the digits (trial 0 whole, later trials a random 90 % of them,
-    rescanned, embedded and mapped again), or the clusters made with seed ``clusters_seed + trial``."""
-    if args.collection == "clusters":
-        return prepare_clusters(tmp / f"trial-{trial}", seed=args.clusters_seed + trial)
-    images, truth = base
-    if trial == 0:
-        return images, truth
-    folder = tmp / f"trial-{trial}" / images.name
-    shutil.copytree(images, folder)
-    paths = sorted(truth)
-    drop = np.random.default_rng(100 + trial).choice(len(paths), len(paths) // 10, replace=False)
-    for k in drop:
-        (folder / paths[k]).unlink()
+def knn_figures(folder: Path, truth_csv: Path) -> dict[str, float]:
     with Project(folder) as project:
-        workflow.scan(project)
-        workflow.embed(project, workflow.PIXELS)
-        workflow.make_map(project)
-    kept = set(paths) - {paths[k] for k in drop}
-    return folder, {path: truth[path] for path in kept}
+        report = workflow.evaluate(project, truth_csv)
+    return {row.name: row.knn for row in report.rows}
+
+
+def cell(reached: dict, target: float, most: int) -> str:
+    return f"{reached[target]}" if reached[target] is not None else f">{most}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--collection", choices=("digits", "clusters"), default="digits")
-    parser.add_argument("--clusters-seed", type=int, default=1, help="first synthetic clusters collection")
-    parser.add_argument("--targets", type=float, nargs="+", default=[0.95, 0.98, 0.99])
-    parser.add_argument("--batch", type=int, default=10, help="items labelled between propagations")
-    parser.add_argument(
-        "--trials",
-        type=int,
-        default=5,
-        help="collections to try: the digits whole, then random 90 %% subsets; the clusters with successive seeds",
-    )
-    parser.add_argument("--rounds", type=int, default=0, help="pseudo-label rounds per propagation")
-    parser.add_argument("--max-labels", type=int, default=1000)
-    parser.add_argument(
-        "--compare-entropy",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also run suggestions as they were before margin sampling and exploring",
-    )
+    parser.add_argument("--collections", nargs="+", default=list(SUITE), choices=SUITE)
+    parser.add_argument("--scale", type=float, default=1.0, help="collection sizes (1.0: the full suite)")
+    parser.add_argument("--train-minutes", type=float, default=10.0, help="`explorer train --max-minutes`")
+    parser.add_argument("--targets", type=float, nargs="+", default=[0.90, 0.95, 0.98])
+    parser.add_argument("--batch", type=int, default=10, help="labels a round (`explorer suggest --n`)")
+    parser.add_argument("--max-labels", type=int, default=300)
+    parser.add_argument("--draws", type=int, default=5, help="random seed draws for seeded accuracy")
+    parser.add_argument("--refine", action="store_true", help="also: one seed a class + `explorer refine`")
+    parser.add_argument("--refine-at", type=int, nargs="*", default=[], help="label counts at which to refine")
+    parser.add_argument("--refine-minutes", type=float, default=None, help="`explorer refine --max-minutes`")
+    parser.add_argument("--no-random", action="store_true", help="skip the random-picks baseline")
+    parser.add_argument("--out", type=Path, default=None, help="JSON lines with every figure")
+    parser.add_argument("--work", type=Path, default=None, help="folder for the collections (default: temporary)")
     args = parser.parse_args()
     args.targets = sorted(args.targets)
-    strategies = ["suggest", *(["suggest-entropy"] if args.compare_entropy else []), "random"]
-    names = {
-        "suggest": "suggest",
-        "suggest-entropy": "suggest as before (entropy, no exploring)",
-        "random": "random picks",
-    }
 
+    heads = " / ".join(f"{t:.0%}" for t in args.targets)
+    print(f"train {args.train_minutes} min, {args.batch} labels a round, refine at {args.refine_at or 'never'}")
+    print(
+        f"| collection | items | classes | kNN encoder / pixels | seeded 1 / 3 / 10 a class | 1 a class + refine "
+        f"| labels to {heads}: suggest | raw pixels + suggest | random picks |"
+    )
+    print("|---|---:|---:|---|---|---:|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        base = prepare(Path(tmp) / "base") if args.collection == "digits" else None
-        what = "demo digits, raw-pixel embeddings" if base else "overlapping clusters, 16 classes"
-        print(f"{what}, {args.batch} labels per round, {args.trials} trial(s)")
-        heads = " | ".join(f"labels for {t:.0%}" for t in args.targets)
-        print(f"| trial | items | strategy | {heads} | final accuracy | s per round |")
-        print("|---|---:|---|" + "---:|" * (len(args.targets) + 2))
-        needed: dict[str, list[dict]] = {name: [] for name in strategies}
-        for trial in range(args.trials):
-            images, truth = trial_collection(Path(tmp), args, trial, base)
-            for strategy in strategies:
-                reached, acc, per_round = simulate(images, truth, strategy, trial, args)
-                needed[strategy].append(reached)
-                cells = " | ".join(
-                    f"{reached[t]}" if reached[t] is not None else f">{args.max_labels}" for t in args.targets
-                )
-                print(
-                    f"| {trial} | {len(truth):,} | {names[strategy]} | {cells} | {acc:.3f} | {per_round:.2f} |",
-                    flush=True,
-                )
-        print(f"\nmean +- std over {args.trials} trial(s) (a run that never got there counts as {args.max_labels}):")
-        print(f"| strategy | {heads} |\n|---|" + "---:|" * len(args.targets))
-        means = {}
-        for strategy in strategies:
-            cells = []
-            for t in args.targets:
-                values = [r[t] if r[t] is not None else args.max_labels for r in needed[strategy]]
-                short = sum(r[t] is None for r in needed[strategy])
-                means[strategy, t] = float(np.mean(values))
-                cells.append(f"{np.mean(values):.0f} +- {np.std(values):.0f}" + (f" ({short} never)" if short else ""))
-            print(f"| {names[strategy]} | {' | '.join(cells)} |")
-        for t in args.targets:
-            ratio = means["random", t] / max(means["suggest", t], 1.0)
-            print(f"{t:.0%}: suggestions need {ratio:.1f}x fewer labels than random picks")
+        work = args.work or Path(tmp)
+        for name in args.collections:
+            started = time.perf_counter()
+            made = make(name, work / "made", scale=args.scale)
+            truth = read_truth(made.truth)
+            folders = {}
+            for path_name, minutes in (("default", args.train_minutes), ("pixels", None)):
+                folders[path_name] = work / path_name / name
+                shutil.copytree(made.images, folders[path_name])
+                prepare(folders[path_name], made.truth, minutes)
+            knn = knn_figures(folders["default"], made.truth)
+            with Project(folders["default"]) as project:
+                seeded = {k: seeded_accuracy(project, truth, k, args.draws) for k in (1, 3, 10)}
+            refined = (
+                refined_one_seed(folders["default"], truth, work / name, args.refine_minutes) if args.refine else None
+            )
+            runs = {"suggest": simulate(folders["default"], truth, "suggest", work / name, args)}
+            runs["pixels"] = simulate(folders["pixels"], truth, "pixels-suggest", work / name, args)
+            if not args.no_random:
+                runs["random"] = simulate(folders["default"], truth, "random", work / name, args)
+            current = next(v for k, v in knn.items() if k.startswith("current"))
+            pixels = next(v for k, v in knn.items() if k.startswith("raw pixels"))
+            row = {
+                "collection": name,
+                "items": len(truth),
+                "classes": made.classes,
+                "knn": knn,
+                "seeded": seeded,
+                "refined_one_seed": refined,
+                "runs": runs,
+                "train_minutes": args.train_minutes,
+                "refine_at": args.refine_at,
+                "seconds": round(time.perf_counter() - started),
+            }
+            cells = {
+                key: " / ".join(cell(run["reached"], t, args.max_labels) for t in args.targets)
+                for key, run in runs.items()
+            }
+            print(
+                f"| {name} | {len(truth):,} | {made.classes} | {current:.3f} / {pixels:.3f} "
+                f"| {seeded[1]:.3f} / {seeded[3]:.3f} / {seeded[10]:.3f} "
+                f"| {'-' if refined is None else f'{refined:.3f}'} | {cells['suggest']} | {cells['pixels']} "
+                f"| {cells.get('random', '-')} |",
+                flush=True,
+            )
+            if args.out:
+                with open(args.out, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(row, default=str) + "\n")
+            for folder in (work / "default", work / "pixels", work / name, work / "made"):
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
