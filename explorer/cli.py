@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-minutes",
         type=_positive_float,
         default=None,
-        help="training time of all rounds together (default: 6 on a CPU; on a GPU 20 epochs a round)",
+        help="training time of all rounds together (default: 6 on a CPU, none on a GPU; 20 epochs a round at most)",
     )
     refining.add_argument("--device", default="auto")
 

@@ -58,6 +58,7 @@ STEPS = {
     "map": ("make_map", {}, "map"),
     "build": ("run_all", {}, "map"),
     "quick map": ("quick_map", {}, "map"),
+    "refine": ("refine", {}, "map"),
 }
 TITLES = {
     "scan": "Scanning",
@@ -69,6 +70,7 @@ TITLES = {
     "quick map": "Quick map",
     "export": "Exporting",
     "evaluate": "Evaluating",
+    "refine": "Refining with labels",
 }
 
 
@@ -277,6 +279,14 @@ class MainWindow(QMainWindow):
         self.map_action = action(
             "Map", lambda: self.run_step("map"), None, "Neighbour graph and 2-D layout of the embeddings"
         )
+        self.refine_action = action(
+            "Refine with labels",
+            lambda: self.run_step("refine"),
+            "Ctrl+R",
+            "Teach the encoder your labels: fine-tune it on them and the surest pseudo-labels, embed, map and "
+            "propagate again (two rounds; stops early when held-out labels stop improving; cancel keeps "
+            "finished rounds, run it again to go on)",
+        )
         self.evaluate_action = action(
             "Evaluate embeddings…",
             self.choose_evaluation,
@@ -325,6 +335,7 @@ class MainWindow(QMainWindow):
             self.train_action,
             self.embed_action,
             self.map_action,
+            self.refine_action,
             self.evaluate_action,
             self.export_csv_action,
             self.export_folder_action,
@@ -347,6 +358,7 @@ class MainWindow(QMainWindow):
             self.embed_action,
             self.map_action,
             None,
+            self.refine_action,
             self.evaluate_action,
             self.train_settings_action,
             self.cancel_action,
@@ -392,6 +404,7 @@ class MainWindow(QMainWindow):
             None,
             panel.propagate_action,
             self.suggest_action,
+            self.refine_action,
             self.export_csv_action,
         ):
             toolbar.addSeparator() if a is None else toolbar.addAction(a)
@@ -493,6 +506,8 @@ class MainWindow(QMainWindow):
         kwargs = dict(kwargs)
         if step in ("train", "run_all"):
             kwargs["training"] = training_settings(self.settings)
+        if step == "refine":
+            kwargs["device"] = training_settings(self.settings).get("device", "auto")
         return self.jobs.start(name, _workflow_job(step, self.session.project, **kwargs))
 
     def choose_evaluation(self) -> int:

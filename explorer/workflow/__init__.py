@@ -1199,3 +1199,7 @@ def parse_sources(text: str | Sequence[str]) -> tuple[str, ...]:
     if bad or not names:
         raise WorkflowError(f"unknown label source(s) {', '.join(bad) or '(none)'}; choose from {','.join(allowed)}")
     return tuple(names)
+
+
+# ---- refine with labels (its own module: rounds of train, embed, map, propagate) -------------
+from explorer.workflow.refine import RefineReport, refine  # noqa: E402, F401

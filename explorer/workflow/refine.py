@@ -30,8 +30,11 @@ from explorer.store import Project
 ROUNDS = 2
 MAX_MINUTES = 6.0
 """Default training budget of a whole refine on a CPU (each round gets its share); embedding and
-mapping come on top. A GPU trains epochs instead (``GPU_EPOCHS`` a round)."""
-GPU_EPOCHS = 20
+mapping come on top. A GPU has no time budget by default."""
+EPOCHS = 20
+"""Epochs a round at most (what a GPU gets through with no budget), but at least ``MIN_STEPS``
+optimiser steps: a small collection's epoch is a step or two."""
+MIN_STEPS = 300
 PSEUDO_SHARE = 0.6
 """Share of each class's pseudo-labels (the most confident) that the encoder is trained on."""
 MIN_CHECKED = 20
@@ -95,7 +98,7 @@ def refine(
     """Run up to ``rounds`` rounds of refining (see the module); returns what happened.
 
     ``max_minutes`` is the training budget of all rounds together (default ``MAX_MINUTES`` on a
-    CPU; on a GPU, ``GPU_EPOCHS`` epochs a round unless given). Every step is a normal run (train,
+    CPU, none on a GPU); a round stops after ``EPOCHS`` epochs in any case. Every step is a normal run (train,
     embed, map), so a cancelled refine leaves the last completed round current; the pseudo-labels
     are propagated and saved at the end. Raises WorkflowError when there is no map, no encoder to
     start from or fewer than two labelled classes.
@@ -134,7 +137,7 @@ def refine(
                 image_size=start.image_size,
                 device=device,
                 seed=seed + k,
-                epochs=GPU_EPOCHS if budget is None else 10_000,
+                epochs=_epochs(project.item_count(), TrainConfig(device=device)),
                 max_minutes=None if budget is None else budget / rounds,
             )
             keep = np.fromiter(label_of, np.int64, count=len(label_of))
@@ -163,6 +166,15 @@ def refine(
     report.propagation = workflow.propagate(project, progress, cancel)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _epochs(items: int, config) -> int:
+    """Epochs a round: ``EPOCHS``, or more when that would be fewer than ``MIN_STEPS`` steps."""
+    from explorer.ssl.devices import pick_device
+    from explorer.ssl.trainer import default_batch_size
+
+    batch = min(config.batch_size or default_batch_size(pick_device(config.device)), max(items, 1))
+    return max(EPOCHS, -(-MIN_STEPS // max(1, items // batch)))
 
 
 def held_out_rows(seeds: np.ndarray, seed: int = 0) -> np.ndarray:
