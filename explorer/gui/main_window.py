@@ -644,6 +644,9 @@ class MainWindow(QMainWindow):
             self._show_evaluation(result)
         if isinstance(result, int) and not isinstance(result, bool):
             summary = f"{name} finished (run {result})"
+            run = self.session.project.run(result) if self.session.project is not None else None
+            if run is not None and run.metrics.get("note"):  # e.g. raw pixels chosen over the encoder
+                summary = f"{summary}: {run.metrics['note']}"
         self.show_message(summary)
         self._update_state()
 

@@ -411,8 +411,52 @@ def embed(
         metrics["resumed_from" if source.partial else "reused_from"] = source.run_id
     if used < batch_size:
         metrics["batch_size"] = used  # halved after running out of memory
+    check = None if model is None else check_against_pixels(project, run, progress, cancel)
+    if check is not None:
+        metrics["checked_on_labels"] = check
     project.finish_run(run, "done", metrics)
+    if check is not None and check["pixels"] > check["encoder"] + check["margin"]:
+        # the labels people gave say raw pixels group the images better: map those, and say so
+        pixels = embed(project, PIXELS, progress=progress, cancel=cancel)
+        note = (
+            f"raw pixels beat {description} on your {check['labels']} labels (kNN {check['pixels']:.3f} vs "
+            f"{check['encoder']:.3f}): the map uses raw pixels; train longer or refine with labels"
+        )
+        project.update_run_metrics(pixels, project.run(pixels).metrics | {"chosen_over": run, "note": note})
+        progress(Progress("embed", 1, 1, note))
+        return pixels
     return run
+
+
+MIN_CHECK_LABELS = 20
+"""Human labels (in two classes or more) needed before a new encoder is checked against raw pixels."""
+
+
+def check_against_pixels(project: Project, run: int, progress: ProgressFn = no_progress, cancel=None) -> dict | None:
+    """kNN accuracy (leave-one-out, cosine) of embed run ``run``'s vectors and of raw pixels on the
+    human labels, with the margin by which pixels must win to count (two standard errors of the
+    difference, at least 0.02); None with fewer than ``MIN_CHECK_LABELS`` labels in 2 classes."""
+    from explorer.ssl.evaluate import knn_accuracy
+
+    known, _ = _known_labels(project, None)
+    if len(known) < MIN_CHECK_LABELS or len(set(known.values())) < 2:
+        return None
+    ids = project.load_run_array(run, "item_ids")
+    vectors = project.load_run_array(run, "embeddings", mmap=True)
+    rows, found = _rows_in(ids, np.fromiter(known, np.int64, count=len(known)))
+    items = np.fromiter(known, np.int64, count=len(known))[found]
+    pixel_ids, small = load_images(project, PIXEL_SIZE, progress, cancel, only=set(items.tolist()))
+    keep = np.isin(items, pixel_ids)
+    rows, items = rows[keep], items[keep]
+    order = {int(i): r for r, i in enumerate(pixel_ids.tolist())}
+    labels = np.array([known[int(i)] for i in items], dtype=object)
+    classes = len(set(labels.tolist()))
+    k = max(1, min(20, len(items) // (2 * classes)))  # a few labels a class: no more than half a class votes
+    encoder = knn_accuracy(np.asarray(vectors[rows], np.float32), labels, k)
+    pixels = knn_accuracy(pixel_vectors(small[[order[int(i)] for i in items]]), labels, k)
+    p = (encoder + pixels) / 2
+    margin = max(0.02, 2 * float(np.sqrt(2 * p * (1 - p) / len(items))))
+    return {"labels": int(len(items)), "encoder": round(encoder, 4), "pixels": round(pixels, 4), "margin": round(margin, 4)}
 
 
 def _embed_rows(project, files, writer, model, size, batch_size, chunk_rows, progress, cancel) -> int:
