@@ -461,8 +461,10 @@ def _dispatch(args) -> int:
                 print(report.summary())
         elif args.verb == "suggest":
             with _open_project(args) as project:
-                for path in workflow.suggest(project, args.n).paths:
+                found = workflow.suggest(project, args.n)
+                for path, why in zip(found.paths, found.reasons, strict=True):
                     print(path)
+                    print(f"  {why}", file=sys.stderr)  # stdout stays one path per line
         elif args.verb == "export":
             with _open_project(args) as project:
                 include = workflow.parse_sources(args.include)

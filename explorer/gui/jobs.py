@@ -59,12 +59,16 @@ class _Task(QRunnable):
                 raise Cancelled()
             result = self.fn(progress=self._progress, cancel=self.token)
         except Cancelled:
-            self.relay.done.emit(self.request, "cancelled", None)
+            outcome, payload = "cancelled", None
         except Exception as exc:  # shown to the person; the traceback goes to the log
             log.error("job failed:\n%s", traceback.format_exc())
-            self.relay.done.emit(self.request, "failed", _readable(exc))
+            outcome, payload = "failed", _readable(exc)
         else:
-            self.relay.done.emit(self.request, "finished", result)
+            outcome, payload = "finished", result
+        try:
+            self.relay.done.emit(self.request, outcome, payload)
+        except RuntimeError:  # the window (and its relay) went away while the job ran: nobody to tell
+            log.info("job %s ended (%s) after its window closed", self.request, outcome)
 
 
 def _readable(exc: Exception) -> str:

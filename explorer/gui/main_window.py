@@ -187,6 +187,7 @@ class MainWindow(QMainWindow):
         # Another window or a CLI command may write to the same project: look now and then.
         self._data_version = None
         self._to_label: list[int] = []  # Label next's suggestions not labelled yet, in order
+        self._why: dict[int, str] = {}  # why each suggestion was picked, shown as it comes up
         self._outside_timer = QTimer(self, interval=OUTSIDE_CHANGES_MS, timeout=self._check_outside_changes)
         self._outside_timer.start()
 
@@ -681,6 +682,8 @@ class MainWindow(QMainWindow):
         if self._to_label:
             self._show_next_to_label()
             text = f"{len(self._to_label)} suggestion(s) left: press the class key of the one shown"
+            if self._why.get(self._to_label[0]):
+                text += f" ({self._why[self._to_label[0]]})"
         else:
             text = "every suggestion has a label: Label next (Ctrl+L) for the next ones"
         QTimer.singleShot(0, lambda: self.show_message(text))  # after the edit's own message
@@ -797,14 +800,18 @@ class MainWindow(QMainWindow):
             # One at a time: the whole set selected would take one key as the label of all of them.
             ids = result.item_ids
             self._to_label = [int(i) for i in ids]
+            self._why = dict(zip(self._to_label, result.reasons, strict=False))
             self.gallery.set_items(ids, "Label next")
             self.side_tabs.setCurrentWidget(self.gallery)
             if not self._to_label:
                 self.show_message("nothing left to label")
                 return
             self._show_next_to_label()
-            what = "a diverse first set" if result.cold_start else "where a label helps most"
-            self.show_message(f"{len(ids)} images to label next ({what}): press each one's class key, it moves on")
+            what = "typical images of distinct groups" if result.cold_start else "where a label helps most"
+            first = f"; this one: {result.reasons[0]}" if result.reasons else ""
+            self.show_message(
+                f"{len(ids)} images to label next ({what}): press each one's class key, it moves on{first}"
+            )
         elif isinstance(result, tuple) and result[0] == "duplicates":
             pairs = result[1]
             ids = np.array([i for a, b, _ in pairs for i in (a, b)], np.int64)

@@ -149,6 +149,11 @@ def uncertainty(propagation: Propagation | None, distance: np.ndarray) -> np.nda
     return np.clip(1.0 - margin(np.asarray(propagation.scores, np.float64)) * reach, 0.0, 1.0)
 
 
+TYPICAL, UNSURE, EXPLORE = "typical", "unsure", "explore"
+"""Why a row was suggested: it stands for a cluster no label covers (cold start), the propagation
+is torn over it, or no label is near it."""
+
+
 def suggest(
     graph: KnnGraph,
     embeddings: np.ndarray,
@@ -158,7 +163,21 @@ def suggest(
     *,
     distance: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Rows to label next, best first: (min(n, unlabelled rows),) int64 row positions, distinct.
+    """Rows to label next, best first (see :func:`suggest_why`, which also says why)."""
+    return suggest_why(graph, embeddings, propagation, labelled, n, distance=distance)[0]
+
+
+def suggest_why(
+    graph: KnnGraph,
+    embeddings: np.ndarray,
+    propagation: Propagation | None,
+    labelled: np.ndarray,
+    n: int,
+    *,
+    distance: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """Rows to label next, best first: (min(n, unlabelled rows),) int64 row positions, distinct,
+    and for each the reason it was picked (``TYPICAL``, ``UNSURE`` or ``EXPLORE``).
 
     ``graph`` (N, k+1) kNN graph of ``embeddings`` (N, D); ``propagation`` the latest result
     (or None); ``labelled`` (N,) bool, True where a person gave a label (never suggested).
@@ -183,11 +202,11 @@ def suggest(
         raise ValueError(f"labelled has {len(labelled)} rows, graph {len(graph)}, embeddings {count}")
     n = int(min(max(n, 0), int((~labelled).sum())))
     if n == 0:
-        return np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), []
     density = np.maximum(local_density(graph), DENSITY_FLOOR)
 
     if labelled.sum() < COLD_START_LABELS:
-        return typical_cover(x, density, labelled, n)
+        return typical_cover(x, density, labelled, n), [TYPICAL] * n
 
     g = graph_distance(graph, np.flatnonzero(labelled)) if distance is None else np.asarray(distance, np.float64)
     far = 1.0 - np.exp2(-g / REACH_HALF_LIFE)  # inf -> 1
@@ -199,10 +218,10 @@ def suggest(
     explore = int(round(n * EXPLORE_SHARE))
     unsure = _greedy_diverse(x, base, n - explore, max(scale, 1e-3), first_spreads=False)
     if explore == 0:
-        return unsure
+        return unsure, [UNSURE] * len(unsure)
     # Margins cannot see a mode the graph joins to a labelled one: it is confidently wrong.
     # The densest places farthest (in the graph) from every label catch it.
     away = density * far
     away[labelled] = -np.inf
     wide = _greedy_diverse(x, away, explore, 1.0, first_spreads=False, taken=unsure)
-    return np.concatenate([unsure, wide])
+    return np.concatenate([unsure, wide]), [UNSURE] * len(unsure) + [EXPLORE] * len(wide)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -456,7 +456,12 @@ def check_against_pixels(project: Project, run: int, progress: ProgressFn = no_p
     pixels = knn_accuracy(pixel_vectors(small[[order[int(i)] for i in items]]), labels, k)
     p = (encoder + pixels) / 2
     margin = max(0.02, 2 * float(np.sqrt(2 * p * (1 - p) / len(items))))
-    return {"labels": int(len(items)), "encoder": round(encoder, 4), "pixels": round(pixels, 4), "margin": round(margin, 4)}
+    return {
+        "labels": int(len(items)),
+        "encoder": round(encoder, 4),
+        "pixels": round(pixels, 4),
+        "margin": round(margin, 4),
+    }
 
 
 def _embed_rows(project, files, writer, model, size, batch_size, chunk_rows, progress, cancel) -> int:
@@ -1140,19 +1145,21 @@ def propagate(
 # ---- what to label next ---------------------------------------------------------------------
 @dataclass
 class Suggestions:
-    """Items to label next, best first: ``item_ids`` (n,) int64 and their collection-relative
-    ``paths``; ``cold_start`` is True when nothing was labelled yet (a diverse cover)."""
+    """Items to label next, best first: ``item_ids`` (n,) int64, their collection-relative
+    ``paths`` and ``reasons`` (why each was picked, in words); ``cold_start`` is True when nothing
+    was labelled yet (typical items of distinct clusters)."""
 
     item_ids: np.ndarray
     paths: list[str]
     cold_start: bool
+    reasons: list[str] = field(default_factory=list)
 
 
 def suggest(project: Project, n: int = 5) -> Suggestions:
     """The ``n`` unlabelled items on the current map whose label would help most (see
     ``explorer.labels.suggest``): least confident, in dense regions, far from human labels; with
     no labels yet, a diverse cover of the collection. Fast after the first call on a map."""
-    from explorer.labels.suggest import suggest as rank
+    from explorer.labels.suggest import suggest_why as rank
 
     if n < 1:
         raise WorkflowError(f"the number of suggestions must be at least 1, got {n}")
@@ -1168,10 +1175,26 @@ def suggest(project: Project, n: int = 5) -> Suggestions:
     labelled[rows] = True
     propagation = solver.run(seeds, len(class_ids), rejected) if (seeds >= 0).any() else None
     distance = solver.distance_to(np.flatnonzero(labelled)) if labelled.any() else None
-    picks = rank(solver.graph, vectors, propagation, labelled, n, distance=distance)
+    picks, why = rank(solver.graph, vectors, propagation, labelled, n, distance=distance)
     paths = project.paths_by_id()
     chosen = item_ids[picks]
-    return Suggestions(chosen, [paths[int(i)] for i in chosen], not labelled.any())
+    names = [c.name for c in project.classes()]
+    reasons = [_reason(kind, row, propagation, names) for kind, row in zip(why, picks.tolist(), strict=True)]
+    return Suggestions(chosen, [paths[int(i)] for i in chosen], not labelled.any(), reasons)
+
+
+def _reason(kind: str, row: int, propagation, names: list[str]) -> str:
+    """Why suggestion ``row`` was picked, in the words the window and the CLI show."""
+    from explorer.labels.suggest import EXPLORE, TYPICAL
+
+    if kind == TYPICAL:
+        return "typical of a group that has no label yet"
+    if kind == EXPLORE or propagation is None or propagation.predicted[row] < 0:
+        return "far from every label"
+    top = np.argsort(-propagation.scores[row])[:2]
+    a, b = (names[c] if c < len(names) else "?" for c in top)
+    share = propagation.scores[row, top]
+    return f"torn between {a} ({share[0]:.0%}) and {b} ({share[1]:.0%})"
 
 
 # ---- labels from a file ----------------------------------------------------------------------

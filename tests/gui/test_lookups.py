@@ -15,6 +15,7 @@ def test_label_next_selects_suggestions_and_shows_them(qtbot, window):
     assert window.suggest_next(5)
     qtbot.waitUntil(lambda: len(window.gallery.item_ids) == 5, timeout=30000)
     assert window.side_tabs.currentWidget() is window.gallery
+    assert "this one: typical of a group that has no label yet" in window.statusBar().currentMessage()
     suggested = window.gallery.item_ids.tolist()
     assert suggested == workflow.suggest(s.project, 5).item_ids.tolist()
     # one at a time: a class key labels the suggestion shown, never the five at once

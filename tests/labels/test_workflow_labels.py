@@ -97,12 +97,18 @@ def test_suggest_covers_the_clusters_then_avoids_labelled_items(project, capsys)
     cold = workflow.suggest(p, 6)
     assert cold.cold_start and len(set(cold.paths)) == 6
     assert {truth[path] for path in cold.paths} == {"red", "green", "blue"}  # a diverse cover
+    assert cold.reasons == ["typical of a group that has no label yet"] * 6
     assert main(["suggest", str(p.root), "--n", "6"]) == 0
-    assert capsys.readouterr().out.split() == cold.paths
+    printed = capsys.readouterr()
+    assert printed.out.split() == cold.paths  # one path per line for scripts; why on stderr
+    assert printed.err.count("typical of a group") == 6
 
     by_path, _classes = _seed_one_each(p, truth)
     warm = workflow.suggest(p, 10)
     assert not warm.cold_start and len(warm.item_ids) == 10
+    assert len(warm.reasons) == 10 and "far from every label" in warm.reasons  # the exploring share
+    torn = [r for r in warm.reasons if r.startswith("torn between")]
+    assert torn and all(any(name in r for name in ("red", "green", "blue")) for r in torn)
     labelled = set(p.human_labels())
     assert not labelled & set(warm.item_ids.tolist())
     with pytest.raises(workflow.WorkflowError, match="at least 1"):
