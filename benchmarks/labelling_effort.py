@@ -8,6 +8,7 @@ For each collection of ``benchmarks/collections`` it takes the default path of t
 - seeded accuracy: pseudo-labels propagated from 1 / 3 / 10 random seeds a class, right among the
   items that are not seeds (an unreached item counts as wrong), mean over ``--draws`` draws; with
   ``--refine``, once more for one seed a class after ``explorer refine``;
+- the summary's estimate of how much is right (calibrated confidence), beside the truth, per round;
 - labels to each of ``--targets``: a simulated person asks ``explorer suggest`` for the next
   ``--batch`` images, labels them with their true class, propagates, and reads what the export
   would write (human labels plus every pseudo-label); the same with random picks, and with
@@ -115,7 +116,7 @@ def refined_one_seed(folder: Path, truth: dict[str, str], work: Path, minutes: f
 
 def simulate(folder: Path, truth: dict[str, str], strategy: str, work: Path, args) -> dict:
     """Label a fresh copy of ``folder`` round by round; {target: labels needed or None}, final accuracy,
-    the accuracy after each round and seconds."""
+    (labels, accuracy, the summary's estimate of it or None) after each round, and seconds."""
     copy = work / strategy / folder.name
     shutil.copytree(folder, copy)
     rng = np.random.default_rng(0)
@@ -140,9 +141,9 @@ def simulate(folder: Path, truth: dict[str, str], strategy: str, work: Path, arg
 
                 refine_at.pop(0)
                 refine(project, max_minutes=args.refine_minutes)
-            workflow.propagate(project)
+            estimate = workflow.propagate(project).estimated_right()
             accuracy = exported_accuracy(project, truth)
-            curve.append((len(labelled), round(accuracy, 4)))
+            curve.append((len(labelled), round(accuracy, 4), None if estimate is None else round(estimate, 4)))
             for target in args.targets:
                 if reached[target] is None and accuracy >= target:
                     reached[target] = len(labelled)
