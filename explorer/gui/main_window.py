@@ -44,7 +44,7 @@ from explorer.gui.session import Session
 from explorer.gui.thumbnails import Thumbnails
 from explorer.gui.train_dialog import TrainDialog, training_settings
 from explorer.jobs import Progress
-from explorer.store import HUMAN_SOURCES, ProjectError
+from explorer.store import HUMAN_SOURCES, ProjectError, StateNotWritable
 
 PROPAGATE_DELAY_MS = 300
 OUTSIDE_CHANGES_MS = 2000
@@ -476,6 +476,16 @@ class MainWindow(QMainWindow):
         try:
             self.thumbnails.clear()
             self.session.open_project(root, state_dir)
+        except StateNotWritable as exc:  # a read-only folder: its state can live elsewhere
+            state = QFileDialog.getExistingDirectory(
+                self,
+                f"{Path(root).name} is read-only: choose a folder to keep the project's state in",
+                str(Path.home()),
+            )
+            if state and Path(state) != Path(state_dir or ""):
+                return self.open_project(root, state)
+            self.report_error(f"Cannot open {root}: {exc}")
+            return False
         except ProjectError as exc:
             self.report_error(f"Cannot open {root}: {exc}")
             return False

@@ -10,6 +10,7 @@ from explorer.store.project import (
     ProjectError,
     Run,
     ScannedFile,
+    StateNotWritable,
 )
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "LabelTable",
     "Project",
     "ProjectError",
+    "StateNotWritable",
     "Run",
     "ScannedFile",
 ]

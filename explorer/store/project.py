@@ -51,6 +51,10 @@ class ProjectError(Exception):
     """A problem with the project a person can act on (the message says what)."""
 
 
+class StateNotWritable(ProjectError):
+    """The project's state folder cannot be created or written (a read-only image folder)."""
+
+
 @dataclass(frozen=True)
 class Item:
     id: int
@@ -158,8 +162,15 @@ class Project:
         db_path = self.state_dir / "project.sqlite"
         if not create and not db_path.exists():
             raise ProjectError(f"no project in {self.state_dir}: run `explorer scan {self.root}` first")
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        (self.state_dir / "arrays").mkdir(exist_ok=True)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            (self.state_dir / "arrays").mkdir(exist_ok=True)
+        except OSError as exc:  # a read-only folder (a DVD, a shared drive, someone else's files)
+            where = "--state DIR (the window asks for one)" if not state_dir else "another --state DIR"
+            raise StateNotWritable(
+                f"cannot keep this project's state in {self.state_dir} ({exc.strerror or exc}): the images stay "
+                f"where they are; choose a folder you can write to with {where}"
+            ) from None
         self.db_path = db_path
         # check_same_thread=False: the GUI reads on the main thread and jobs write from workers;
         # a lock-free sqlite3 connection is safe when calls do not overlap, so we serialise.

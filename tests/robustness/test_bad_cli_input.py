@@ -166,3 +166,54 @@ def test_a_folder_without_a_project_stays_untouched(tmp_path, capsys):
         code, err = _run([verb, str(tmp_path / "photos")], capsys)
         assert code == 1 and "explorer scan" in err
     assert list((tmp_path / "photos").iterdir()) == []
+
+
+def test_a_read_only_folder_says_so_and_suggests_a_state_folder(tmp_path, capsys, monkeypatch):
+    """The state folder cannot be made (a read-only mount: simulated, since tests may run as root,
+    who can write anywhere): a message naming the folder and --state, no traceback; --state works."""
+    images = tmp_path / "dvd"
+    write_blobs(images, per_class=2)
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if images in self.parents or self == images / ".explorer":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    assert main(["scan", str(images)]) == 1
+    err = capsys.readouterr().err
+    assert f"{images / '.explorer'}" in err and "Permission denied" in err and "--state DIR" in err
+    assert "Traceback" not in err and not (images / ".explorer").exists()
+    assert main(["scan", str(images), "--state", str(tmp_path / "state")]) == 0
+    assert (tmp_path / "state" / "project.sqlite").exists()
+
+
+def test_the_window_asks_for_a_state_folder_when_the_images_are_read_only(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QSettings
+
+    from explorer.gui import main_window
+    from explorer.store import StateNotWritable
+
+    images = tmp_path / "dvd"
+    write_blobs(images, per_class=2)
+    opened = []
+    window = main_window.MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    original = window.session.open_project
+
+    def open_project(root, state_dir=None):
+        opened.append(state_dir)
+        if state_dir is None:
+            raise StateNotWritable(f"cannot keep this project's state in {root}/.explorer")
+        return original(root, state_dir)
+
+    monkeypatch.setattr(window.session, "open_project", open_project)
+    asked = []
+    monkeypatch.setattr(
+        main_window.QFileDialog, "getExistingDirectory", lambda *a: asked.append(a[1]) or str(tmp_path / "state")
+    )
+    assert window.open_project(images)
+    assert opened == [None, str(tmp_path / "state")] and "read-only" in asked[0]
+    assert window.session.project.state_dir == (tmp_path / "state").resolve()
+    window.jobs.wait(30_000)  # the scan it started
