@@ -52,7 +52,9 @@ def test_cli_path_on_demo_digits(tmp_path, capsys):
     pseudo = [r for r in rows if r["source"] == "pseudo"]
     assert all(0.0 <= float(r["confidence"]) <= 1.0 for r in pseudo)
     accuracy = sum(r["label"] == truth[r["path"]] for r in pseudo) / len(pseudo)
-    assert accuracy > 0.6, f"pseudo-labels {accuracy:.2f} correct; chance is 0.10"
+    # one epoch of training and 3 seeds a class: 0.82 measured (raw pixels 0.95; a real run trains
+    # for minutes); below 0.75 something on the path lost what the encoder and the graph know
+    assert accuracy > 0.75, f"pseudo-labels {accuracy:.2f} correct; chance is 0.10"
 
     tree = tmp_path / "tree"
     assert main(["export", images, str(tree), "--format", "imagefolder", "--include", "seed"]) == 0

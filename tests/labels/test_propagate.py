@@ -1,5 +1,3 @@
-import time
-
 import numpy as np
 import pytest
 
@@ -146,19 +144,17 @@ def test_block_solver_matches_scipy_cg(three_clusters):
             np.testing.assert_allclose(ours[:, c], ref, rtol=1e-3, atol=1e-6)
 
 
-def test_ten_thousand_items_well_under_a_second(make_clusters):
+def test_ten_thousand_items_from_three_seeds_a_class(make_clusters):
+    # how fast: benchmarks/propagation_scale.py (the suite asserts behaviour, not speed)
     x, y = make_clusters(1000, 10, d=32, spread=2.0, seed=9)
     g = knn_graph(x, k=15)
     seeds = np.full(len(y), -1, np.int64)
     rng = np.random.default_rng(0)
     for c in range(10):
         seeds[rng.choice(np.flatnonzero(y == c), 3, replace=False)] = c
-    propagate(g, seeds, 10)  # warm imports
-    t0 = time.perf_counter()
     p = propagate(g, seeds, 10)
-    elapsed = time.perf_counter() - t0
     assert (p.predicted == y).mean() > 0.95
-    assert elapsed < 1.0, f"propagation of 10k items took {elapsed:.2f} s"
+    assert (p.predicted >= 0).all() and (p.confidence[seeds >= 0] == 1).all()
 
 
 def test_incremental_runs_equal_cold_runs(three_clusters):

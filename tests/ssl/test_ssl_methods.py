@@ -210,9 +210,11 @@ def test_views_and_loss_give_gradients_to_the_encoder(name):
     loss = method.forward_loss(*views)
     assert loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
-    grads = [p.grad for p in method.encoder.parameters() if p.requires_grad]
-    assert grads and all(g is not None for g in grads[:1])
-    assert sum(float(g.abs().sum()) for g in grads if g is not None) > 0
+    named = [(key, p.grad) for key, p in method.encoder.named_parameters() if p.requires_grad]
+    missing = [key for key, g in named if g is None or not torch.isfinite(g).all()]
+    assert named and not missing, f"{name}: no gradient reaches {missing}"
+    dead = [key for key, g in named if float(g.abs().sum()) == 0 and key.endswith("weight")]
+    assert not dead, f"{name}: zero gradient on {dead}"
 
 
 def test_moco_queue_is_a_ring_buffer():
@@ -241,8 +243,17 @@ def test_dino_centre_moves_towards_the_teacher_mean():
     views = method.make_views(images, method.recipe(16, False), gen(14))
     assert [tuple(v.shape[-2:]) for v in views] == [(16, 16)] * 2 + [(8, 8)] * 2
     assert float(method.center.abs().sum()) == 0
+
+    def teacher_mean() -> torch.Tensor:
+        with torch.no_grad():
+            return method.teacher_head(method.teacher_encoder(torch.cat(views[:2]))).mean(dim=0, keepdim=True)
+
+    first = teacher_mean()
     method.forward_loss(*views)
-    assert float(method.center.abs().sum()) > 0
+    assert torch.allclose(method.center, 0.1 * first, atol=1e-5)  # momentum 0.9 from zero
+    second = teacher_mean()
+    method.forward_loss(*views)
+    assert torch.allclose(method.center, 0.9 * 0.1 * first + 0.1 * second, atol=1e-5)
 
 
 def test_mae_refuses_a_cnn_backbone():
