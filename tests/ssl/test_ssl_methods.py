@@ -128,10 +128,32 @@ def test_mae_loss_and_patches_match_loop_reference():
 
 
 def test_random_masking_hides_three_quarters_per_image():
-    keep, mask = random_masking(3, 16, 0.75, torch.device("cpu"))
+    keep, mask = random_masking(torch.rand(3, 16, generator=gen(40)), 0.75)
     assert keep.shape == (3, 4) and mask.shape == (3, 16)
     assert torch.equal(mask.sum(dim=1), torch.full((3,), 12.0))
     assert all(mask[b, keep[b]].sum() == 0 for b in range(3))
+
+
+def test_mae_masks_come_from_the_runs_generator():
+    """The same seed gives the same masks and loss, whatever the global RNG did in between;
+    the trainer slices views per process, so several processes see the masks one would."""
+    backbone, dim = make_backbone("vit-mini", 16)
+    method = MAE(backbone, dim, image_size=16)
+    images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8, generator=gen(41))
+    recipe = method.recipe(16, grayscale=False)
+    first = method.make_views(images, recipe, gen(42))
+    torch.rand(100)  # the global RNG moves on
+    again = method.make_views(images, recipe, gen(42))
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert first[1].shape == (4, 16)  # one draw per patch (4 x 4 patches of 4 px)
+    with torch.no_grad():
+        torch.manual_seed(0)
+        one = float(method.forward_loss(*first))
+        torch.manual_seed(1)
+        two = float(method.forward_loss(*again))
+    assert one == two
+    halves = method.local_views(first, 2, 4, 4)  # rank 1 of 2: images 2 and 3, their masks
+    assert torch.equal(halves[1], first[1][2:4])
 
 
 def test_classification_loss_matches_loop_reference():

@@ -44,15 +44,18 @@ def mae_loss(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     return (per_patch * mask).sum() / mask.sum().clamp(min=1)
 
 
-def random_masking(b: int, n: int, ratio: float, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def random_masking(noise: torch.Tensor, ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(keep (B, n_keep) indices of the visible patches, mask (B, N) float with 1 = hidden).
 
-    n_keep = max(1, round(N * (1 - ratio))); a fresh random subset per image.
+    ``noise`` (B, N) uniform draws, one per patch (drawn with the run's seeded generator, so a
+    seed gives the same masks in one process or several); the n_keep = max(1, round(N * (1 -
+    ratio))) patches with the smallest draws stay visible: a fresh random subset per image.
     """
+    b, n = noise.shape
     keep_count = max(1, int(round(n * (1 - ratio))))
-    order = torch.rand(b, n, device=device).argsort(dim=1)
+    order = noise.argsort(dim=1)
     keep = order[:, :keep_count]
-    mask = torch.ones(b, n, device=device)
+    mask = torch.ones(b, n, device=noise.device)
     mask.scatter_(1, keep, 0.0)
     return keep, mask
 
@@ -101,15 +104,19 @@ class MAE(SSLMethod):
     def make_views(
         self, images: torch.Tensor, recipe: AugmentRecipe, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, ...]:
-        """uint8 (B, 3, S, S) -> one view (B, 3, S, S)."""
-        return (augment(images, recipe, generator),)
+        """uint8 (B, 3, S, S) -> (one view (B, 3, S, S), mask noise (B, N) for N patches)."""
+        patches = (images.shape[-1] // self.encoder.patch_size) ** 2
+        noise = torch.rand(len(images), patches, generator=generator).to(images.device)
+        return augment(images, recipe, generator), noise
 
-    def forward_loss(self, view: torch.Tensor) -> torch.Tensor:
-        """One view (B, 3, S, S) -> reconstruction loss on a fresh random 75 % mask."""
+    def forward_loss(self, view: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """One view (B, 3, S, S) and its mask noise (B, N) -> reconstruction loss on a random 75 % mask."""
         vit: VisionTransformer = self.encoder
         tokens = vit.patchify(view)  # (B, N, D), with positions
         b, n, d = tokens.shape
-        keep, mask = random_masking(b, n, self.mask_ratio, view.device)
+        if noise.shape != (b, n):
+            raise ValueError(f"mae: mask noise {tuple(noise.shape)} does not match {b} images of {n} patches")
+        keep, mask = random_masking(noise, self.mask_ratio)
         visible = torch.gather(tokens, 1, keep.unsqueeze(-1).expand(-1, -1, d))
         encoded = self.decoder_embed(vit.encode(visible))  # (B, 1 + n_keep, Dd)
         full = self.mask_token.expand(b, n, -1).to(encoded.dtype).clone()
