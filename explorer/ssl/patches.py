@@ -3,7 +3,9 @@
 
 Cells are numbered row by row: 0 1 2 / 3 4 5 / 6 7 8 (4 is the centre). A patch is a square of
 ``1 - gap`` of its cell's side, placed at a random offset inside the cell, so that neighbouring
-patches never share pixels and their edges cannot simply be continued (Doersch et al. 2015).
+patches never share pixels and their edges cannot simply be continued (Doersch et al. 2015). The
+offset uses at most half of the patch's share of the gap, so two neighbours jittered towards
+each other still keep half the gap between them.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def grid_patches(
     cells = cells.cpu()
     cell = 2.0 / GRID  # side of a cell in [-1, 1] coordinates
     side = cell * (1 - gap)
-    slack = (cell - side) / 2
+    slack = (cell - side) / 4  # half of this patch's half of the gap
     cx = -1 + cell * (cells % GRID + 0.5) + (torch.rand(b, generator=generator) * 2 - 1) * slack
     cy = -1 + cell * (cells // GRID + 0.5) + (torch.rand(b, generator=generator) * 2 - 1) * slack
     w = torch.full((b,), side / 2)  # crop_boxes takes the side as a fraction of the image side

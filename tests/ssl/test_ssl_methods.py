@@ -190,6 +190,21 @@ def test_grid_patches_stay_inside_their_cell():
         assert torch.allclose(patches[k], torch.full_like(patches[k], float(k)), atol=1e-4)
 
 
+def test_jittered_neighbours_keep_half_the_gap_between_them():
+    """A ramp image (pixel value = its x coordinate in [-1, 1]): over many draws, the right edge of
+    a left-column patch stays at least half a gap (gap 0.25 of a cell) left of the middle patch."""
+    s, b = 96, 400
+    ramp = torch.linspace(-1, 1, s).view(1, 1, 1, s).expand(b, 1, s, s).contiguous()
+    left = grid_patches(ramp, torch.full((b,), 3), 12, generator=gen(30))
+    middle = grid_patches(ramp, torch.full((b,), 4), 12, generator=gen(31))
+    cell = 2.0 / GRID
+    side = 0.75 * cell
+    # edge pixels sample half a patch pixel inside each patch: one patch pixel more than the gap
+    gap = middle[:, 0, :, 0].amin(dim=1) - left[:, 0, :, -1].amax(dim=1) - side / 12
+    assert float(gap.min()) >= 0.25 * cell / 2 - 1e-3  # never closer than half the gap
+    assert float(gap.max()) > 0.25 * cell * 1.3  # and the jitter does move them
+
+
 def test_position_pairs_label_the_neighbour_cell():
     centre, neighbour, labels = position_pairs(cell_image(16), 6, gen(8))
     assert torch.allclose(centre, torch.full_like(centre, float(CENTRE)), atol=1e-4)
