@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +19,11 @@ class DemoCollection:
 
 
 def default_demo_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "embedding-explorer" / "demo"
+    """The platform's folder for user data (XDG_DATA_HOME on Linux, Application Support on macOS,
+    AppData on Windows), ``embedding-explorer/demo`` in it."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("embedding-explorer", appauthor=False)) / "demo"
 
 
 def write_demo(dest: Path | None = None, seed: int = 0) -> DemoCollection:
