@@ -26,7 +26,8 @@ from ssl_data import load_collection  # noqa: E402
 
 
 def one_run(images: np.ndarray, processes: int, args, out: Path) -> dict:
-    from explorer.ssl.trainer import TrainConfig, train
+    from explorer.ssl.distributed import train
+    from explorer.ssl.trainer import TrainConfig
 
     config = TrainConfig(
         method=args.method,

@@ -343,7 +343,7 @@ def _dispatch(args) -> int:
                 if args.labels_from_folders:
                     print(workflow.labels_from_folders(project).summary())
         elif args.verb == "train":
-            from explorer.ssl import distributed
+            from explorer.ssl import collectives, distributed
             from explorer.ssl.trainer import TrainConfig
 
             config = TrainConfig(method=args.method, backbone=args.backbone, device=args.device, seed=args.seed)
@@ -351,11 +351,11 @@ def _dispatch(args) -> int:
                 if getattr(args, name) is not None:
                     setattr(config, name, getattr(args, name))
             config.processes = args.nproc
-            if distributed.launched_by_torchrun():
+            if collectives.launched_by_torchrun():
                 if args.nproc > 1:
                     raise ValueError("under torchrun, leave out --nproc (torchrun's --nproc-per-node sets it)")
-                config.processes = distributed.world_size_from_env()
-                if not distributed.is_rank_zero_from_env():  # rank 0 runs the project; this rank only trains
+                config.processes = collectives.world_size_from_env()
+                if not collectives.is_rank_zero_from_env():  # rank 0 runs the project; this rank only trains
                     distributed.follow_from_env(config.device)
                     return 0
             if args.resume and args.nproc > 1 and not args.epochs:

@@ -34,7 +34,7 @@ def write_embedding_table(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from explorer.workflow import current_embeddings, current_map
+    from explorer.store.current import current_embeddings, current_map
 
     embeddings = current_embeddings(project)
     if embeddings is None:

@@ -98,6 +98,10 @@ def _workflow_job(step: str, project, **kwargs):
                 workflow.scan(project, progress=progress, cancel=cancel)
             workflow.embed(project, encoder=workflow.PIXELS, progress=progress, cancel=cancel)
             return workflow.make_map(project, progress=progress, cancel=cancel)
+        if step == "refine":  # its own module: rounds of train, embed, map and propagate
+            from explorer.workflow.refine import refine
+
+            return refine(project, progress=progress, cancel=cancel, **kwargs)
         return getattr(workflow, step)(project, progress=progress, cancel=cancel, **kwargs)
 
     return job

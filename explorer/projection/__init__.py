@@ -3,7 +3,8 @@
 from explorer.projection.layout import Layout, map_layout, trustworthiness_on_sample
 from explorer.projection.pca import normalise_layout, pca_preview
 from explorer.projection.place import place_by_graph, place_new, settle_new
-from explorer.projection.umap_layout import umap_layout, warm_up
+from explorer.projection.umap_layout import umap_layout
+from explorer.projection.warmup import warm_up
 
 __all__ = [
     "Layout",

@@ -2,7 +2,7 @@
 
 UMAP never recomputes neighbours here: the :class:`~explorer.neighbours.knn.KnnGraph` is passed
 as ``precomputed_knn``. ``umap`` (and numba behind it) is imported inside the functions; call
-:func:`warm_up` in the background at startup so the first real map does not pay JIT compilation.
+``explorer.projection.warmup.warm_up`` in the background at startup so the first real map does not pay JIT compilation.
 """
 
 from __future__ import annotations
@@ -112,20 +112,3 @@ def umap_raw(
         cancel.raise_if_cancelled()
     progress(Progress("map", 1, 1, "done"))
     return np.asarray(xy, dtype=np.float32)
-
-
-def warm_up() -> None:
-    """Import umap and run a tiny map and a tiny placement through the same code paths, so numba
-    compiles now (and loads its on-disk cache on later starts).
-
-    Meant for a background thread at startup; takes seconds to tens of seconds on a cold cache.
-    """
-    from explorer.neighbours.knn import knn_graph
-    from explorer.projection.place import settle_new
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 8)).astype(np.float32)
-    graph = knn_graph(x, k=10)
-    xy = umap_raw(x, graph, n_neighbors=10)
-    placed = np.arange(64) % 4 != 0
-    settle_new(xy / 10.0, placed, graph, 10.0, n_neighbors=10)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.jobs import Cancelled, CancelToken, Progress, ProgressFn, no_progress
-from explorer.ssl import distributed
+from explorer.ssl import collectives
 from explorer.ssl.augment import augment, is_grayscale, recipe_for, to_batch
 from explorer.ssl.backbones import is_known_backbone, make_backbone, resolve_backbone
 from explorer.ssl.catalog import DEFAULT_METHOD
@@ -181,9 +181,9 @@ def train(
     ``on_epoch(encoder)`` is called after every completed epoch with the backbone in eval mode
     (e.g. kNN accuracy against known labels); the metrics it returns join that epoch's history
     entry and its progress report.
-    With ``config.processes`` > 1 (or under torchrun) it trains with DistributedDataParallel: this
-    process is rank 0 and reports progress, calls ``on_epoch`` and writes the checkpoint; the
-    others only train (``explorer.ssl.distributed``). ``batch_size`` is then the global batch and
+    In a team (``explorer.ssl.distributed.train`` starts one for ``config.processes`` > 1 or under
+    torchrun) it trains with DistributedDataParallel: rank 0 reports progress, calls ``on_epoch``
+    and writes the checkpoint; the others only train. ``batch_size`` is then the global batch and
     each step equals a single-process step on the same data and seed.
     Raises Cancelled (via ``cancel``), NonFiniteLoss, ValueError for bad input, and
     CheckpointError when ``resume`` finds no usable checkpoint.
@@ -201,14 +201,13 @@ def train(
         raise ValueError(f"need at least 2 images to train, got {n}")
     if supervision is not None:
         supervision.validate(n)
-    team = distributed.current()
-    if team is None and (config.processes > 1 or distributed.launched_by_torchrun()):
+    team = collectives.current()
+    if team is None and (config.processes > 1 or collectives.launched_by_torchrun()):
         if supervision is not None:
             raise ValueError("fine-tuning with labels runs in one process; leave out --nproc")
-        with distributed.team_for(config.processes, pick_device(config.device)) as team:
-            job = {"images": images, "config": asdict(config), "out_dir": str(out_dir), "resume": resume}
-            distributed.share_job(team, {**job, "initial_encoder": initial_encoder})
-            return train(images, config, out_dir, resume, progress, cancel, None, initial_encoder, clock, on_epoch)
+        raise ValueError(
+            f"{config.processes} processes: start them with explorer.ssl.distributed.train (this trains in a team)"
+        )
     lead = team is None or team.is_lead
     if not lead:  # progress and per-epoch evaluation are rank 0's
         progress, on_epoch = no_progress, None
@@ -228,7 +227,7 @@ def train(
         if supervision is not None:
             method.supervised_head = nn.Linear(feature_dim, supervision.classes)
     if team is not None:
-        method = distributed.synchronise_batch_norm(method, team)
+        method = collectives.synchronise_batch_norm(method, team)
     method.to(device)
     if cuda:
         method.to(memory_format=torch.channels_last)
@@ -322,15 +321,15 @@ def train(
                         out_of_time = True
                         break
                 else:  # rank 0 decides for everyone, so that no rank waits in a collective alone
-                    stop = distributed.GO
+                    stop = collectives.GO
                     if cancel is not None and cancel.cancelled:
-                        stop = distributed.CANCEL
+                        stop = collectives.CANCEL
                     elif budget_s is not None and clock() - started > budget_s:
-                        stop = distributed.OUT_OF_TIME
+                        stop = collectives.OUT_OF_TIME
                     stop = team.from_lead(stop)
-                    if stop == distributed.CANCEL:
+                    if stop == collectives.CANCEL:
                         raise Cancelled()
-                    if stop == distributed.OUT_OF_TIME:
+                    if stop == collectives.OUT_OF_TIME:
                         out_of_time = True
                         break
                 tick = clock()

@@ -25,6 +25,7 @@ from explorer.images.decode import ImageError, load_rgb_array
 from explorer.images.scan import ScanReport, scan_collection
 from explorer.jobs import Cancelled, CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import HUMAN_SOURCES, Project, ProjectError
+from explorer.store.current import Embeddings, MapData, current_embeddings, current_map  # noqa: F401
 
 if TYPE_CHECKING:
     from explorer.labels.calibrate import Calibration
@@ -177,8 +178,8 @@ def train(
     in the project: seed, accepted, imported) every epoch reports ``knn_accuracy`` on them, so the
     curve shows whether training helps.
     """
+    from explorer.ssl.distributed import train as train_encoder
     from explorer.ssl.trainer import TrainConfig
-    from explorer.ssl.trainer import train as train_encoder
 
     if resume:
         previous = [r for r in project.runs("train") if (project.run_dir(r.id) / "checkpoint.pt").exists()]
@@ -568,23 +569,6 @@ def pixel_vectors(images: np.ndarray) -> np.ndarray:
     return flat / np.maximum(norms, 1e-8)
 
 
-@dataclass
-class Embeddings:
-    run_id: int
-    item_ids: np.ndarray  # (N,) int64
-    vectors: np.ndarray  # (N, D) float32 or float16 (``embed --float16``), unit rows, memory-mapped read-only
-
-
-def current_embeddings(project: Project) -> Embeddings | None:
-    """The latest finished embed run's vectors, memory-mapped: nothing is read until used, and
-    readers that need float32 convert what they take (``np.asarray(rows, np.float32)``)."""
-    run = project.latest_run("embed")
-    if run is None:
-        return None
-    vectors = project.load_run_array(run.id, "embeddings", mmap=True)
-    return Embeddings(run.id, project.load_run_array(run.id, "item_ids"), vectors)
-
-
 # ---- evaluate and fine-tune ------------------------------------------------------------------
 def evaluate(
     project: Project,
@@ -748,15 +732,6 @@ def train_with_labels(
 
 
 # ---- map ----------------------------------------------------------------------------------
-@dataclass
-class MapData:
-    run_id: int
-    item_ids: np.ndarray  # (N,) int64
-    xy: np.ndarray  # (N, 2) float32
-    knn_indices: np.ndarray  # (N, k+1) int64 row positions; column 0 is the row itself; -1 = none
-    knn_similarities: np.ndarray  # (N, k+1) float32 cosine
-
-
 def make_map(
     project: Project,
     k: int = 15,
@@ -911,15 +886,6 @@ def map_preview(project: Project) -> MapPreview | None:
     if embeddings is None:
         return None
     return MapPreview(embeddings.item_ids, pca_preview(embeddings.vectors))
-
-
-def current_map(project: Project) -> MapData | None:
-    """The latest finished map, or None."""
-    run = project.latest_run("map")
-    if run is None:
-        return None
-    load = lambda name: project.load_run_array(run.id, name)  # noqa: E731
-    return MapData(run.id, load("item_ids"), load("xy"), load("knn_indices"), load("knn_similarities"))
 
 
 def near_duplicates(project: Project, threshold: float = 0.98) -> list[tuple[int, int, float]]:
@@ -1266,7 +1232,3 @@ def parse_sources(text: str | Sequence[str]) -> tuple[str, ...]:
     if bad or not names:
         raise WorkflowError(f"unknown label source(s) {', '.join(bad) or '(none)'}; choose from {','.join(allowed)}")
     return tuple(names)
-
-
-# ---- refine with labels (its own module: rounds of train, embed, map, propagate) -------------
-from explorer.workflow.refine import RefineReport, refine  # noqa: E402, F401

@@ -21,10 +21,11 @@ import pytest
 import torch
 
 from explorer.jobs import Cancelled, CancelToken
-from explorer.ssl import distributed
+from explorer.ssl import collectives, distributed
 from explorer.ssl.checkpoint import load_checkpoint
+from explorer.ssl.distributed import train
 from explorer.ssl.methods import METHODS, SSLMethod
-from explorer.ssl.trainer import NonFiniteLoss, TrainConfig, train
+from explorer.ssl.trainer import NonFiniteLoss, TrainConfig
 
 STEP_ONE_RTOL = 1e-5
 EVERY_STEP_RTOL = 2e-3
@@ -192,14 +193,14 @@ def test_global_batch_norm_equals_batch_norm_alone():
     bn = torch.nn.BatchNorm2d(4)
     reference = torch.nn.BatchNorm2d(4)
     x = torch.randn(6, 4, 5, 5) * 3 + 2
-    team = distributed.Team(0, 1, torch.device("cpu"), None)
-    global_bn = distributed.GlobalBatchNorm(bn, team)
-    original = distributed._SumOverRanks.apply
-    distributed._SumOverRanks.apply = staticmethod(lambda t, _team: t)  # one rank: the sum is the tensor
+    team = collectives.Team(0, 1, torch.device("cpu"), None)
+    global_bn = collectives.GlobalBatchNorm(bn, team)
+    original = collectives._SumOverRanks.apply
+    collectives._SumOverRanks.apply = staticmethod(lambda t, _team: t)  # one rank: the sum is the tensor
     try:
         y = global_bn(x)
     finally:
-        distributed._SumOverRanks.apply = original
+        collectives._SumOverRanks.apply = original
     torch.testing.assert_close(y, reference(x), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(bn.running_mean, reference.running_mean)
     torch.testing.assert_close(bn.running_var, reference.running_var)

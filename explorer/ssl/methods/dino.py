@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.ssl import catalog, distributed
+from explorer.ssl import catalog, collectives
 from explorer.ssl.augment import AugmentRecipe, augment
 from explorer.ssl.methods.base import SSLMethod, cosine_momentum, ema_update, frozen_copy
 
@@ -129,7 +129,7 @@ class DINO(SSLMethod):
             with torch.no_grad():
                 batch_center = torch.cat(teacher_out).float().mean(dim=0, keepdim=True)
                 # every process keeps the same centre: the mean over the global batch
-                batch_center = distributed.sum_over_ranks(batch_center) / distributed.world_size()
+                batch_center = collectives.sum_over_ranks(batch_center) / collectives.world_size()
                 self.center.mul_(self.center_momentum).add_(batch_center * (1 - self.center_momentum))
         return loss
 

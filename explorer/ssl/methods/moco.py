@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.ssl import catalog, distributed
+from explorer.ssl import catalog, collectives
 from explorer.ssl.methods.base import SSLMethod, cosine_momentum, ema_update, frozen_copy, mlp
 
 
@@ -82,7 +82,7 @@ class MoCo(SSLMethod):
             k1, k2 = self.key_projector(self.key_encoder(torch.cat([view1, view2]))).chunk(2)
         loss = (moco_loss(q1, k2, self.queue, self.temperature) + moco_loss(q2, k1, self.queue, self.temperature)) / 2
         if self.training:
-            self._enqueue(distributed.gather(k2))  # on several processes: every rank's keys, in rank order
+            self._enqueue(collectives.gather(k2))  # on several processes: every rank's keys, in rank order
         return loss
 
     @torch.no_grad()

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.ssl import catalog, distributed
+from explorer.ssl import catalog, collectives
 from explorer.ssl.methods.base import SSLMethod, mlp
 
 
@@ -29,7 +29,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
         )
     b = z1.shape[0]
     z = F.normalize(torch.cat([z1, z2]).float(), dim=1)  # (2B, P)
-    team = distributed.current()
+    team = collectives.current()
     if team is not None:
         return _nt_xent_over_ranks(z, b, temperature, team)
     logits = z @ z.T / temperature  # (2B, 2B)
@@ -38,12 +38,12 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
     return F.cross_entropy(logits, targets)
 
 
-def _nt_xent_over_ranks(z: torch.Tensor, b: int, temperature: float, team: distributed.Team) -> torch.Tensor:
+def _nt_xent_over_ranks(z: torch.Tensor, b: int, temperature: float, team: collectives.Team) -> torch.Tensor:
     """NT-Xent of this rank's 2b anchors (z: (2b, P) normalised, b view-1 rows then b view-2 rows)
     against the projections of every rank: the negatives of the global batch, as one process would
     see them. The mean over ranks equals the global-batch loss; gradients reach every rank's rows.
     """
-    everyone = distributed.gather(z)  # (size * 2b, P): rank r's rows at r * 2b + (0 .. 2b-1)
+    everyone = collectives.gather(z)  # (size * 2b, P): rank r's rows at r * 2b + (0 .. 2b-1)
     logits = z @ everyone.T / temperature  # (2b, size * 2b)
     mine = team.rank * 2 * b + torch.arange(2 * b, device=z.device)  # each anchor's own column
     logits[torch.arange(2 * b, device=z.device), mine] = float("-inf")

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explorer.ssl import catalog, distributed
+from explorer.ssl import catalog, collectives
 from explorer.ssl.methods.base import SSLMethod
 
 
@@ -93,7 +93,7 @@ class VICReg(SSLMethod):
     def forward_loss(self, view1: torch.Tensor, view2: torch.Tensor) -> torch.Tensor:
         """Views (B, 3, S, S) -> VICReg loss over the (B, E) expansions."""
         z1, z2 = self.expander(self.encoder(torch.cat([view1, view2]))).chunk(2)
-        if distributed.current() is None:
+        if collectives.current() is None:
             return vicreg_loss(z1, z2)
         # variance and covariance over the global batch, as one process would see it
-        return vicreg_loss(z1, z2, whole1=distributed.gather(z1), whole2=distributed.gather(z2))
+        return vicreg_loss(z1, z2, whole1=collectives.gather(z1), whole2=collectives.gather(z2))

@@ -1,0 +1,48 @@
+"""What is current in a project: the latest finished embed run's vectors and the latest map.
+
+Read straight from the store (run records and their array files), so that any layer (workflow,
+exchange, the window's session) can ask without importing the steps that make them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from explorer.store.project import Project
+
+
+@dataclass
+class Embeddings:
+    run_id: int
+    item_ids: np.ndarray  # (N,) int64
+    vectors: np.ndarray  # (N, D) float32 or float16 (``embed --float16``), unit rows, memory-mapped read-only
+
+
+def current_embeddings(project: Project) -> Embeddings | None:
+    """The latest finished embed run's vectors, memory-mapped: nothing is read until used, and
+    readers that need float32 convert what they take (``np.asarray(rows, np.float32)``)."""
+    run = project.latest_run("embed")
+    if run is None:
+        return None
+    vectors = project.load_run_array(run.id, "embeddings", mmap=True)
+    return Embeddings(run.id, project.load_run_array(run.id, "item_ids"), vectors)
+
+
+@dataclass
+class MapData:
+    run_id: int
+    item_ids: np.ndarray  # (N,) int64
+    xy: np.ndarray  # (N, 2) float32
+    knn_indices: np.ndarray  # (N, k+1) int64 row positions; column 0 is the row itself; -1 = none
+    knn_similarities: np.ndarray  # (N, k+1) float32 cosine
+
+
+def current_map(project: Project) -> MapData | None:
+    """The latest finished map, or None."""
+    run = project.latest_run("map")
+    if run is None:
+        return None
+    load = lambda name: project.load_run_array(run.id, name)  # noqa: E731
+    return MapData(run.id, load("item_ids"), load("xy"), load("knn_indices"), load("knn_similarities"))
