@@ -98,7 +98,8 @@ def run(features: str, x: np.ndarray, y: np.ndarray, args) -> list[tuple[np.ndar
             calib.append((refined.confidence[test], refined.predicted[test] == y[test]))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ls = LabelSpreading(kernel="knn").fit(x, seeds)
+                # the same k and alpha as ours (its defaults are 7 and 0.2)
+                ls = LabelSpreading(kernel="knn", n_neighbors=10, alpha=0.99).fit(x, seeds)
             spread.append((ls.transduction_[test] == y[test]).mean())
             nn1.append((nearest_seed(x_unit, seeds)[test] == y[test]).mean())
         o, r, s, n = (np.array(v) for v in (ours, rounds, spread, nn1))

@@ -316,6 +316,8 @@ def baselines(args, x, truth, cluster, graph_ids, clock: StepClock) -> dict:
         "trust_ours": trustworthiness_on_sample(xs, xy),
         "trust_plain": trustworthiness_on_sample(xs, xy_plain),
         "ours_propagate": walls[prefix + "ours propagate"],
+        # like for like with LabelSpreading, which builds its own kNN graph inside fit
+        "ours_graph_and_propagate": walls[prefix + "ours graph"] + walls[prefix + "ours propagate"],
         "spreading": walls[prefix + "LabelSpreading"],
         "acc_ours": float((ours.predicted[unseeded] == ts[unseeded]).mean()),
         "acc_spreading": float((spreading.transduction_[unseeded] == ts[unseeded]).mean()),
@@ -477,8 +479,9 @@ def print_baselines(r: dict) -> None:
         f"| | ours | baseline | baseline / ours | quality ours | quality baseline |\n|---|---:|---:|---:|---:|---:|\n"
         f"| graph + map vs plain UMAP | {s['ours_map']:.1f} s | {s['plain_umap']:.1f} s | "
         f"{s['plain_umap'] / s['ours_map']:.1f}x | trust {s['trust_ours']:.4f} | trust {s['trust_plain']:.4f} |\n"
-        f"| propagation vs LabelSpreading (knn) | {s['ours_propagate']:.2f} s | {s['spreading']:.2f} s | "
-        f"{s['spreading'] / s['ours_propagate']:.1f}x | acc {s['acc_ours']:.4f} | acc {s['acc_spreading']:.4f} |"
+        f"| graph + propagation vs LabelSpreading (knn, its own graph; k 10, alpha 0.99) "
+        f"| {s['ours_graph_and_propagate']:.2f} s | {s['spreading']:.2f} s | "
+        f"{s['spreading'] / s['ours_graph_and_propagate']:.1f}x | acc {s['acc_ours']:.4f} | acc {s['acc_spreading']:.4f} |"
     )
 
 
