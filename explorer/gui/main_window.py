@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -395,21 +395,33 @@ class MainWindow(QMainWindow):
         toolbar = QToolBar("Main")
         toolbar.setObjectName("MainToolbar")
         toolbar.setMovable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.setIconSize(QSize(18, 18))
+        for a, icon in (
+            (self.open_action, "open"),
+            (self.build_action, "build"),
+            (self.quick_action, "quick-map"),
+            (self.scan_action, "scan"),
+            (self.train_action, "train"),
+            (self.embed_action, "embed"),
+            (self.map_action, "map"),
+            (panel.propagate_action, "propagate"),
+            (self.suggest_action, "label-next"),
+            (self.refine_action, "refine"),
+            (self.export_csv_action, "export"),
+        ):
+            a.setIcon(style.tool_icon(icon))
+        # the path a newcomer follows, left to right; the single steps are in the Build menu
         for a in (
             self.open_action,
             None,
             self.build_action,
             self.quick_action,
             None,
-            self.scan_action,
-            self.train_action,
-            self.embed_action,
-            self.map_action,
-            None,
             panel.propagate_action,
             self.suggest_action,
             self.refine_action,
+            None,
             self.export_csv_action,
         ):
             toolbar.addSeparator() if a is None else toolbar.addAction(a)
