@@ -42,3 +42,8 @@ def test_a_tiny_collection_keeps_the_knn_graph():
     x, _ = _touching_clusters()
     small = x[: MIN_ROWS - 1]
     assert label_graph(small, knn_graph(small, k=10)) is None
+
+
+def test_a_graph_too_thin_for_umap_keeps_the_knn_graph():
+    x, _ = _touching_clusters()
+    assert label_graph(x, knn_graph(x, k=5)) is None  # UMAP on 6 neighbours splits classes

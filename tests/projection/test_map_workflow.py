@@ -30,10 +30,21 @@ def test_map_records_index_recall_and_trustworthiness(blobs):
     assert metrics["index"] == "flat-ip" and metrics["layout"] == "umap" and metrics["placed"] == 0
     assert 0.8 < metrics["trustworthiness"] <= 1.0
     assert metrics["items"] == 60 and metrics["knn_seconds"] >= 0 and metrics["scale"] > 0
-    # propagation gets its own graph, fitted in the label space, stored beside the map's
-    assert metrics["label_graph"].startswith("umap")
-    label = project.load_run_array(run, "label_indices")
-    assert label.shape[0] == 60 and (label[:, 0] == np.arange(60)).all()
+    # 60 items: too few for a label space, propagation keeps the kNN graph
+    assert metrics["label_graph"] == "the kNN graph" and project.load_run_array(run, "label_indices") is None
+
+
+def test_propagation_gets_its_own_graph_kept_beside_the_map_and_reused_with_it(tmp_path):
+    root = tmp_path / "more"
+    mapped_blobs(root, per_class=80, map_k=15)
+    with Project(root) as project:
+        first = project.latest_run("map").id
+        assert project.run(first).metrics["label_graph"].startswith("umap")
+        label = project.load_run_array(first, "label_indices")
+        assert label.shape[0] == 240 and (label[:, 0] == np.arange(240)).all()
+        again = workflow.make_map(project, k=15)
+        assert "reused" in project.run(again).metrics["label_graph"]
+        np.testing.assert_array_equal(project.load_run_array(again, "label_indices"), label)
 
 
 def test_added_images_are_placed_next_to_their_neighbours_and_old_points_stay(blobs, tmp_path):
@@ -74,10 +85,6 @@ def test_same_embeddings_reuse_the_graph_and_keep_the_map(blobs):
     again = workflow.make_map(project, k=8)
     metrics = project.run(again).metrics
     assert metrics["layout"] == "kept" and metrics["placed"] == 0 and "reused" in metrics["graph"]
-    assert "reused" in metrics["label_graph"]
-    np.testing.assert_array_equal(
-        project.load_run_array(again, "label_indices"), project.load_run_array(first, "label_indices")
-    )
     np.testing.assert_array_equal(workflow.current_map(project).xy, project.load_run_array(first, "xy"))
 
 

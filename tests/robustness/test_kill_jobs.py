@@ -139,6 +139,9 @@ def _wait_for_checkpoint(folder: Path, proc: subprocess.Popen, newer_than: float
     raise AssertionError(f"no checkpoint written: {proc.communicate()[1]}")
 
 
+EPOCHS = 30
+
+
 @pytest.mark.slow
 def test_killing_training_mid_epoch_keeps_the_checkpoint_and_resume_continues(tmp_path):
     root = _collection(tmp_path / "collection", per_class=11)  # 33 images: 4 steps an epoch
@@ -146,11 +149,12 @@ def test_killing_training_mid_epoch_keeps_the_checkpoint_and_resume_continues(tm
     settings = ["--backbone", "small-cnn", "--image-size", "16", "--batch-size", "8", "--device", "cpu"]
     rng = np.random.default_rng(1)
 
-    train = _cli("train", str(root), *settings, "--epochs", "4")
+    # enough epochs that a fast machine is still training when the kill comes
+    train = _cli("train", str(root), *settings, "--epochs", str(EPOCHS))
     checkpoint = _wait_for_checkpoint(state, train)  # epoch 1 is done ...
-    assert _kill_after(train, float(rng.uniform(0.05, 0.4)))  # ... and the next one is under way
+    assert _kill_after(train, float(rng.uniform(0.05, 0.4)))  # ... and a later one is under way
     epochs = [_checkpoint_epoch(checkpoint)]
-    assert 1 <= epochs[0] < 4
+    assert 1 <= epochs[0] < EPOCHS
 
     resumed = _cli("train", str(root), "--resume")
     _wait_for_checkpoint(state, resumed, newer_than=checkpoint.stat().st_mtime)
@@ -165,10 +169,10 @@ def test_killing_training_mid_epoch_keeps_the_checkpoint_and_resume_continues(tm
     from explorer.ssl.checkpoint import load_checkpoint
 
     final = load_checkpoint(checkpoint)
-    assert final["epoch"] == 4 and [h["epoch"] for h in final["history"]] == [1, 2, 3, 4]
+    assert final["epoch"] == EPOCHS and [h["epoch"] for h in final["history"]] == list(range(1, EPOCHS + 1))
     with Project(root, create=False) as project:
         (run,) = project.runs("train")
-        assert run.status == "done" and run.metrics["epochs_done"] == 4
+        assert run.status == "done" and run.metrics["epochs_done"] == EPOCHS
     _finish(_cli("embed", str(root)))  # the resumed encoder embeds the collection
     assert _current(root, "embed")
 
