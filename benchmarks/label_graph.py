@@ -78,7 +78,7 @@ def fuzzy_solver(x: np.ndarray, graph: KnnGraph, k: int) -> Diffusion:
 
 
 def main() -> None:
-    from explorer.labels.space import label_graph
+    from explorer.labels.space import label_space
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--collections", nargs="+", default=["mnist", "handwriting"], choices=SUITE)
@@ -102,7 +102,7 @@ def main() -> None:
             candidates["UMAP fuzzy graph, k=15"] = lambda g=graph, x=x: fuzzy_solver(x, g, 15)
             for dims in (2, 8, 16):
                 candidates[f"UMAP {dims}-d, k=20"] = lambda g=graph, d=dims, x=x: Diffusion(
-                    label_graph(x, g, dimensions=d), power=1.0, neighbours=None
+                    label_space(x, g, dimensions=d)[1], power=1.0, neighbours=None
                 )
             for label, build in candidates.items():
                 started = time.perf_counter()

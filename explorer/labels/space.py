@@ -44,7 +44,7 @@ EXACT_ROWS = 200_000
 """Exact L2 search in the label space up to this many rows; an IVF index above."""
 
 
-def label_graph(
+def label_space(
     embeddings: np.ndarray,
     graph: KnnGraph,
     progress: ProgressFn = no_progress,
@@ -54,15 +54,17 @@ def label_graph(
     neighbours: int = NEIGHBOURS,
     scale_rank: int = SCALE_RANK,
     seed: int = 0,
-) -> KnnGraph | None:
-    """The propagation graph of ``embeddings`` (N, D), whose cosine kNN graph is ``graph``.
+) -> tuple[np.ndarray, KnnGraph] | None:
+    """The label space of ``embeddings`` (N, D), whose cosine kNN graph is ``graph``: its
+    coordinates (N, ``dimensions``) float32 and the propagation graph in them.
 
-    Returns a :class:`KnnGraph` (N, neighbours + 1), column 0 the row itself, with similarities
+    The graph is a :class:`KnnGraph` (N, neighbours + 1), column 0 the row itself, with similarities
     ``exp(-d^2 / sigma^2)`` for Euclidean distance d in the UMAP space and sigma the median
-    distance to the ``scale_rank``-th neighbour; or None when there are fewer than ``MIN_ROWS``
+    distance to the ``scale_rank``-th neighbour. None when there are fewer than ``MIN_ROWS``
     rows or ``graph`` has fewer than ``UMAP_NEIGHBOURS - 1`` neighbours a row (then propagate on
-    ``graph``). Progress step "label space"; ``cancel`` is checked
-    between the fit and the search.
+    ``graph``). The coordinates also serve the cold start (``explorer.labels.suggest``): k-means
+    there finds the classes more often than in the embedding. Progress step "label space";
+    ``cancel`` is checked between the fit and the search.
     """
     from explorer.projection.umap_layout import umap_raw
 
@@ -82,7 +84,7 @@ def label_graph(
     sigma2 = float(np.median(sq[:, rank])) or 1.0
     sims = np.exp(-np.maximum(sq, 0.0) / sigma2).astype(np.float32)
     progress(Progress("label space", 2, 2, "done"))
-    return KnnGraph(ids, sims, f"umap{dimensions}-l2", None)
+    return np.asarray(z, np.float32), KnnGraph(ids, sims, f"umap{dimensions}-l2", None)
 
 
 def _fit_sample_place(embeddings, graph: KnnGraph, dimensions: int, seed: int, cancel) -> np.ndarray:

@@ -91,14 +91,17 @@ def _greedy_diverse(
     return np.asarray(picks, dtype=np.int64)
 
 
-def typical_cover(x: np.ndarray, density: np.ndarray, labelled: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+def typical_cover(
+    x: np.ndarray, density: np.ndarray, labelled: np.ndarray, n: int, seed: int = 0, *, units: np.ndarray | None = None
+) -> np.ndarray:
     """TypiClust's pick: (n,) rows, the densest unlabelled row of each of the n largest clusters
-    without a label, for a k-means of ``x`` (N, D) unit rows into labelled + n clusters.
+    without a label, for a k-means of ``x`` (N, D) rows into labelled + n clusters.
 
     ``density`` (N,) is the typicality (:func:`local_density`); ``labelled`` (N,) bool. Clusters
     that run out, and clusters smaller than ``SMALL_CLUSTER`` of the average, leave their place
     to the next largest; if fewer than n clusters are uncovered,
-    the rest are filled by a density-weighted farthest-first traversal from the picks.
+    the rest are filled by a density-weighted farthest-first traversal from the picks, by cosine
+    distance between the unit rows ``units`` (N, D') (default ``x``, then unit rows itself).
     """
     k = min(len(x), int(labelled.sum()) + n)
     assign = _kmeans_groups(x, k, seed)
@@ -115,7 +118,8 @@ def typical_cover(x: np.ndarray, density: np.ndarray, labelled: np.ndarray, n: i
     picks = [int(best[c]) for c in open_clusters if np.isfinite(score[best[c]])][:n]
     if len(picks) < n:
         taken = np.concatenate([np.flatnonzero(labelled), np.asarray(picks, np.int64)])
-        more = _greedy_diverse(x, np.where(labelled, -np.inf, density), n - len(picks), 1.0, True, taken=taken)
+        rows = x if units is None else units
+        more = _greedy_diverse(rows, np.where(labelled, -np.inf, density), n - len(picks), 1.0, True, taken=taken)
         picks += more.tolist()
     return np.asarray(picks, dtype=np.int64)
 
@@ -162,9 +166,10 @@ def suggest(
     n: int,
     *,
     distance: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rows to label next, best first (see :func:`suggest_why`, which also says why)."""
-    return suggest_why(graph, embeddings, propagation, labelled, n, distance=distance)[0]
+    return suggest_why(graph, embeddings, propagation, labelled, n, distance=distance, clusters=clusters)[0]
 
 
 def suggest_why(
@@ -175,6 +180,7 @@ def suggest_why(
     n: int,
     *,
     distance: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Rows to label next, best first: (min(n, unlabelled rows),) int64 row positions, distinct,
     and for each the reason it was picked (``TYPICAL``, ``UNSURE`` or ``EXPLORE``).
@@ -182,9 +188,10 @@ def suggest_why(
     ``graph`` (N, k+1) kNN graph of ``embeddings`` (N, D); ``propagation`` the latest result
     (or None); ``labelled`` (N,) bool, True where a person gave a label (never suggested).
 
-    Nothing labelled: density-weighted farthest-first traversal: start at the densest row, then
-    repeatedly take the row maximising ``cosine distance to the nearest pick x density``
-    (density from :func:`local_density`, floored at ``DENSITY_FLOOR``). Otherwise: each
+    Fewer than ``COLD_START_LABELS`` labels: :func:`typical_cover` (TypiClust) on ``clusters``
+    (N, d), the coordinates to cluster in (the label space, where k-means finds the classes more
+    often: 9 of 10 digit classes in 10 picks against 5-8 in the pixels), else on the embeddings;
+    density from :func:`local_density`, floored at ``DENSITY_FLOOR``. Otherwise: each
     unlabelled row scores ``uncertainty x density x (0.5 + 0.5 far)`` (:func:`uncertainty`), ``far`` =
     ``1 - 2 ** -(g / REACH_HALF_LIFE)`` for graph distance g to the nearest human label; rows are
     taken greedily, the score damped by ``min(1, d / d0)`` for cosine distance d to the nearest
@@ -206,7 +213,10 @@ def suggest_why(
     density = np.maximum(local_density(graph), DENSITY_FLOOR)
 
     if labelled.sum() < COLD_START_LABELS:
-        return typical_cover(x, density, labelled, n), [TYPICAL] * n
+        space = x if clusters is None else np.asarray(clusters, np.float32)
+        if len(space) != count:
+            raise ValueError(f"clusters has {len(space)} rows, embeddings {count}")
+        return typical_cover(space, density, labelled, n, units=x), [TYPICAL] * n
 
     g = graph_distance(graph, np.flatnonzero(labelled)) if distance is None else np.asarray(distance, np.float64)
     far = 1.0 - np.exp2(-g / REACH_HALF_LIFE)  # inf -> 1

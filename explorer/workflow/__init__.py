@@ -796,7 +796,7 @@ def make_map(
         )
         progress(Progress("quality", 0, 1, "measuring trustworthiness on a sample"))
         trust = trustworthiness_on_sample(embeddings.vectors, layout.xy)
-        label = _label_graph(project, previous, embeddings, graph, metrics, progress, cancel)
+        space, label = _label_space(project, previous, embeddings, graph, metrics, progress, cancel)
         project.save_run_arrays(
             run,
             item_ids=embeddings.item_ids,
@@ -804,6 +804,7 @@ def make_map(
             knn_indices=graph.indices,
             knn_similarities=graph.similarities,
             **({} if label is None else {"label_indices": label.indices, "label_similarities": label.similarities}),
+            **({} if space is None else {"label_space": space}),
         )
     except BaseException as exc:
         _stopped(project, run, exc)
@@ -822,22 +823,24 @@ def make_map(
     return run
 
 
-def _label_graph(
+def _label_space(
     project: Project, previous: MapData | None, embeddings: Embeddings, graph, metrics: dict, progress, cancel
 ):
-    """The propagation graph for a new map (``explorer.labels.space``): the previous map's when the
-    kNN graph was reused from it, else fitted now; None for a collection too small for one."""
-    from explorer.labels.space import label_graph
+    """(coordinates or None, propagation graph or None) for a new map (``explorer.labels.space``):
+    the previous map's when the kNN graph was reused from it, else fitted now; (None, None) for a
+    collection too small for one."""
+    from explorer.labels.space import label_space
     from explorer.neighbours.knn import KnnGraph
 
     if previous is not None and str(metrics.get("graph", "")).startswith("reused"):
         ids = project.load_run_array(previous.run_id, "label_indices")
         if ids is not None:
             metrics["label_graph"] = f"reused from map run {previous.run_id}"
-            return KnnGraph(ids, project.load_run_array(previous.run_id, "label_similarities"), "label", None)
-    label = label_graph(embeddings.vectors, graph, progress, cancel)
-    metrics["label_graph"] = label.index_kind if label is not None else "the kNN graph"
-    return label
+            sims = project.load_run_array(previous.run_id, "label_similarities")
+            return project.load_run_array(previous.run_id, "label_space"), KnnGraph(ids, sims, "label", None)
+    found = label_space(embeddings.vectors, graph, progress, cancel)
+    metrics["label_graph"] = found[1].index_kind if found is not None else "the kNN graph"
+    return (None, None) if found is None else found
 
 
 def _rows_in(sorted_or_not: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1141,7 +1144,8 @@ def suggest(project: Project, n: int = 5) -> Suggestions:
     labelled[rows] = True
     propagation = solver.run(seeds, len(class_ids), rejected) if (seeds >= 0).any() else None
     distance = solver.distance_to(np.flatnonzero(labelled)) if labelled.any() else None
-    picks, why = rank(solver.graph, vectors, propagation, labelled, n, distance=distance)
+    space = project.load_run_array(map_run, "label_space")  # None on maps too small for one
+    picks, why = rank(solver.graph, vectors, propagation, labelled, n, distance=distance, clusters=space)
     paths = project.paths_by_id()
     chosen = item_ids[picks]
     names = [c.name for c in project.classes()]

@@ -42,9 +42,12 @@ def test_propagation_gets_its_own_graph_kept_beside_the_map_and_reused_with_it(t
         assert project.run(first).metrics["label_graph"].startswith("umap")
         label = project.load_run_array(first, "label_indices")
         assert label.shape[0] == 240 and (label[:, 0] == np.arange(240)).all()
+        assert project.load_run_array(first, "label_space").shape == (240, 8)  # where the cold start clusters
+        assert len(workflow.suggest(project, n=3).paths) == 3
         again = workflow.make_map(project, k=15)
         assert "reused" in project.run(again).metrics["label_graph"]
         np.testing.assert_array_equal(project.load_run_array(again, "label_indices"), label)
+        assert project.load_run_array(again, "label_space").shape == (240, 8)
 
 
 def test_added_images_are_placed_next_to_their_neighbours_and_old_points_stay(blobs, tmp_path):
