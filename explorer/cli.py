@@ -24,6 +24,7 @@ VERBS = (
     "propagate",
     "refine",
     "suggest",
+    "check",
     "export",
     "status",
     "open",
@@ -265,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="how many (default 5: label them, propagate, ask again; smaller rounds need fewer labels)",
     )
 
+    checking = project_verb(
+        "check", "list the labels (clicked or imported) the other labels disagree with, most suspect first"
+    )
+    checking.add_argument("--n", type=_positive_int, default=20, help="how many to print (default 20)")
+    checking.add_argument("--out", type=Path, default=None, help="also write every checked label to this CSV")
+
     export = project_verb("export", "write the labelled dataset")
     export.add_argument("out", metavar="OUT", help="output file (csv, jsonl, coco, parquet) or new folder")
     export.add_argument(
@@ -313,6 +320,24 @@ def main(argv: list[str] | None = None) -> int:
     except (ProjectError, ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"explorer: error: {exc}", file=sys.stderr)
         return 1
+
+
+def _print_label_check(found, n: int, out: Path | None) -> None:
+    """The most suspect labels as a table (stdout), every checked one to ``out`` as CSV."""
+    if out is not None:
+        import csv
+
+        with open(out, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=["path", "label", "graph_says", "suspicion"])
+            writer.writeheader()
+            writer.writerows(found.rows())
+    print(f"{'suspicion':>9}  {'label':<14} {'graph says':<14} path")
+    for row in found.rows(n):
+        print(f"{row['suspicion']:>9.3f}  {row['label']:<14} {row['graph_says'] or '-':<14} {row['path']}")
+    checked = len(found.paths)
+    note = f"; {found.unchecked} in classes with fewer than 3 labels not checked" if found.unchecked else ""
+    written = f"; all {checked} written to {out}" if out is not None else ""
+    print(f"{checked} labels checked{note}{written}", file=sys.stderr)
 
 
 def _open_project(args, create: bool = False):
@@ -465,6 +490,9 @@ def _dispatch(args) -> int:
                 for path, why in zip(found.paths, found.reasons, strict=True):
                     print(path)
                     print(f"  {why}", file=sys.stderr)  # stdout stays one path per line
+        elif args.verb == "check":
+            with _open_project(args) as project:
+                _print_label_check(workflow.check_labels(project), args.n, args.out)
         elif args.verb == "export":
             with _open_project(args) as project:
                 include = workflow.parse_sources(args.include)

@@ -80,6 +80,8 @@ labels. benchmarks/labelling_effort.py, mean labels for 95 / 98 / 99 % right ove
 demo digits 23 / 47 / 143 five a round against 30 / 96 / 202 ten a round; overlapping clusters
 32 / 196 / 552 against 36 / 180 / 514 (within the spread). Without the exploring share of
 suggestions, five a round missed whole modes on the clusters."""
+CHECK_SHOWN = 50
+"""Labels Check labels puts in the gallery, most suspect first."""
 
 
 def _workflow_job(step: str, project, **kwargs):
@@ -324,6 +326,12 @@ class MainWindow(QMainWindow):
         self.duplicates_action = action(
             "Find near-duplicates", self.find_duplicates, None, "Pairs of images that are almost the same"
         )
+        self.check_action = action(
+            "Check labels",
+            self.check_labels,
+            None,
+            "Your labels and imported ones that the other labels disagree with, most suspect first",
+        )
         self.classes_action = action(
             "Manage classes…", self.manage_classes, "Ctrl+K", "Rename, recolour, merge, reorder or delete classes"
         )
@@ -382,6 +390,7 @@ class MainWindow(QMainWindow):
             panel.redo_action,
             None,
             self.suggest_action,
+            self.check_action,
             self.duplicates_action,
             self.classes_action,
         ):
@@ -807,6 +816,19 @@ class MainWindow(QMainWindow):
 
         return self.lookups.start("duplicates", job)
 
+    def check_labels(self) -> int:
+        if self.session.map is None:
+            self.show_message("no map yet: build a map first")
+            return 0
+        project = self.session.project
+
+        def job(progress, cancel):
+            from explorer import workflow
+
+            return ("check", workflow.check_labels(project, cancel))
+
+        return self.lookups.start("check labels", job)
+
     def _maybe_preview(self, _request: int, name: str) -> None:
         if name not in ("map", "build", "quick map") or self.session.map is not None:
             return
@@ -844,6 +866,19 @@ class MainWindow(QMainWindow):
             self.gallery.set_items(ids, f"Near-duplicates: {len(pairs)} pairs")
             self.side_tabs.setCurrentWidget(self.gallery)
             self.show_message(f"{len(pairs)} pairs of near-duplicate images (side by side in the gallery)")
+        elif isinstance(result, tuple) and result[0] == "check":
+            found = result[1]
+            shown = found.item_ids[:CHECK_SHOWN]
+            self.gallery.set_items(shown, f"Check labels: the {len(shown)} most suspect of {len(found.paths)}")
+            self.side_tabs.setCurrentWidget(self.gallery)
+            if not len(shown):
+                self.show_message("no class has 3 labels yet: nothing to check")
+                return
+            says = found.graph_says[0] or "nothing"
+            self.show_message(
+                f"{len(shown)} labels to check, most suspect first; the first is labelled {found.given[0]}, "
+                f"the other labels say {says} ({found.suspicion[0]:.0%} against)"
+            )
         elif isinstance(result, tuple) and result[0] == "preview" and result[1] is not None:
             if self.session.map is None and self.jobs.busy:
                 self.map_stack.setCurrentWidget(self.map_view)

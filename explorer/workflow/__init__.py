@@ -1167,6 +1167,62 @@ def _reason(kind: str, row: int, propagation, names: list[str]) -> str:
     return f"torn between {a} ({share[0]:.0%}) and {b} ({share[1]:.0%})"
 
 
+# ---- label mistakes --------------------------------------------------------------------------
+@dataclass
+class LabelCheck:
+    """Human and imported labels the rest of the labels disagree with, most suspect first
+    (``explorer.labels.check``): per label the ``item_ids`` (M,) int64, collection-relative
+    ``paths``, the class it has (``given``), the class the other labels give it (``graph_says``,
+    "" where nothing reached it) and ``suspicion`` (M,) in [0, 1], the share of the other labels'
+    evidence against it. ``unchecked``: labels in classes too small to check."""
+
+    item_ids: np.ndarray
+    paths: list[str]
+    given: list[str]
+    graph_says: list[str]
+    suspicion: np.ndarray
+    unchecked: int
+
+    def rows(self, limit: int | None = None) -> list[dict]:
+        """One dict a label (path, label, graph_says, suspicion), for CSV and printing."""
+        end = len(self.paths) if limit is None else min(limit, len(self.paths))
+        return [
+            {
+                "path": self.paths[i],
+                "label": self.given[i],
+                "graph_says": self.graph_says[i],
+                "suspicion": round(float(self.suspicion[i]), 4),
+            }
+            for i in range(end)
+        ]
+
+
+def check_labels(project: Project, cancel: CancelToken | None = None) -> LabelCheck:
+    """Rank every human label (clicked or imported) by how strongly the graph, propagated from
+    the other labels, disagrees with it; nothing is written."""
+    from explorer.labels.check import disagreement
+
+    map_run, item_ids, solver = _map_solver(project)
+    classes = project.classes()
+    class_ids = np.array([c.id for c in classes], np.int64)
+    seeds, rejected = _human_evidence(project, item_ids, class_ids)
+    if not (seeds >= 0).any():
+        raise WorkflowError("no labels to check: label some images or import a label file first")
+    embedding_graph = project.load_run_array(map_run, "knn_indices", mmap=True)
+    found = disagreement(solver, seeds, len(class_ids), rejected, neighbours=embedding_graph, cancel=cancel)
+    paths = project.paths_by_id()
+    names = [c.name for c in classes]
+    chosen = item_ids[found.rows]
+    return LabelCheck(
+        chosen,
+        [paths[int(i)] for i in chosen],
+        [names[int(c)] for c in found.given],
+        [names[int(c)] if c >= 0 else "" for c in found.graph_says],
+        found.suspicion,
+        found.unchecked,
+    )
+
+
 # ---- labels from a file ----------------------------------------------------------------------
 def import_labels(project: Project, file: Path, as_source: str | None = None) -> ImportReport:
     """Set human labels from a manifest (see ``explorer.exchange.manifest.import_labels``).

@@ -76,3 +76,22 @@ def with_embeddings(project) -> None:
     from explorer import workflow
 
     workflow.embed(project, workflow.PIXELS)
+
+
+def test_check_labels_shows_the_most_suspect_labels_first(qtbot, window):
+    from explorer import workflow
+
+    s = window.session
+    s.add_class("first")
+    s.add_class("second")
+    items = s.map.item_ids.tolist()
+    for item in items[:6]:  # three labels a class: enough for both to be checked
+        s.set_selection([item])
+        s.set_current(item)
+        s.label_with_key(1 if item in items[:3] else 2)
+    assert window.check_labels()
+    qtbot.waitUntil(lambda: not window.lookups.busy, timeout=30000)
+    expected = workflow.check_labels(s.project).item_ids
+    assert window.gallery.item_ids.tolist() == expected.tolist() and len(expected) == 6
+    assert window.side_tabs.currentWidget() is window.gallery
+    assert "most suspect first" in window.statusBar().currentMessage()
