@@ -25,6 +25,7 @@ VERBS = (
     "refine",
     "suggest",
     "check",
+    "similar",
     "export",
     "status",
     "open",
@@ -272,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     checking.add_argument("--n", type=_positive_int, default=20, help="how many to print (default 20)")
     checking.add_argument("--out", type=Path, default=None, help="also write every checked label to this CSV")
 
+    similar = project_verb("similar", "print the images most like an image file (from anywhere): path<TAB>similarity")
+    similar.add_argument("file", metavar="FILE", type=Path, help="the query image")
+    similar.add_argument("--n", type=_positive_int, default=50, help="how many (default 50)")
+    similar.add_argument("--device", default="auto")
+
     export = project_verb("export", "write the labelled dataset")
     export.add_argument("out", metavar="OUT", help="output file (csv, jsonl, coco, parquet) or new folder")
     export.add_argument(
@@ -493,6 +499,11 @@ def _dispatch(args) -> int:
         elif args.verb == "check":
             with _open_project(args) as project:
                 _print_label_check(workflow.check_labels(project), args.n, args.out)
+        elif args.verb == "similar":
+            with _open_project(args) as project:
+                found = workflow.similar(project, args.file, args.n, args.device)
+                for path, sim in zip(found.paths, found.similarities.tolist(), strict=True):
+                    print(f"{path}\t{sim:.4f}")
         elif args.verb == "export":
             with _open_project(args) as project:
                 include = workflow.parse_sources(args.include)

@@ -82,6 +82,17 @@ demo digits 23 / 47 / 143 five a round against 30 / 96 / 202 ten a round; overla
 suggestions, five a round missed whole modes on the clusters."""
 CHECK_SHOWN = 50
 """Labels Check labels puts in the gallery, most suspect first."""
+SIMILAR_SHOWN = 50
+"""Images Find images like… selects and shows, most similar first."""
+
+
+def _dropped_file(event) -> Path | None:
+    """The one local file a drag carries, or None."""
+    urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+    if len(urls) != 1 or not urls[0].isLocalFile():
+        return None
+    path = Path(urls[0].toLocalFile())
+    return path if path.is_file() else None
 
 
 def _workflow_job(step: str, project, **kwargs):
@@ -184,6 +195,7 @@ class MainWindow(QMainWindow):
         # fitting the confidence calibration costs ~5 propagations: beside them, never in their way
         self.calibration = JobRunner(latest_wins=True, parent=self)
         self.auto_propagate = True
+        self.setAcceptDrops(True)  # an image dropped on the window: find the ones like it
         self.last_error = ""
         self.last_result = None
         self._propagation_project = None
@@ -326,6 +338,12 @@ class MainWindow(QMainWindow):
         self.duplicates_action = action(
             "Find near-duplicates", self.find_duplicates, None, "Pairs of images that are almost the same"
         )
+        self.similar_action = action(
+            "Find images like…",
+            self.choose_similar,
+            "Ctrl+F",
+            "Pick an image file (or drop one on the window): the collection's images most like it",
+        )
         self.check_action = action(
             "Check labels",
             self.check_labels,
@@ -358,7 +376,15 @@ class MainWindow(QMainWindow):
         panel = self.label_panel
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        for a in (self.open_action, None, self.export_csv_action, self.export_folder_action, None, self.quit_action):
+        for a in (
+            self.open_action,
+            self.similar_action,
+            None,
+            self.export_csv_action,
+            self.export_folder_action,
+            None,
+            self.quit_action,
+        ):
             file_menu.addSeparator() if a is None else file_menu.addAction(a)
         build = bar.addMenu("&Build")
         for a in (
@@ -816,6 +842,43 @@ class MainWindow(QMainWindow):
 
         return self.lookups.start("duplicates", job)
 
+    def choose_similar(self) -> int:
+        if self.session.map is None:
+            self.show_message("no map yet: build a map first")
+            return 0
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Find images like this one",
+            str(self.session.project.root.parent),
+            "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)",
+        )
+        return self.find_similar(path) if path else 0
+
+    def find_similar(self, file: str | Path, n: int = SIMILAR_SHOWN) -> int:
+        """The collection's ``n`` images most like ``file``, selected (so the map marks them) and in
+        the gallery; returns the request id, or 0."""
+        if self.session.map is None:
+            self.show_message("no map yet: build a map first")
+            return 0
+        project = self.session.project
+
+        def job(progress, cancel):
+            from explorer import workflow
+
+            return ("similar", workflow.similar(project, Path(file), n))
+
+        return self.lookups.start("similar", job)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if self.session.map is not None and _dropped_file(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        file = _dropped_file(event)
+        if file is not None:
+            event.acceptProposedAction()
+            self.find_similar(file)
+
     def check_labels(self) -> int:
         if self.session.map is None:
             self.show_message("no map yet: build a map first")
@@ -866,6 +929,15 @@ class MainWindow(QMainWindow):
             self.gallery.set_items(ids, f"Near-duplicates: {len(pairs)} pairs")
             self.side_tabs.setCurrentWidget(self.gallery)
             self.show_message(f"{len(pairs)} pairs of near-duplicate images (side by side in the gallery)")
+        elif isinstance(result, tuple) and result[0] == "similar":
+            found = result[1]
+            self.session.set_selection(found.item_ids)
+            self.gallery.set_items(found.item_ids, f"Like the image: {len(found.item_ids)} most similar")
+            self.side_tabs.setCurrentWidget(self.gallery)
+            self.show_message(
+                f"the {len(found.item_ids)} images most like it are selected (nearest: {found.paths[0]}, "
+                f"similarity {found.similarities[0]:.2f})"
+            )
         elif isinstance(result, tuple) and result[0] == "check":
             found = result[1]
             shown = found.item_ids[:CHECK_SHOWN]

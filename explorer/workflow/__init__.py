@@ -1223,6 +1223,76 @@ def check_labels(project: Project, cancel: CancelToken | None = None) -> LabelCh
     )
 
 
+# ---- query by an image ------------------------------------------------------------------------
+@dataclass
+class Similar:
+    """The items most like a query image, most similar first: ``item_ids`` (n,) int64, their
+    collection-relative ``paths`` and cosine ``similarities`` (n,) float32; ``encoder`` names what
+    embedded the query (the map's own embedding)."""
+
+    item_ids: np.ndarray
+    paths: list[str]
+    similarities: np.ndarray
+    encoder: str
+
+
+def similar(project: Project, file: Path, n: int = 50, device: str = "auto") -> Similar:
+    """The ``n`` items on the current map nearest to the image ``file`` (from anywhere), embedded
+    as the map's embeddings were (the same encoder and image size, or raw pixels)."""
+    if n < 1:
+        raise WorkflowError(f"the number of similar images must be at least 1, got {n}")
+    run = project.latest_run("map")
+    if run is None:
+        raise WorkflowError("no map yet: run `explorer map` first")
+    embed_run = run.params.get("embed_run")
+    vectors = project.load_run_array(embed_run, "embeddings", mmap=True) if embed_run is not None else None
+    item_ids = project.load_run_array(run.id, "item_ids")
+    if vectors is None or len(vectors) != len(item_ids):
+        raise WorkflowError("the map's embeddings are gone: run `explorer embed` and `explorer map` again")
+    query = _embed_one(project, project.run(embed_run).params, Path(file), device)
+    sims = _cosine_to(query, vectors)
+    top = np.argpartition(-sims, min(n, len(sims)) - 1)[:n] if n < len(sims) else np.arange(len(sims))
+    top = top[np.lexsort((top, -sims[top]))]
+    paths = project.paths_by_id()
+    chosen = item_ids[top]
+    encoder = str(project.run(embed_run).params.get("encoder", ""))
+    return Similar(chosen, [paths[int(i)] for i in chosen], sims[top].astype(np.float32), encoder)
+
+
+def _embed_one(project: Project, params: dict, file: Path, device: str) -> np.ndarray:
+    """(D,) the vector of ``file`` as the embed run with ``params`` made its vectors."""
+    described = str(params.get("encoder", ""))
+    if described.startswith("imported from"):
+        raise WorkflowError(
+            "the map's embeddings were imported from a file: there is no encoder to embed a new image with"
+        )
+    if described == PIXELS:
+        model, size = None, PIXEL_SIZE
+    else:
+        spec = described.removeprefix("train run ")
+        model, _ = resolve_encoder(project, spec, device, params.get("image_size"))
+        size = model.image_size
+    try:
+        image = load_rgb_array(file, size)
+    except (ImageError, OSError) as exc:
+        raise WorkflowError(f"cannot read the image {file}: {exc}") from None
+    if model is None:
+        return pixel_vectors(image[None])[0]
+    return np.asarray(model.embed(image[None], batch_size=1), np.float32)[0]
+
+
+def _cosine_to(query: np.ndarray, vectors: np.ndarray, block: int = 65536) -> np.ndarray:
+    """(N,) cosine similarity of each row of ``vectors`` (N, D), read a block at a time, to ``query``."""
+    q = np.asarray(query, np.float32)
+    q = q / max(float(np.linalg.norm(q)), 1e-12)
+    out = np.empty(len(vectors), np.float32)
+    for start in range(0, len(vectors), block):
+        rows = np.asarray(vectors[start : start + block], np.float32)
+        norms = np.maximum(np.linalg.norm(rows, axis=1), 1e-12)
+        out[start : start + len(rows)] = rows @ q / norms
+    return out
+
+
 # ---- labels from a file ----------------------------------------------------------------------
 def import_labels(project: Project, file: Path, as_source: str | None = None) -> ImportReport:
     """Set human labels from a manifest (see ``explorer.exchange.manifest.import_labels``).

@@ -95,3 +95,32 @@ def test_check_labels_shows_the_most_suspect_labels_first(qtbot, window):
     assert window.gallery.item_ids.tolist() == expected.tolist() and len(expected) == 6
     assert window.side_tabs.currentWidget() is window.gallery
     assert "most suspect first" in window.statusBar().currentMessage()
+
+
+def test_an_image_dropped_on_the_window_selects_the_ones_like_it(qtbot, window, tmp_path):
+    from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    from explorer import workflow
+
+    s = window.session
+    with_embeddings(s.project)
+    workflow.make_map(s.project)  # a real map, which knows its embeddings
+    s.reload_map()
+    name = s.project.paths_by_id()[int(s.map.item_ids[7])]
+    query = tmp_path / "query.png"
+    query.write_bytes((s.project.root / name).read_bytes())  # a copy from outside the collection
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(query))])
+    drop = QDropEvent(
+        QPoint(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    )
+    window.dropEvent(drop)
+    qtbot.waitUntil(lambda: len(window.gallery.item_ids) > 0 and not window.lookups.busy, timeout=30000)
+    expected = workflow.similar(s.project, query, 50).item_ids
+    assert window.gallery.item_ids.tolist() == expected.tolist()
+    assert sorted(s.selection.tolist()) == sorted(expected.tolist())
+    assert (
+        int(expected[0]) == int(s.map.item_ids[7])
+        and "most like it are selected" in window.statusBar().currentMessage()
+    )
