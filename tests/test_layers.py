@@ -21,6 +21,9 @@ def modules() -> dict[str, Path]:
     return found
 
 
+MODULES = set(modules())
+
+
 def imports(name: str, path: Path) -> set[str]:
     """Every module name ``name`` imports anywhere in its source (absolute form)."""
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
@@ -32,8 +35,12 @@ def imports(name: str, path: Path) -> set[str]:
             base = node.module or ""
             if node.level:
                 base = ".".join([*package[: len(package) - node.level + 1], *([base] if base else [])])
-            out.add(base)
-            out.update(f"{base}.{alias.name}" for alias in node.names)
+            named = {f"{base}.{alias.name}" for alias in node.names}
+            out.update(named)
+            # `from explorer import workflow` needs the submodule; the package itself (like the
+            # parent of every import) is not counted, or a package's lazy `open` would close a loop
+            if not named <= MODULES:
+                out.add(base)
     return out
 
 

@@ -33,6 +33,46 @@ def _warm_up_in_background() -> None:
     threading.Thread(target=warm, name="umap-warm-up", daemon=True).start()
 
 
+def _app_and_window():
+    """The QApplication (made once, themed) and a new main window, not shown yet."""
+    # No Python Qt message handler: Qt calls it from worker threads, where it broke jobs.
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(ORG_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+
+    import pyqtgraph as pg
+
+    from explorer.gui import style
+    from explorer.gui.main_window import MainWindow
+
+    pg.setConfigOptions(background=style.PLOT, foreground=style.TEXT, antialias=False)
+    style.apply_theme(app)
+    return app, MainWindow()
+
+
+def window_on(project, state_dir=None, selection=None, *, block: bool = True):
+    """The window on the image folder ``project`` with the item ids ``selection`` (n,) selected,
+    for Python callers (``explorer.notebook``). ``block`` runs the event loop until it closes;
+    otherwise the window is returned at once (a notebook with ``%gui qt`` keeps it alive)."""
+    if _headless():
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app, window = _app_and_window()
+    window.show()
+    app.processEvents()
+    if not window.open_project(project, state_dir):
+        raise RuntimeError(f"could not open {project}: {window.last_error}")
+    if selection is not None:
+        import numpy as np
+
+        window.session.set_selection(np.asarray(selection, np.int64))
+    if block:
+        app.exec()
+    return window
+
+
 def run(
     project: str | None = None, state_dir: str | None = None, screenshot: str | None = None, first_map: str = ""
 ) -> int:
@@ -52,23 +92,9 @@ def run(
             )
             return 2
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    # No Python Qt message handler: Qt calls it from worker threads, where it broke jobs.
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
-    app.setApplicationName(APP_NAME)
-    app.setOrganizationName(ORG_NAME)
-    app.setApplicationDisplayName(APP_NAME)
-
-    import pyqtgraph as pg
-
-    from explorer.gui import style
-    from explorer.gui.main_window import MainWindow
-
-    pg.setConfigOptions(background=style.PLOT, foreground=style.TEXT, antialias=False)
-    style.apply_theme(app)
-    window = MainWindow()
+    app, window = _app_and_window()
     if screenshot:
         window.resize(1280, 800)  # the same picture whatever size was remembered
     window.show()

@@ -1,0 +1,221 @@
+"""Embedding Explorer from Python (a notebook, a script): the command line's steps as methods,
+selections as pandas DataFrames, and the window on a selection.
+
+    import explorer
+    c = explorer.open("photos/")          # a folder of images (its state in photos/.explorer)
+    c.scan(); c.train(max_minutes=10); c.embed(); c.map()
+    c.label(["cats/001.jpg", "cats/002.jpg"], "cat")
+    c.propagate()
+    unsure = c.select(source="pseudo", max_confidence=0.6)
+    c.show(unsure)                        # the window, with those images selected
+
+Every method runs in the calling thread and returns what the command line prints, as data.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from explorer import workflow
+from explorer.jobs import ProgressFn, no_progress
+from explorer.store import Project
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from explorer.ssl.trainer import TrainConfig
+
+
+class Collection:
+    """One folder of images and its project state; use as a context manager, or ``close()``."""
+
+    def __init__(self, folder: str | Path, state_dir: str | Path | None = None, progress: ProgressFn = no_progress):
+        self.project = Project(Path(folder).expanduser(), state_dir=Path(state_dir) if state_dir else None)
+        self.progress = progress
+
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.project.close()
+
+    def __repr__(self) -> str:
+        return f"Collection({str(self.project.root)!r}: {len(self.project.item_ids())} images)"
+
+    # ---- the steps ---------------------------------------------------------------------------
+    def scan(self):
+        """Find the images (again); returns the scan report (counts, unreadable files)."""
+        return workflow.scan(self.project, self.progress)
+
+    def train(self, config: TrainConfig | None = None, **settings) -> int:
+        """Train a self-supervised encoder; ``settings`` are ``TrainConfig`` fields
+        (``method``, ``backbone``, ``max_minutes``, ``epochs``, ``device`` ...). Returns the run id."""
+        from dataclasses import replace
+
+        from explorer.ssl.trainer import TrainConfig
+
+        base = config or TrainConfig()
+        return workflow.train(self.project, replace(base, **settings) if settings else base, progress=self.progress)
+
+    def embed(self, encoder: str | None = None, **options) -> int:
+        """Embed every image (``encoder``: None for the latest trained one, "pixels", a file ...)."""
+        return workflow.embed(self.project, encoder, progress=self.progress, **options)
+
+    def map(self, k: int = 15, fresh: bool = False) -> int:
+        """The kNN graph and the 2-D map of the current embeddings; returns the run id."""
+        return workflow.make_map(self.project, k=k, fresh=fresh, progress=self.progress)
+
+    def propagate(self, rounds: int = 0) -> pd.DataFrame:
+        """Pseudo-labels for every image from the human labels, saved; returns :meth:`labels`."""
+        workflow.propagate(self.project, self.progress, rounds=rounds)
+        return self.labels()
+
+    def refine(self, rounds: int = 2, max_minutes: float | None = None):
+        """Fine-tune the encoder on the labels, embed, map and propagate again (``explorer refine``)."""
+        from explorer.workflow.refine import refine
+
+        return refine(self.project, rounds=rounds, max_minutes=max_minutes, progress=self.progress)
+
+    def suggest(self, n: int = 5) -> pd.DataFrame:
+        """The images to label next, best first: item_id, path, why."""
+        found = workflow.suggest(self.project, n)
+        return _frame({"item_id": found.item_ids, "path": found.paths, "why": found.reasons})
+
+    def check(self) -> pd.DataFrame:
+        """Labels the other labels disagree with, most suspect first: item_id, path, label,
+        graph_says, suspicion (``explorer check``)."""
+        found = workflow.check_labels(self.project)
+        rows = {"item_id": found.item_ids, "path": found.paths, "label": found.given}
+        return _frame(rows | {"graph_says": found.graph_says, "suspicion": found.suspicion})
+
+    def similar(self, file: str | Path, n: int = 50) -> pd.DataFrame:
+        """The images most like ``file`` (from anywhere): item_id, path, similarity."""
+        found = workflow.similar(self.project, Path(file), n)
+        return _frame({"item_id": found.item_ids, "path": found.paths, "similarity": found.similarities})
+
+    def export(self, out: str | Path, format: str | None = None, **options):  # noqa: A002 (the CLI's word)
+        """Write the labelled dataset (``explorer export``); ``options``: include, min_confidence,
+        labelled_only, mode, split, seed. Returns the export report."""
+        out = Path(out)
+        return workflow.export(self.project, format or workflow.format_for(out), out, progress=self.progress, **options)
+
+    # ---- the data ----------------------------------------------------------------------------
+    def items(self) -> pd.DataFrame:
+        """Every readable image: item_id, path, width, height, bytes."""
+        items = self.project.items()
+        return _frame(
+            {
+                "item_id": np.array([i.id for i in items], np.int64),
+                "path": [i.path for i in items],
+                "width": np.array([i.width or 0 for i in items], np.int64),
+                "height": np.array([i.height or 0 for i in items], np.int64),
+                "bytes": np.array([i.bytes or 0 for i in items], np.int64),
+            }
+        )
+
+    def labels(self) -> pd.DataFrame:
+        """Every readable image's label: item_id, path, label (None where there is none), source
+        (seed, accepted, imported, pseudo or ""), confidence (1 for people's labels, NaN where none),
+        and x, y on the current map (NaN off the map)."""
+        table = self.project.label_table()
+        names = {c.id: c.name for c in self.project.classes()}
+        paths = self.project.paths_by_id()
+        xy = np.full((len(table), 2), np.nan)
+        current = workflow.current_map(self.project)
+        if current is not None:
+            rows, found = workflow._rows_in(current.item_ids, table.item_ids)
+            xy[found] = current.xy[rows]
+        return _frame(
+            {
+                "item_id": table.item_ids,
+                "path": [paths[int(i)] for i in table.item_ids],
+                "label": [names.get(int(c)) for c in table.class_ids],
+                "source": table.source.astype(str),
+                "confidence": table.confidence,
+                "x": xy[:, 0],
+                "y": xy[:, 1],
+            }
+        )
+
+    def embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """(item_ids (N,) int64, vectors (N, D)) of the current embeddings (memory-mapped)."""
+        current = workflow.current_embeddings(self.project)
+        if current is None:
+            raise workflow.WorkflowError("no embeddings yet: call embed() first")
+        return current.item_ids, current.vectors
+
+    def select(
+        self,
+        label: str | Iterable[str] | None = None,
+        source: str | Iterable[str] | None = None,
+        min_confidence: float | None = None,
+        max_confidence: float | None = None,
+        path: str | None = None,
+    ) -> pd.DataFrame:
+        """The rows of :meth:`labels` that match every filter given: ``label`` and ``source`` one
+        name or several, a confidence range, ``path`` a glob (``"cats/*"``, ``"*.png"``)."""
+        table = self.labels()
+        keep = np.ones(len(table), bool)
+        if label is not None:
+            keep &= table["label"].isin([label] if isinstance(label, str) else list(label)).to_numpy()
+        if source is not None:
+            keep &= table["source"].isin([source] if isinstance(source, str) else list(source)).to_numpy()
+        confidence = table["confidence"].to_numpy()
+        if min_confidence is not None:
+            keep &= confidence >= min_confidence
+        if max_confidence is not None:
+            keep &= confidence <= max_confidence
+        if path is not None:
+            keep &= np.array([fnmatch.fnmatchcase(p, path) for p in table["path"]], bool)
+        return table[keep].reset_index(drop=True)
+
+    def label(self, images, name: str | None) -> int:
+        """Give ``images`` (paths, item ids, or a DataFrame with item_id) the label ``name`` as a
+        person's label (None clears it; one undoable step). Returns how many were labelled."""
+        ids = self._ids_of(images)
+        class_id = None if name is None else self.project.add_class(name).id
+        self.project.set_labels(ids.tolist(), class_id)
+        return len(ids)
+
+    def show(self, selection=None, *, block: bool = True):
+        """The window on this collection, with ``selection`` (paths, ids or a DataFrame) selected.
+        ``block`` runs the event loop until the window closes (from a script); in a notebook
+        running ``%gui qt``, ``block=False`` returns the window at once."""
+        from explorer.gui.app import window_on
+
+        ids = None if selection is None else self._ids_of(selection)
+        return window_on(self.project.root, self.project.state_dir, ids, block=block)
+
+    def _ids_of(self, images) -> np.ndarray:
+        """(n,) int64 item ids of paths, ids or a DataFrame with an item_id column."""
+        if hasattr(images, "columns") and "item_id" in images.columns:
+            return images["item_id"].to_numpy(np.int64)
+        values = list(images) if not isinstance(images, str | Path | int | np.integer) else [images]
+        if all(isinstance(v, int | np.integer) for v in values):
+            return np.asarray(values, np.int64)
+        by_path = {p: i for i, p in self.project.paths_by_id().items()}
+        missing = [str(v) for v in values if str(v) not in by_path]
+        if missing:
+            raise workflow.WorkflowError(
+                f"{len(missing)} path(s) not in this collection, e.g. {missing[0]!r} (paths are relative to the folder)"
+            )
+        return np.array([by_path[str(v)] for v in values], np.int64)
+
+
+def open(folder: str | Path, state_dir: str | Path | None = None, progress: ProgressFn = no_progress) -> Collection:  # noqa: A001
+    """The :class:`Collection` of the images in ``folder`` (created on first use)."""
+    return Collection(folder, state_dir, progress)
+
+
+def _frame(columns: dict) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(columns)
