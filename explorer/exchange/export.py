@@ -73,6 +73,7 @@ class ExportReport:
     folders: dict[str, str] = field(default_factory=dict)  # class -> folder name (ImageFolder)
     missing: list[str] = field(default_factory=list)  # files gone since the scan, left out
     notes: list[str] = field(default_factory=list)
+    leaks: int = 0  # near-duplicate pairs split across train and val
     preview: bool = False  # nothing was written
 
     @property
@@ -203,6 +204,34 @@ def _tally(report: ExportReport, rows: list[ManifestRow], splits: dict[str, str]
     return report
 
 
+LEAK_SIMILARITY = 0.98
+"""Cosine similarity from which two images count as near-duplicates (as `explorer duplicates`)."""
+
+
+def _note_leaks(project: Project, report: ExportReport, splits: dict[str, str]) -> None:
+    """Note near-duplicate pairs (read off the current map's kNN graph) that the split puts on
+    both sides: a validation image with its twin in train measures memory, not generalisation."""
+    from explorer.neighbours.knn import KnnGraph, near_duplicates
+    from explorer.store.current import current_map
+
+    graph_map = current_map(project)
+    if graph_map is None:
+        return
+    pairs, _sims = near_duplicates(
+        KnnGraph(graph_map.knn_indices, graph_map.knn_similarities, "stored", None), LEAK_SIMILARITY
+    )
+    paths = project.paths_by_id()
+    named = [(paths.get(int(graph_map.item_ids[a])), paths.get(int(graph_map.item_ids[b]))) for a, b in pairs.tolist()]
+    across = [(a, b) for a, b in named if a in splits and b in splits and splits[a] != splits[b]]
+    report.leaks = len(across)
+    if across:
+        report.notes.append(
+            f"{len(across)} near-duplicate pair(s) (cosine >= {LEAK_SIMILARITY}) fall on both sides of the "
+            f"train/val split, e.g. {across[0][0]} and {across[0][1]}: val scores will be optimistic "
+            "(`explorer duplicates` lists them)"
+        )
+
+
 def _note_single_images(report: ExportReport) -> None:
     report.splits = {s: report.splits[s] for s in SPLIT_NAMES if s in report.splits}
     only_train = sorted(c for c, n in report.by_class.items() if n < 2)
@@ -284,6 +313,8 @@ def export(
                 f"{out} is inside the collection {project.root}: the next scan would take the exported copies "
                 "for new images; choose a folder outside it"
             )
+    if splits:
+        _note_leaks(project, report, splits)
     missing: list[str] = []
     progress(Progress("export", 0, None, f"writing {FORMATS[fmt].title}"))
     if fmt in ("csv", "jsonl"):
