@@ -7,7 +7,7 @@ from explorer import workflow
 from explorer.labels import calibrate
 from explorer.labels.calibrate import (
     MIN_HELD_OUT,
-    _pool_adjacent_violators,
+    _isotonic_blocks,
     calibrated,
     calibration_for,
     fit_calibration,
@@ -43,10 +43,29 @@ def slow_isotonic(y: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("seed", range(5))
 def test_pooling_matches_a_brute_force_isotonic_fit(seed):
     y = (np.random.default_rng(seed).random(12) < np.linspace(0.2, 0.9, 12)).astype(float)
-    sums, counts, _ = _pool_adjacent_violators(y, np.ones(len(y)), np.arange(len(y), dtype=float))
+    sums, counts, _ = _isotonic_blocks(y, np.ones(len(y)), np.arange(len(y), dtype=float))
     fitted = np.repeat(sums / counts, counts.astype(int))
     np.testing.assert_allclose(fitted, slow_isotonic(y), atol=1e-12)
     assert (np.diff(sums / counts) > 0).all()
+
+
+def _pooled_by_hand(y, w, x):
+    """Pool adjacent violators, one element at a time (what the calibration used before)."""
+    sy, sw, sx = [], [], []
+    for yi, wi, xi in zip(y.tolist(), w.tolist(), x.tolist(), strict=True):
+        sy, sw, sx = [*sy, wi * yi], [*sw, wi], [*sx, wi * xi]
+        while len(sy) > 1 and sy[-2] * sw[-1] >= sy[-1] * sw[-2]:
+            sy[-2:], sw[-2:], sx[-2:] = [sum(sy[-2:])], [sum(sw[-2:])], [sum(sx[-2:])]
+    return np.array(sy), np.array(sw), np.array(sx)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_weighted_blocks_match_pooling_by_hand(seed):
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.random(500))
+    y, w = (rng.random(500) < x).astype(float), rng.random(500) + 0.5
+    for ours, reference in zip(_isotonic_blocks(y, w, x), _pooled_by_hand(y, w, x), strict=True):
+        np.testing.assert_allclose(ours, reference, rtol=1e-9)
 
 
 def test_calibration_follows_the_true_rate_and_keeps_order():
