@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 import time
@@ -14,8 +15,10 @@ from explorer.jobs import CancelToken, Progress
 class ProgressBar:
     """A one-line progress bar with rate and ETA per step, drawn on stderr.
 
-    On a terminal it redraws at most ten times a second; otherwise (logs, CI) it prints a line
-    every few seconds and when a step ends.
+    On a terminal it redraws at most ten times a second, cut to the terminal's width; otherwise
+    (logs, CI) it prints a whole line every few seconds and when a step ends. Kept instead of tqdm:
+    tqdm writes its carriage-return redraws into logs too (one growing line in a CI log), and
+    our steps report a message and metrics that tqdm's postfix would need wrapping for anyway.
     """
 
     def __init__(self, stream: TextIO | None = None):
@@ -59,6 +62,8 @@ class ProgressBar:
             parts.append(report.message)
         line = " ".join(parts)
         if self.tty:
+            width = shutil.get_terminal_size((100, 24)).columns
+            line = line if len(line) < width else line[: max(width - 2, 10)] + "…"  # a wrapped line cannot be redrawn
             self.stream.write("\r\033[K" + line)
         else:
             self.stream.write(line + "\n")
