@@ -124,6 +124,32 @@ def main() -> int:
     window.side_tabs.setCurrentWidget(window.gallery)
     window.gallery.show_selection()
     snap(app, window, out / "step6-gallery.png")
+
+    # Check labels: three more labels a digit, two of them wrong, and the graph points at those.
+    s.clear_selection()
+    by_digit = {c.name: position for position, c in enumerate(s.classes)}
+    for label in s.classes:
+        mine = [int(i) for i in s.map.item_ids if truth[s.path_of(int(i))] == label.name][:3]
+        s.set_selection(mine)
+        s.label_targets(label.id)
+    wrong = [int(i) for i in s.map.item_ids if truth[s.path_of(int(i))] == "7"][10:12]
+    s.set_selection(wrong)
+    s.label_targets(s.classes[by_digit["1"]].id)
+    s.clear_selection()
+    window.check_labels()
+    wait(app, lambda: not window.lookups.busy and window.gallery.item_ids.size > 0)
+    s.set_selection([int(window.gallery.item_ids[0])])
+    s.set_current(int(window.gallery.item_ids[0]))
+    snap(app, window, out / "step7-check-labels.png")
+
+    # Find images like one from outside the collection (here: a copy of a 5).
+    five = next(p for p, label in truth.items() if label == "5")
+    query = Path(tmp.name) / "query.png"
+    query.write_bytes((demo.images / five).read_bytes())
+    s.clear_selection()
+    window.find_similar(query)
+    wait(app, lambda: not window.lookups.busy and s.selection.size > 0)
+    snap(app, window, out / "step8-similar.png")
     window.close()
     tmp.cleanup()
     return 0
