@@ -26,6 +26,7 @@ VERBS = (
     "suggest",
     "check",
     "similar",
+    "quality",
     "export",
     "status",
     "open",
@@ -278,6 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     similar.add_argument("--n", type=_positive_int, default=50, help="how many (default 50)")
     similar.add_argument("--device", default="auto")
 
+    scores = project_verb(
+        "quality", "uniqueness, typicality and near-duplicate groups of every image: the least typical first"
+    )
+    scores.add_argument("--n", type=_positive_int, default=20, help="how many to print (default 20)")
+    scores.add_argument("--threshold", type=float, default=0.98, help="cosine similarity of near-duplicates")
+    scores.add_argument("--out", type=Path, default=None, help="also write every image's scores to this CSV")
+
     export = project_verb("export", "write the labelled dataset")
     export.add_argument("out", metavar="OUT", help="output file (csv, jsonl, coco, parquet) or new folder")
     export.add_argument(
@@ -344,6 +352,34 @@ def _print_label_check(found, n: int, out: Path | None) -> None:
     note = f"; {found.unchecked} in classes with fewer than 3 labels not checked" if found.unchecked else ""
     written = f"; all {checked} written to {out}" if out is not None else ""
     print(f"{checked} labels checked{note}{written}", file=sys.stderr)
+
+
+def _print_quality(project, found, n: int, out: Path | None) -> None:
+    """The least typical images (stdout: typicality, uniqueness, group, path); all to ``out``."""
+    import numpy as np
+
+    paths = project.paths_by_id()
+    names = [paths[int(i)] for i in found.item_ids]
+    if out is not None:
+        import csv
+
+        with open(out, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["path", "uniqueness", "typicality", "duplicate_group"])
+            for k, name in enumerate(names):
+                writer.writerow(
+                    [name, f"{found.uniqueness[k]:.4f}", f"{found.typicality[k]:.4f}", int(found.duplicate_group[k])]
+                )
+    print(f"{'typicality':>10} {'uniqueness':>10} {'group':>6}  path")
+    for k in np.argsort(found.typicality, kind="stable")[:n].tolist():
+        group = int(found.duplicate_group[k])
+        print(
+            f"{found.typicality[k]:>10.3f} {found.uniqueness[k]:>10.3f} {group if group >= 0 else '-':>6}  {names[k]}"
+        )
+    grouped = int((found.duplicate_group >= 0).sum())
+    groups = len(set(found.duplicate_group[found.duplicate_group >= 0].tolist()))
+    written = f"; all written to {out}" if out is not None else ""
+    print(f"{len(names)} images; {grouped} in {groups} near-duplicate group(s){written}", file=sys.stderr)
 
 
 def _open_project(args, create: bool = False):
@@ -504,6 +540,9 @@ def _dispatch(args) -> int:
                 found = workflow.similar(project, args.file, args.n, args.device)
                 for path, sim in zip(found.paths, found.similarities.tolist(), strict=True):
                     print(f"{path}\t{sim:.4f}")
+        elif args.verb == "quality":
+            with _open_project(args) as project:
+                _print_quality(project, workflow.quality(project, args.threshold), args.n, args.out)
         elif args.verb == "export":
             with _open_project(args) as project:
                 include = workflow.parse_sources(args.include)

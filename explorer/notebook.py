@@ -145,6 +145,22 @@ class Collection:
             }
         )
 
+    def quality(self, threshold: float = 0.98) -> pd.DataFrame:
+        """Per image on the map: item_id, path, uniqueness (0: it has an exact twin), typicality
+        (low: an outlier) and duplicate_group (-1: none; else the same number for near-duplicates
+        at cosine >= ``threshold``)."""
+        found = workflow.quality(self.project, threshold)
+        paths = self.project.paths_by_id()
+        return _frame(
+            {
+                "item_id": found.item_ids,
+                "path": [paths[int(i)] for i in found.item_ids],
+                "uniqueness": found.uniqueness,
+                "typicality": found.typicality,
+                "duplicate_group": found.duplicate_group,
+            }
+        )
+
     def embeddings(self) -> tuple[np.ndarray, np.ndarray]:
         """(item_ids (N,) int64, vectors (N, D)) of the current embeddings (memory-mapped)."""
         current = workflow.current_embeddings(self.project)

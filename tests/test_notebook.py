@@ -41,6 +41,7 @@ def test_the_whole_path_from_python(collection, tmp_path):
     assert len(ids) == 60 and vectors.shape[0] == 60
     assert c.similar(c.project.root / sorted(truth)[0], n=5)["path"].iloc[0] == sorted(truth)[0]
     assert {"label", "graph_says", "suspicion"} <= set(c.check().columns)
+    assert list(c.quality().columns) == ["item_id", "path", "uniqueness", "typicality", "duplicate_group"]
     report = c.export(tmp_path / "out.csv")
     assert report.rows == 60
     assert len(pd.read_csv(tmp_path / "out.csv")) == 60

@@ -913,6 +913,50 @@ def near_duplicates(project: Project, threshold: float = 0.98) -> list[tuple[int
     ]
 
 
+@dataclass
+class Quality:
+    """Per item on the current map (arrays aligned with ``item_ids`` (N,) int64):
+    ``uniqueness`` (N,) in [0, 1], ``1 - cosine similarity to the nearest other image`` (0: an
+    exact twin exists); ``typicality`` (N,) in [0, 1], the mean similarity to its graph neighbours
+    over the collection's highest (1: the heart of a dense region; low: an outlier);
+    ``duplicate_group`` (N,) int64, the same number for images joined by near-duplicate pairs
+    (cosine >= ``threshold``), -1 for an image without any."""
+
+    item_ids: np.ndarray
+    uniqueness: np.ndarray
+    typicality: np.ndarray
+    duplicate_group: np.ndarray
+
+
+def quality(project: Project, threshold: float = 0.98) -> Quality:
+    """Uniqueness, typicality and near-duplicate groups of every item, read off the current map's
+    kNN graph (no new search)."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    from explorer.labels.suggest import local_density
+    from explorer.neighbours.knn import KnnGraph
+    from explorer.neighbours.knn import near_duplicates as pairs_in
+
+    graph_map = current_map(project)
+    if graph_map is None:
+        raise WorkflowError("no map yet: run `explorer map` first")
+    graph = KnnGraph(graph_map.knn_indices, graph_map.knn_similarities, "stored", None)
+    n = len(graph_map.item_ids)
+    others = np.where(graph.indices[:, 1:] >= 0, graph.similarities[:, 1:], -1.0)
+    nearest = others.max(axis=1) if others.shape[1] else np.full(n, -1.0)
+    uniqueness = np.clip(1.0 - nearest, 0.0, 1.0)
+    pairs, _ = pairs_in(graph, threshold)
+    group = np.full(n, -1, np.int64)
+    if len(pairs):
+        links = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+        _, component = connected_components(links, directed=False)
+        in_pair = np.zeros(n, bool)
+        in_pair[pairs.ravel()] = True
+        _, group[in_pair] = np.unique(component[in_pair], return_inverse=True)
+    return Quality(graph_map.item_ids, uniqueness.astype(np.float32), local_density(graph).astype(np.float32), group)
+
+
 # ---- propagate ----------------------------------------------------------------------------
 @dataclass
 class PropagationResult:

@@ -54,3 +54,32 @@ def test_no_twins_no_warning(tmp_path):
     with project:
         report = export(project, "imagefolder", tmp_path / "tree", split=0.5, seed=0)
     assert report.leaks == 0 and not any("train/val" in note for note in report.notes)
+
+
+def test_quality_scores_find_twins_and_outliers(tmp_path):
+    project, truth = _labelled(tmp_path / "blobs", twins=4)
+    with project:
+        found = workflow.quality(project)
+        paths = project.paths_by_id()
+        names = [paths[int(i)] for i in found.item_ids]
+    group = dict(zip(names, found.duplicate_group.tolist(), strict=True))
+    unique = dict(zip(names, found.uniqueness.tolist(), strict=True))
+    for name in sorted(n for n in truth if n.startswith("twin-")):
+        original = name.removeprefix("twin-")
+        assert group[name] == group[original] >= 0 and unique[name] < 1e-3
+    assert sum(g >= 0 for g in group.values()) == 8 and len({g for g in group.values() if g >= 0}) == 4
+    alone = [n for n in names if not n.startswith("twin-") and "twin-" + n not in truth]
+    assert min(unique[n] for n in alone) > 0.05  # noise images have no near twin
+    assert ((found.typicality >= 0) & (found.typicality <= 1)).all()
+
+
+def test_quality_from_the_command_line(tmp_path, capsys):
+    from explorer.cli import main
+
+    project, _ = _labelled(tmp_path / "blobs", twins=2)
+    project.close()
+    out = tmp_path / "quality.csv"
+    assert main(["quality", str(tmp_path / "blobs"), "--n", "5", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert len(printed.out.strip().splitlines()) == 6 and "4 in 2 near-duplicate group(s)" in printed.err
+    assert len(out.read_text().splitlines()) == 63  # header + 62 images
