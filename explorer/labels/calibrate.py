@@ -149,6 +149,32 @@ def folds_of(seeds: np.ndarray, folds: int = FOLDS, seed: int = 0) -> np.ndarray
     return out
 
 
+def hidden_folds(
+    solver: Diffusion,
+    seeds: np.ndarray,
+    n_classes: int,
+    rejected: np.ndarray | None = None,
+    folds: int = FOLDS,
+    cancel: CancelToken | None = None,
+):
+    """Yield (hidden rows (m,), propagation from the other folds) for each fold of the human labels
+    ``seeds`` (N,) in classes with ``MIN_CLASS_LABELS`` or more; each hidden label's own rejections
+    are hidden with it (``solver.run_apart``)."""
+    seeds = np.asarray(seeds, np.int64)
+    rejections = np.zeros((0, 2), np.int64) if rejected is None else np.asarray(rejected, np.int64).reshape(-1, 2)
+    fold = folds_of(seeds, folds)
+    counts = np.bincount(seeds[seeds >= 0], minlength=n_classes)
+    fold[(seeds >= 0) & (counts[np.maximum(seeds, 0)] < MIN_CLASS_LABELS)] = -1
+    for k in np.unique(fold[fold >= 0]):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        hidden = np.flatnonzero(fold == k)
+        rest = seeds.copy()
+        rest[hidden] = -1
+        # a hidden label's own rejections go with it: "not a 4" on an item labelled 9 gave its answer away
+        yield hidden, solver.run_apart(rest, n_classes, rejections[~np.isin(rejections[:, 0], hidden)])
+
+
 def held_out_scores(
     solver: Diffusion,
     seeds: np.ndarray,
@@ -157,22 +183,11 @@ def held_out_scores(
     folds: int | None = None,
     cancel: CancelToken | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(score (M,), right (M,) bool) of the human labels in classes with ``MIN_CLASS_LABELS`` or more, each
-    hidden in its fold, with its own rejections, and propagated from the other folds (``solver.run_apart``)."""
+    """(score (M,), right (M,) bool) of the human labels in classes with ``MIN_CLASS_LABELS`` or
+    more, each hidden in its fold and propagated from the other folds (:func:`hidden_folds`)."""
     seeds = np.asarray(seeds, np.int64)
-    rejections = np.zeros((0, 2), np.int64) if rejected is None else np.asarray(rejected, np.int64).reshape(-1, 2)
-    fold = folds_of(seeds, FOLDS if folds is None else folds)
-    counts = np.bincount(seeds[seeds >= 0], minlength=n_classes)
-    fold[(seeds >= 0) & (counts[np.maximum(seeds, 0)] < MIN_CLASS_LABELS)] = -1
     scores, right = [], []
-    for k in np.unique(fold[fold >= 0]):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        hidden = np.flatnonzero(fold == k)
-        rest = seeds.copy()
-        rest[hidden] = -1
-        # a hidden label's own rejections go with it: "not a 4" on an item labelled 9 gave its answer away
-        result = solver.run_apart(rest, n_classes, rejections[~np.isin(rejections[:, 0], hidden)])
+    for hidden, result in hidden_folds(solver, seeds, n_classes, rejected, FOLDS if folds is None else folds, cancel):
         scores.append(score(result)[hidden])
         right.append(result.predicted[hidden] == seeds[hidden])
     if not scores:

@@ -21,14 +21,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from explorer.jobs import CancelToken
-from explorer.labels.calibrate import folds_of
+from explorer.labels.calibrate import MIN_CLASS_LABELS, hidden_folds
 from explorer.labels.propagate import Diffusion
 
 FOLDS = 10
 """More folds keep more of each class while one is hidden (a tenth is gone, not a fifth)."""
 VOTERS = 10
-MIN_CLASS_LABELS = 3
-"""A class needs this many labels to be checked: hiding one of two halves the class's evidence."""
+# a class needs MIN_CLASS_LABELS labels to be checked, as for calibration: hiding one of two
+# halves the class's evidence
 
 
 @dataclass(frozen=True)
@@ -65,19 +65,10 @@ def disagreement(
     the vote. One propagation of every class per fold.
     """
     seeds = np.asarray(seeds, np.int64)
-    rejections = np.zeros((0, 2), np.int64) if rejected is None else np.asarray(rejected, np.int64).reshape(-1, 2)
     counts = np.bincount(seeds[seeds >= 0], minlength=n_classes)
-    fold = folds_of(seeds, folds)
     small = (seeds >= 0) & (counts[np.maximum(seeds, 0)] < MIN_CLASS_LABELS)
-    fold[small] = -1
     rows_out, suspicion, says = [], [], []
-    for k in np.unique(fold[fold >= 0]):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        hidden = np.flatnonzero(fold == k)
-        rest = seeds.copy()
-        rest[hidden] = -1
-        result = solver.run_apart(rest, n_classes, rejections[~np.isin(rejections[:, 0], hidden)])
+    for hidden, result in hidden_folds(solver, seeds, n_classes, rejected, folds, cancel):
         p = np.asarray(result.scores[hidden], np.float64)
         reached = result.predicted[hidden] >= 0
         own = p[np.arange(len(hidden)), seeds[hidden]]
