@@ -27,6 +27,7 @@ VERBS = (
     "check",
     "similar",
     "quality",
+    "clusters",
     "export",
     "status",
     "open",
@@ -286,6 +287,21 @@ def build_parser() -> argparse.ArgumentParser:
     scores.add_argument("--threshold", type=float, default=0.98, help="cosine similarity of near-duplicates")
     scores.add_argument("--out", type=Path, default=None, help="also write every image's scores to this CSV")
 
+    grouping = project_verb(
+        "clusters", "list the map's clusters (largest first) with their majority label; label a cluster at once"
+    )
+    grouping.add_argument(
+        "--resolution", type=_positive_float, default=None, help="find them again: higher gives more, smaller ones"
+    )
+    grouping.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="N=NAME",
+        help="label cluster N's images that nobody labelled as NAME (one undoable action; repeatable)",
+    )
+    grouping.add_argument("--out", type=Path, default=None, help="also write every image's cluster to this CSV")
+
     export = project_verb("export", "write the labelled dataset")
     export.add_argument("out", metavar="OUT", help="output file (csv, jsonl, coco, parquet) or new folder")
     export.add_argument(
@@ -380,6 +396,34 @@ def _print_quality(project, found, n: int, out: Path | None) -> None:
     groups = len(set(found.duplicate_group[found.duplicate_group >= 0].tolist()))
     written = f"; all written to {out}" if out is not None else ""
     print(f"{len(names)} images; {grouped} in {groups} near-duplicate group(s){written}", file=sys.stderr)
+
+
+def _cluster_label(text: str) -> tuple[int, str]:
+    number, sep, name = text.partition("=")
+    if not sep or not number.strip().isdigit() or not name.strip():
+        raise ValueError(f"--label expects CLUSTER=NAME, e.g. 3=cat (got {text!r})")
+    return int(number), name.strip()
+
+
+def _print_clusters(project, found, out: Path | None) -> None:
+    """One line a cluster (stdout); every image's cluster to ``out`` as CSV."""
+    if out is not None:
+        import csv
+
+        paths = project.paths_by_id()
+        names = [c.text for c in found.names]
+        with open(out, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["path", "cluster", "cluster_name"])
+            for item, cluster in zip(found.item_ids.tolist(), found.cluster.tolist(), strict=True):
+                writer.writerow([paths.get(item, item), cluster, names[cluster] if cluster >= 0 else ""])
+    print(f"{'cluster':>7} {'images':>7} {'labelled':>8}  name")
+    for row in found.rows():
+        share = f"  ({row['share']:.0%} of its labelled images)" if row["label"] else ""
+        print(f"{row['cluster']:>7} {row['images']:>7} {row['labelled']:>8}  {row['name']}{share}")
+    outside = int((found.cluster < 0).sum())
+    written = f"; every image's cluster written to {out}" if out is not None else ""
+    print(f"{len(found.names)} cluster(s); {outside} image(s) in clusters too small to list{written}", file=sys.stderr)
 
 
 def _open_project(args, create: bool = False):
@@ -543,6 +587,14 @@ def _dispatch(args) -> int:
         elif args.verb == "quality":
             with _open_project(args) as project:
                 _print_quality(project, workflow.quality(project, args.threshold), args.n, args.out)
+        elif args.verb == "clusters":
+            with _open_project(args) as project:
+                for cluster, name in map(_cluster_label, args.label):
+                    done = workflow.label_cluster(project, cluster, name)
+                    print(f"cluster {cluster}: {done} image(s) labelled {name}", file=sys.stderr)
+                found = workflow.clusters(project, args.resolution, bar, cancel)
+                bar.finish()
+                _print_clusters(project, found, args.out)
         elif args.verb == "export":
             with _open_project(args) as project:
                 include = workflow.parse_sources(args.include)

@@ -161,6 +161,28 @@ class Collection:
             }
         )
 
+    def clusters(self, resolution: float | None = None) -> pd.DataFrame:
+        """One row a cluster of the map, largest first: cluster, name (its majority label, or
+        ``cluster N (size)``), images, labelled, label, share. ``resolution`` finds them again
+        (higher: more, smaller clusters). ``cluster_of()`` gives each image's."""
+        import pandas as pd
+
+        rows = workflow.clusters(self.project, resolution, self.progress).rows()
+        return pd.DataFrame(rows, columns=["cluster", "name", "images", "labelled", "label", "share"])
+
+    def cluster_of(self) -> pd.DataFrame:
+        """Per image on the map: item_id, path, cluster (-1: in a cluster too small to list)."""
+        found = workflow.clusters(self.project)
+        paths = self.project.paths_by_id()
+        return _frame(
+            {"item_id": found.item_ids, "path": [paths[int(i)] for i in found.item_ids], "cluster": found.cluster}
+        )
+
+    def label_cluster(self, cluster: int, name: str) -> int:
+        """Label cluster ``cluster``'s images that no person labelled as ``name``, as one undoable
+        action; returns how many."""
+        return workflow.label_cluster(self.project, cluster, name)
+
     def embeddings(self) -> tuple[np.ndarray, np.ndarray]:
         """(item_ids (N,) int64, vectors (N, D)) of the current embeddings (memory-mapped)."""
         current = workflow.current_embeddings(self.project)

@@ -797,12 +797,15 @@ def make_map(
         progress(Progress("quality", 0, 1, "measuring trustworthiness on a sample"))
         trust = trustworthiness_on_sample(embeddings.vectors, layout.xy)
         space, label = _label_space(project, previous, embeddings, graph, metrics, progress, cancel)
+        found = _find_clusters(graph if label is None else label, label is not None, None, progress, cancel)
+        metrics["clusters"] = int(found.max()) + 1 if len(found) else 0
         project.save_run_arrays(
             run,
             item_ids=embeddings.item_ids,
             xy=layout.xy.astype(np.float32),
             knn_indices=graph.indices,
             knn_similarities=graph.similarities,
+            clusters=found,
             **({} if label is None else {"label_indices": label.indices, "label_similarities": label.similarities}),
             **({} if space is None else {"label_space": space}),
         )
@@ -841,6 +844,102 @@ def _label_space(
     found = label_space(embeddings.vectors, graph, progress, cancel)
     metrics["label_graph"] = found[1].index_kind if found is not None else "the kNN graph"
     return (None, None) if found is None else found
+
+
+def _find_clusters(graph, label_space: bool, resolution: float | None, progress, cancel) -> np.ndarray:
+    from explorer.projection.clusters import EMBEDDING_RESOLUTION, RESOLUTION, find_clusters
+
+    if resolution is None:
+        resolution = RESOLUTION if label_space else EMBEDDING_RESOLUTION
+    return find_clusters(graph, resolution, progress=progress, cancel=cancel)
+
+
+@dataclass
+class Clusters:
+    """The current map's clusters (``explorer.projection.clusters``): ``item_ids`` (N,) int64 in
+    map order, ``cluster`` (N,) int32 (-1 in none), and ``names`` (one per cluster, 0 the largest),
+    named from the labels as they are now."""
+
+    map_run: int
+    item_ids: np.ndarray
+    cluster: np.ndarray
+    names: list
+
+    def rows(self) -> list[dict]:
+        """One dict a cluster (cluster, name, images, labelled, majority label and its share)."""
+        return [
+            {
+                "cluster": c.cluster,
+                "name": c.text,
+                "images": c.size,
+                "labelled": c.labelled,
+                "label": c.label,
+                "share": round(c.share, 3),
+            }
+            for c in self.names
+        ]
+
+
+def clusters(
+    project: Project,
+    resolution: float | None = None,
+    progress: ProgressFn = no_progress,
+    cancel: CancelToken | None = None,
+) -> Clusters:
+    """The clusters of the current map, named by their majority label (human or pseudo).
+
+    With ``resolution`` (higher: more, smaller clusters) they are found again and saved with the
+    map; without, the map's own are used (found again only for a map made before clusters were).
+    """
+    from explorer.neighbours.knn import KnnGraph
+    from explorer.projection.clusters import cluster_names
+
+    graph_map = current_map(project)
+    if graph_map is None:
+        raise WorkflowError("no map yet: run `explorer map` first")
+    if resolution is not None and not resolution > 0:
+        raise WorkflowError(f"--resolution must be above 0 (got {resolution})")
+    found = None if resolution is not None else project.load_run_array(graph_map.run_id, "clusters")
+    if found is None or len(found) != len(graph_map.item_ids):
+        ids = project.load_run_array(graph_map.run_id, "label_indices")
+        if ids is not None:
+            sims = project.load_run_array(graph_map.run_id, "label_similarities")
+            graph = KnnGraph(ids, sims, "label", None)
+        else:
+            graph = KnnGraph(graph_map.knn_indices, graph_map.knn_similarities, "stored", None)
+        found = _find_clusters(graph, ids is not None, resolution, progress, cancel)
+        project.save_run_arrays(graph_map.run_id, clusters=found)
+        metrics = project.run(graph_map.run_id).metrics
+        project.update_run_metrics(graph_map.run_id, {**metrics, "clusters": int(found.max()) + 1 if len(found) else 0})
+    classes = project.classes()
+    table = project.label_table()
+    class_index = np.full(len(graph_map.item_ids), -1, np.int64)
+    rows, present = _rows_in(table.item_ids, graph_map.item_ids)
+    positions, known = _rows_in(np.array([c.id for c in classes], np.int64), table.class_ids[rows])
+    on_map = np.flatnonzero(present)
+    class_index[on_map[known]] = positions
+    names = cluster_names(found, class_index, [c.name for c in classes])
+    return Clusters(graph_map.run_id, graph_map.item_ids, found, names)
+
+
+def label_cluster(project: Project, cluster: int, name: str) -> int:
+    """Label every image of the current map's ``cluster`` that no person has labelled yet as
+    ``name`` (a new class if needed), as one undoable event; labels people gave stay. Returns how
+    many images it labelled."""
+    found = clusters(project)
+    if not 0 <= cluster < len(found.names):
+        raise WorkflowError(f"no cluster {cluster}: the map has clusters 0 to {len(found.names) - 1}")
+    name = name.strip()
+    if not name:
+        raise WorkflowError("a cluster needs a label name")
+    members = found.item_ids[found.cluster == cluster]
+    humans = project.human_labels()
+    todo = [int(i) for i in members.tolist() if int(i) not in humans]
+    if not todo:
+        return 0
+    class_id = project.ensure_classes([name])[name]
+    project.set_labels(todo, class_id, "seed", action=f"label cluster {cluster} as {name} ({len(todo)} images)")
+    return len(todo)
 
 
 def _rows_in(sorted_or_not: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
