@@ -10,6 +10,8 @@ Modes:
 - ``confidence``: a ramp from red (unsure) to green (sure) over pseudo-labels; human labels white.
 - ``folder``: the top-level folder each image sits in (where it came from).
 - ``review``: what needs a person's eye: unsure pseudo-labels loud, the rest quiet.
+- ``cluster``: the map's clusters (``explorer.projection.clusters``), largest first, named by their
+  majority label; past ``MAX_FOLDERS`` the rest pool as "other clusters".
 """
 
 from __future__ import annotations
@@ -22,8 +24,14 @@ from PySide6.QtGui import QBrush, QColor
 from explorer.gui import style
 from explorer.gui.session import HUMAN, NONE, PSEUDO, Session
 
-MODES = ("label", "confidence", "folder", "review")
-MODE_TITLES = {"label": "Label", "confidence": "Confidence", "folder": "Folder", "review": "Needs review"}
+MODES = ("label", "confidence", "folder", "review", "cluster")
+MODE_TITLES = {
+    "label": "Label",
+    "confidence": "Confidence",
+    "folder": "Folder",
+    "review": "Needs review",
+    "cluster": "Cluster",
+}
 CONFIDENCE_BINS = 4  # pseudo-label shades per class, faint (unsure) to strong (sure)
 PSEUDO_ALPHA = (55, 100, 150, 205)
 CONFIDENCE_RAMP = ("#d64541", "#e8833a", "#e8c33a", "#9bc53d", "#3fae5a")  # unsure -> sure
@@ -149,7 +157,22 @@ def colour_points(
         ]
         spec = (("#ff5a4e", 255), ("#f2b33d", 230), ("#3f8f5a", 110), ("#8fb8ff", 160), (GREY[0], 90))
         return Colouring(group, entries, group, palettes.get(spec))
+    if mode == "cluster":
+        return _by_cluster(session, n, palettes)
     raise ValueError(f"unknown colour mode {mode!r}; choose one of {', '.join(MODES)}")
+
+
+def _by_cluster(session: Session, n: int, palettes: Palettes) -> Colouring:
+    clusters = session.map_clusters if len(session.map_clusters) == n else np.full(n, -1, np.int32)
+    names = [c.text for c in session.cluster_names()]
+    if len(names) > MAX_FOLDERS:
+        names = names[: MAX_FOLDERS - 1] + [f"other clusters ({len(names) - MAX_FOLDERS + 1})"]
+    group = np.where(clusters >= 0, np.minimum(clusters, len(names) - 1), len(names)).astype(np.int64)
+    colours = [FOLDER_COLOURS[k % len(FOLDER_COLOURS)] for k in range(len(names))]
+    entries = [LegendEntry(name, c) for name, c in zip(names, colours, strict=True)]
+    entries.append(LegendEntry("in no cluster" if names else "no clusters: Build > Find clusters", GREY[0]))
+    spec = tuple((c, 200) for c in colours) + (GREY,)
+    return Colouring(group, entries, group, palettes.get(spec))
 
 
 def _by_label(session: Session, source, cls, conf, palettes: Palettes) -> Colouring:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -350,6 +351,15 @@ class MainWindow(QMainWindow):
             None,
             "Your labels and imported ones that the other labels disagree with, most suspect first",
         )
+        self.cluster_select_action = action(
+            "Select cluster",
+            self.select_cluster,
+            "Ctrl+G",
+            "Select every image in the current image's cluster (then a number key labels them all)",
+        )
+        self.clusters_action = action(
+            "Find clusters…", self.find_clusters, None, "Find the map's clusters again, more or fewer of them"
+        )
         self.classes_action = action(
             "Manage classes…", self.manage_classes, "Ctrl+K", "Rename, recolour, merge, reorder or delete classes"
         )
@@ -396,6 +406,7 @@ class MainWindow(QMainWindow):
             self.resume_action,
             self.embed_action,
             self.map_action,
+            self.clusters_action,
             None,
             self.refine_action,
             self.evaluate_action,
@@ -418,6 +429,7 @@ class MainWindow(QMainWindow):
             self.suggest_action,
             self.check_action,
             self.duplicates_action,
+            self.cluster_select_action,
             self.classes_action,
         ):
             labels.addSeparator() if a is None else labels.addAction(a)
@@ -842,6 +854,37 @@ class MainWindow(QMainWindow):
 
         return self.lookups.start("duplicates", job)
 
+    def select_cluster(self) -> int:
+        """Select the current image's cluster; returns how many images."""
+        current = self.session.current
+        if current is None:
+            self.show_message("click an image on the map first: its cluster is selected")
+            return 0
+        return self.session.select_cluster(self.session.cluster_of(current))
+
+    def find_clusters(self, resolution: float | None = None) -> int:
+        """Find the map's clusters again at ``resolution`` (asked for when None); returns the
+        request id, or 0."""
+        if self.session.map is None:
+            self.show_message("no map yet: build a map first")
+            return 0
+        if resolution is None:
+            from explorer.projection.clusters import RESOLUTION
+
+            resolution, ok = QInputDialog.getDouble(
+                self, "Find clusters", "Resolution (higher: more, smaller clusters):", RESOLUTION, 0.001, 100.0, 3
+            )
+            if not ok:
+                return 0
+        project = self.session.project
+
+        def job(progress, cancel):
+            from explorer import workflow
+
+            return ("clusters", workflow.clusters(project, resolution, progress, cancel))
+
+        return self.lookups.start("clusters", job)
+
     def choose_similar(self) -> int:
         if self.session.map is None:
             self.show_message("no map yet: build a map first")
@@ -951,6 +994,9 @@ class MainWindow(QMainWindow):
                 f"{len(shown)} labels to check, most suspect first; the first is labelled {found.given[0]}, "
                 f"the other labels say {says} ({found.suspicion[0]:.0%} against)"
             )
+        elif isinstance(result, tuple) and result[0] == "clusters":
+            self.session.reload_clusters()
+            self.show_message(f"{len(result[1].names)} clusters on the map (click a name to select its images)")
         elif isinstance(result, tuple) and result[0] == "preview" and result[1] is not None:
             if self.session.map is None and self.jobs.busy:
                 self.map_stack.setCurrentWidget(self.map_view)

@@ -26,7 +26,9 @@ from PySide6.QtWidgets import (
     QFrame,
     QGraphicsPathItem,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
+    QMenu,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
@@ -34,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.gui import style
+from explorer.gui.cluster_overlay import ClusterOverlay
 from explorer.gui.colouring import MODE_TITLES, MODES, Colouring, Palettes, colour_points, folder_groups, group_counts
 from explorer.gui.density import contains, density_image, grow, inside, with_outline
 from explorer.gui.legend import Legend
@@ -308,6 +311,10 @@ class MapView(QWidget):
             overlay.setZValue(z)
             self.plot.addItem(overlay)
 
+        self.cluster_overlay = ClusterOverlay(self.plot)
+        self.cluster_overlay.set_shown(self.cluster_box.isChecked())
+        self.cluster_overlay.clicked.connect(self._on_cluster_clicked)
+        self.cluster_overlay.menuRequested.connect(self.show_cluster_menu)
         self.legend = Legend(self.plot)
         self.legend.toggled.connect(lambda *_: self._recolour())
         self.card = HoverCard(self.plot)
@@ -321,7 +328,9 @@ class MapView(QWidget):
         self.view_box.sigResized.connect(self._on_range_changed)
 
         session.mapChanged.connect(self._on_map)
+        session.clustersChanged.connect(self._on_clusters)
         session.labelsChanged.connect(self._recolour)
+        session.labelsChanged.connect(self._name_clusters)
         session.classesChanged.connect(self._recolour)
         session.selectionChanged.connect(self._on_selection)
         session.currentChanged.connect(self._on_current)
@@ -364,6 +373,12 @@ class MapView(QWidget):
         self.shade_box.setToolTip("Shade the parts of the map with no human label and unsure pseudo-labels")
         self.shade_box.toggled.connect(lambda _: self._update_shading())
         layout.addWidget(self.shade_box)
+        self.cluster_box = QCheckBox("Clusters", checked=True)
+        self.cluster_box.setToolTip(
+            "Outline and name the map's clusters: click a name to select its images, right-click to label them"
+        )
+        self.cluster_box.toggled.connect(lambda on: self.cluster_overlay.set_shown(on))
+        layout.addWidget(self.cluster_box)
         layout.addStretch(1)
         self.hint = QLabel("")
         self.hint.setObjectName("Muted")
@@ -417,6 +432,7 @@ class MapView(QWidget):
             self.density_selected.hide()
             self.legend.hide()
             self.hint.setText("")
+            self.cluster_overlay.set_clusters(self.xy, np.empty(0, np.int32))
             return
         from scipy.spatial import cKDTree  # here, not at import: the window shows before scipy loads
 
@@ -438,6 +454,44 @@ class MapView(QWidget):
         if start is not None:
             self._morph = (start, self.xy, 0)
             self._morph_timer.start()
+        self._on_clusters()
+
+    # ---- clusters -----------------------------------------------------------------------
+    def _on_clusters(self) -> None:
+        clusters = self.session.map_clusters
+        self.cluster_overlay.set_clusters(self.xy, clusters if len(clusters) == len(self.xy) else clusters[:0])
+        self._name_clusters()
+        if self.colour_mode == "cluster":
+            self._recolour()
+
+    def _name_clusters(self) -> None:
+        self.cluster_overlay.set_names([c.text for c in self.session.cluster_names()])
+
+    def _on_cluster_clicked(self, cluster: int, modifiers) -> None:
+        add = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
+        self.session.select_cluster(cluster, "add" if add else "replace")
+
+    def show_cluster_menu(self, cluster: int, where: QPoint) -> QMenu:
+        """Select the cluster, or label its images (those no person labelled) as a class."""
+        s = self.session
+        menu = QMenu(self)
+        names = s.cluster_names()
+        title = names[cluster].text if cluster < len(names) else f"cluster {cluster}"
+        menu.addAction(f"Select {title}", lambda: s.select_cluster(cluster))
+        menu.addSeparator()
+        for k, label in enumerate(s.classes):
+            key = f"\t{k + 1}" if k < 9 else ""
+            menu.addAction(f"Label as {label.name}{key}", lambda c=label.id: s.label_cluster(cluster, c))
+        menu.addAction("Label as a new class…", lambda: self._label_cluster_new(cluster))
+        menu.popup(where)
+        return menu
+
+    def _label_cluster_new(self, cluster: int) -> None:
+        name, ok = QInputDialog.getText(self, "Label cluster", "Class name:")
+        if ok and name.strip():
+            label = self.session.add_class(name.strip())
+            if label is not None:
+                self.session.label_cluster(cluster, label.id)
 
     def show_preview(self, item_ids: np.ndarray, xy: np.ndarray) -> None:
         """A quick layout (PCA) to look at while the real map is computed: points only, no
@@ -517,6 +571,7 @@ class MapView(QWidget):
 
     def _on_range_changed(self, *_) -> None:
         self._hide_hover()
+        self.cluster_overlay.update_view()
         if self.large:
             self._view_timer.start()  # restarted on every move: recomputed once the view rests
 

@@ -39,6 +39,7 @@ class Session(QObject):
     projectChanged = Signal()  # a project was opened or closed (everything else reloads too)
     itemsChanged = Signal()  # the item list changed (after a scan)
     mapChanged = Signal()  # a new map (or none)
+    clustersChanged = Signal()  # the map's clusters were found again
     classesChanged = Signal()
     labelsChanged = Signal()  # the label table was reloaded, for any reason
     labelsEdited = Signal()  # a person changed labels (propagation should re-run)
@@ -60,6 +61,7 @@ class Session(QObject):
         self.map_class_index = np.empty(0, np.int64)  # position in ``classes``, -1 none
         self.map_source = np.empty(0, np.int8)  # NONE / HUMAN / PSEUDO
         self.map_confidence = np.empty(0, np.float64)
+        self.map_clusters = np.empty(0, np.int32)  # (N,) cluster per map row, -1 none; empty: not found
         self._map_order = np.empty(0, np.int64)  # argsort of map.item_ids
         self._map_sorted = np.empty(0, np.int64)
 
@@ -167,7 +169,15 @@ class Session(QObject):
             self.map.xy = np.ascontiguousarray(self.map.xy, dtype=np.float32)
         self._align_map()
 
+    def _load_clusters(self) -> None:
+        found = None
+        if self.map is not None:
+            found = self.project.load_run_array(self.map.run_id, "clusters")
+        ok = found is not None and len(found) == len(self.map.item_ids)
+        self.map_clusters = np.asarray(found, np.int32) if ok else np.empty(0, np.int32)
+
     def _align_map(self) -> None:
+        self._load_clusters()
         if self.map is None:
             self._map_order = np.empty(0, np.int64)
             self._map_sorted = np.empty(0, np.int64)
@@ -447,6 +457,55 @@ class Session(QObject):
         self.labelsEdited.emit()
         self.message.emit(text)
         return 1
+
+    # ---- clusters -----------------------------------------------------------------------
+    def reload_clusters(self) -> None:
+        """After the clusters of the current map were found again."""
+        self._load_clusters()
+        self.clustersChanged.emit()
+
+    def cluster_names(self) -> list:
+        """``explorer.projection.clusters.ClusterName`` of each cluster, named from the labels now."""
+        from explorer.projection.clusters import cluster_names
+
+        if len(self.map_clusters) == 0 or len(self.map_class_index) != len(self.map_clusters):
+            return []
+        return cluster_names(self.map_clusters, self.map_class_index, [c.name for c in self.classes])
+
+    def cluster_of(self, item_id: int) -> int:
+        """The cluster of ``item_id`` on the map, -1 for none."""
+        rows = self.rows_of([item_id])
+        return int(self.map_clusters[rows[0]]) if len(rows) and len(self.map_clusters) else -1
+
+    def cluster_members(self, cluster: int) -> np.ndarray:
+        """Sorted item ids of ``cluster``."""
+        if len(self.map_clusters) == 0 or cluster < 0:
+            return np.empty(0, np.int64)
+        return np.sort(np.asarray(self.map.item_ids, np.int64)[self.map_clusters == cluster])
+
+    def select_cluster(self, cluster: int, mode: str = "replace") -> int:
+        members = self.cluster_members(cluster)
+        if len(members) == 0:
+            self.message.emit("no cluster there: the map has no clusters, or that image is in none")
+            return 0
+        self.set_selection(members, mode)
+        self.message.emit(f"selected cluster {cluster}: {len(members):,} images")
+        return len(members)
+
+    def label_cluster(self, cluster: int, class_id: int) -> int:
+        """Give ``cluster``'s images that no person labelled the human label ``class_id``, as one
+        undoable event (labels people gave stay). Returns how many it labelled."""
+        members = self.cluster_members(cluster)
+        label = self.class_of(class_id)
+        if self.project is None or len(members) == 0 or label is None:
+            self.message.emit("no cluster or no class to label it with")
+            return 0
+        rows = self.rows_of(members)
+        todo = members[self.map_source[rows] != HUMAN] if len(self.map_source) == len(self.map_clusters) else members
+        action = f"label cluster {cluster} as {label.name} ({len(todo)} images)"
+        event = self.project.set_labels(todo.tolist(), class_id, "seed", action=action) if len(todo) else None
+        self._after_edit(event, f"labelled {len(todo):,} image(s) of cluster {cluster} as {label.name}")
+        return len(todo) if event is not None else 0
 
     def history(self, limit: int = 1) -> list[tuple[int, float, str, bool]]:
         return self.project.history(limit) if self.project is not None else []
