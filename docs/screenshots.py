@@ -150,6 +150,15 @@ def main() -> int:
     window.find_similar(query)
     wait(app, lambda: not window.lookups.busy and s.selection.size > 0)
     snap(app, window, out / "step8-similar.png")
+
+    # Clusters: coloured by cluster, named by their majority label, one selected by its name.
+    s.clear_selection()
+    window.map_view.set_colour_mode("cluster")
+    window.map_view.fit()
+    s.select_cluster(0)
+    window.side_tabs.setCurrentWidget(window.gallery)
+    window.gallery.show_selection()
+    snap(app, window, out / "step10-clusters.png")
     window.close()
     tmp.cleanup()
     return 0

@@ -84,6 +84,7 @@ suggestions, five a round missed whole modes on the clusters."""
 CHECK_SHOWN = 50
 """Labels Check labels puts in the gallery, most suspect first."""
 SIMILAR_SHOWN = 50
+OUTLIERS_SHOWN = 100
 """Images Find images like… selects and shows, most similar first."""
 
 
@@ -351,6 +352,12 @@ class MainWindow(QMainWindow):
             None,
             "Your labels and imported ones that the other labels disagree with, most suspect first",
         )
+        self.outliers_action = action(
+            "Find outliers",
+            self.find_outliers,
+            None,
+            "The least typical images (far from any dense group): strays, broken files, odd crops",
+        )
         self.cluster_select_action = action(
             "Select cluster",
             self.select_cluster,
@@ -429,6 +436,7 @@ class MainWindow(QMainWindow):
             self.suggest_action,
             self.check_action,
             self.duplicates_action,
+            self.outliers_action,
             self.cluster_select_action,
             self.classes_action,
         ):
@@ -841,7 +849,9 @@ class MainWindow(QMainWindow):
 
         return self.lookups.start("label next", job)
 
-    def find_duplicates(self, threshold: float = 0.98) -> int:
+    def _map_lookup(self, name: str, compute) -> int:
+        """Run ``compute(workflow, project, progress, cancel)`` as a lookup job when there is a map;
+        ``_lookup_finished`` gets ``(name, its result)``. Returns the request id, or 0."""
         if self.session.map is None:
             self.show_message("no map yet: build a map first")
             return 0
@@ -850,9 +860,16 @@ class MainWindow(QMainWindow):
         def job(progress, cancel):
             from explorer import workflow
 
-            return ("duplicates", workflow.near_duplicates(project, threshold))
+            return (name, compute(workflow, project, progress, cancel))
 
-        return self.lookups.start("duplicates", job)
+        return self.lookups.start(name, job)
+
+    def find_duplicates(self, threshold: float = 0.98) -> int:
+        return self._map_lookup("duplicates", lambda w, project, *_: w.near_duplicates(project, threshold))
+
+    def find_outliers(self) -> int:
+        """The least typical images (``workflow.quality``) in the gallery, outliers first."""
+        return self._map_lookup("outliers", lambda w, project, *_: w.quality(project))
 
     def select_cluster(self) -> int:
         """Select the current image's cluster; returns how many images."""
@@ -865,10 +882,7 @@ class MainWindow(QMainWindow):
     def find_clusters(self, resolution: float | None = None) -> int:
         """Find the map's clusters again at ``resolution`` (asked for when None); returns the
         request id, or 0."""
-        if self.session.map is None:
-            self.show_message("no map yet: build a map first")
-            return 0
-        if resolution is None:
+        if resolution is None and self.session.map is not None:
             from explorer.projection.clusters import RESOLUTION
 
             resolution, ok = QInputDialog.getDouble(
@@ -876,14 +890,9 @@ class MainWindow(QMainWindow):
             )
             if not ok:
                 return 0
-        project = self.session.project
-
-        def job(progress, cancel):
-            from explorer import workflow
-
-            return ("clusters", workflow.clusters(project, resolution, progress, cancel))
-
-        return self.lookups.start("clusters", job)
+        return self._map_lookup(
+            "clusters", lambda w, project, progress, cancel: w.clusters(project, resolution, progress, cancel)
+        )
 
     def choose_similar(self) -> int:
         if self.session.map is None:
@@ -923,17 +932,7 @@ class MainWindow(QMainWindow):
             self.find_similar(file)
 
     def check_labels(self) -> int:
-        if self.session.map is None:
-            self.show_message("no map yet: build a map first")
-            return 0
-        project = self.session.project
-
-        def job(progress, cancel):
-            from explorer import workflow
-
-            return ("check", workflow.check_labels(project, cancel))
-
-        return self.lookups.start("check labels", job)
+        return self._map_lookup("check", lambda w, project, _progress, cancel: w.check_labels(project, cancel))
 
     def _maybe_preview(self, _request: int, name: str) -> None:
         if name not in ("map", "build", "quick map") or self.session.map is not None:
@@ -993,6 +992,16 @@ class MainWindow(QMainWindow):
             self.show_message(
                 f"{len(shown)} labels to check, most suspect first; the first is labelled {found.given[0]}, "
                 f"the other labels say {says} ({found.suspicion[0]:.0%} against)"
+            )
+        elif isinstance(result, tuple) and result[0] == "outliers":
+            found = result[1]
+            order = np.argsort(found.typicality, kind="stable")[:OUTLIERS_SHOWN]
+            self.gallery.set_items(found.item_ids[order], f"Outliers: the {len(order)} least typical images")
+            self.side_tabs.setCurrentWidget(self.gallery)
+            twins = int((found.uniqueness[order] < 0.02).sum())
+            self.show_message(
+                f"the {len(order)} least typical images, most unusual first ({twins} of them have a near twin): "
+                "broken files, wrong crops and strays show up here"
             )
         elif isinstance(result, tuple) and result[0] == "clusters":
             self.session.reload_clusters()

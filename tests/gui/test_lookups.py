@@ -124,3 +124,15 @@ def test_an_image_dropped_on_the_window_selects_the_ones_like_it(qtbot, window, 
         int(expected[0]) == int(s.map.item_ids[7])
         and "most like it are selected" in window.statusBar().currentMessage()
     )
+
+
+def test_find_outliers_shows_the_least_typical_first(qtbot, window):
+    from explorer import workflow
+
+    window.outliers_action.trigger()
+    qtbot.waitUntil(lambda: window.gallery.item_ids.size > 0, timeout=15000)
+    found = workflow.quality(window.session.project)
+    expected = found.item_ids[np.argsort(found.typicality, kind="stable")]
+    assert window.gallery.item_ids.tolist() == expected[: len(window.gallery.item_ids)].tolist()
+    assert window.side_tabs.currentWidget() is window.gallery
+    assert "least typical" in window.statusBar().currentMessage()
