@@ -786,7 +786,10 @@ class MainWindow(QMainWindow):
         def job(progress, cancel):
             from explorer import workflow
 
-            return workflow.compute_propagation(project, progress=progress, cancel=cancel, fit_calibration=False)
+            result = workflow.compute_propagation(project, progress=progress, cancel=cancel, fit_calibration=False)
+            cancel.raise_if_cancelled()  # a newer request replaces it: do not write this one
+            workflow.save_propagation(project, result)  # here, not on the GUI thread (1M rows: seconds)
+            return result
 
         self.label_panel.set_propagation_text("propagating…")
         return self.propagation.start("propagate", job)
@@ -797,9 +800,6 @@ class MainWindow(QMainWindow):
             return
         if self.session.map is None or result.map_run != self.session.map.run_id:
             return  # computed on a map that is no longer shown
-        from explorer import workflow
-
-        workflow.save_propagation(project, result)
         self.session.apply_pseudo_labels(result.item_ids, result.class_ids, result.confidence)
         self.label_panel.set_propagation_text(result.summary())
         if result.calibration_due and not self.calibration.busy:
