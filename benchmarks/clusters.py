@@ -83,15 +83,15 @@ def quality(names: list[str]) -> None:
             xy = umap_raw(x, graph, 15, 0.1, 0, components=2)
             min_size = max(5, len(x) // 200)
             runs = [
-                ("Leiden, label graph (ours)", lambda: find_clusters(label_graph, RESOLUTION)),
-                ("Leiden, embedding kNN graph", lambda: find_clusters(graph, EMBEDDING_RESOLUTION)),
-                ("HDBSCAN eom, label space", lambda: hdbscan(z, "eom", min_size)),
-                ("HDBSCAN leaf, label space", lambda: hdbscan(z, "leaf", min_size)),
-                ("HDBSCAN eom, 2-D map", lambda: hdbscan(xy, "eom", min_size)),
-                ("HDBSCAN leaf, 2-D map", lambda: hdbscan(xy, "leaf", min_size)),
+                ("Leiden, label graph (ours)", find_clusters, (label_graph, RESOLUTION)),
+                ("Leiden, embedding kNN graph", find_clusters, (graph, EMBEDDING_RESOLUTION)),
+                ("HDBSCAN eom, label space", hdbscan, (z, "eom", min_size)),
+                ("HDBSCAN leaf, label space", hdbscan, (z, "leaf", min_size)),
+                ("HDBSCAN eom, 2-D map", hdbscan, (xy, "eom", min_size)),
+                ("HDBSCAN leaf, 2-D map", hdbscan, (xy, "leaf", min_size)),
             ]
-            for method, fn in runs:
-                clusters, seconds = timed(fn)
+            for method, fn, args in runs:
+                clusters, seconds = timed(lambda fn=fn, args=args: fn(*args))
                 print(row(f"{name}: {method}", clusters, y, seconds), flush=True)
 
 
@@ -107,12 +107,12 @@ def scale(rows: list[int], hdbscan_max: int) -> None:
         truth = rng.integers(0, 30, n)
         z = (rng.normal(size=(30, 8)) * 4)[truth] + rng.normal(size=(n, 8))
         z = z.astype(np.float32)
-        (ids, sq), knn_s = timed(lambda: _l2_neighbours(z, 20, 0))
-        sims = np.exp(-sq / np.median(sq[:, 10])).astype(np.float32)
-        found, leiden_s = timed(lambda: find_clusters(KnnGraph(ids, sims, "bench", None), RESOLUTION))
+        (ids, sq), knn_s = timed(lambda z=z: _l2_neighbours(z, 20, 0))
+        graph = KnnGraph(ids, np.exp(-sq / np.median(sq[:, 10])).astype(np.float32), "bench", None)
+        found, leiden_s = timed(lambda graph=graph: find_clusters(graph, RESOLUTION))
         ours_ari = adjusted_rand_score(truth, found)
         if n <= hdbscan_max:
-            other, other_s = timed(lambda: hdbscan(z, "eom", max(5, n // 200)))
+            other, other_s = timed(lambda z=z, n=n: hdbscan(z, "eom", max(5, n // 200)))
             theirs = f"{other_s:.1f} s | {adjusted_rand_score(truth, other):.3f}"
         else:
             theirs = "not run | "
