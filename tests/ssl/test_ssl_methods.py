@@ -11,7 +11,7 @@ from explorer.ssl.methods import METHODS, make_method, method_choices
 from explorer.ssl.methods.dino import DINO, dino_loss
 from explorer.ssl.methods.jigsaw import TILES, jigsaw_permutations, shuffled_tiles
 from explorer.ssl.methods.mae import MAE, mae_loss, patch_pixels, random_masking
-from explorer.ssl.methods.moco import MoCo, moco_loss
+from explorer.ssl.methods.moco import MoCo, key_group_count, moco_loss, shuffled_groups
 from explorer.ssl.methods.relative_position import CENTRE, NEIGHBOURS, position_pairs
 from explorer.ssl.methods.rotation import classification_loss, rotated_batch
 from explorer.ssl.methods.vicreg import vicreg_loss
@@ -263,6 +263,39 @@ def test_moco_queue_is_a_ring_buffer():
     assert int(method.queue_pointer) == 1
     assert torch.allclose(method.queue[:3], torch.cat([-keys[2:], keys[1:3]]))
     assert torch.allclose(method.queue[3:], -keys[:2])
+
+
+def test_moco_keys_are_normalised_in_shuffled_groups_and_return_to_their_images():
+    """MoCo v1's shuffling BN on one process: each key gets the BN statistics of its random group
+    alone (not of the whole batch its query was normalised with), and key i is image i's."""
+    backbone, dim = make_backbone("small-cnn", 16)
+    method = MoCo(backbone, dim, image_size=16)
+    images = torch.randint(0, 256, (32, 3, 16, 16), dtype=torch.uint8, generator=gen(15))
+    view1, view2, groups = method.make_views(images, method.recipe(16, False), gen(16))
+    assert torch.equal(groups, method.make_views(images, method.recipe(16, False), gen(16))[2])  # the run's seed
+    assert groups.shape == (64,) and torch.bincount(groups).tolist() == [16] * 4  # 64 keys, >= 16 a group
+    assert not torch.equal(groups, groups.sort().values)  # shuffled, not the batch cut in order
+    k1, k2 = method.keys(view1, view2, groups)
+    keys = torch.cat([k1, k2])
+    x = torch.cat([view1, view2])
+    with torch.no_grad():
+        for g in range(4):
+            rows = [i for i in range(64) if groups[i] == g]
+            alone = method.key_projector(method.key_encoder(x[rows]))  # this group's BN statistics only
+            for position, i in enumerate(rows):
+                torch.testing.assert_close(keys[i], alone[position], rtol=1e-4, atol=1e-5)
+    whole = torch.cat(method.keys(view1, view2))  # one BN batch of all 64 keys
+    assert (keys - whole).abs().max() > 1e-2
+    method.forward_loss(view1, view2, groups)  # training: the B keys of view 2 join the queue
+    torch.testing.assert_close(method.queue[:32], F.normalize(k2, dim=1), rtol=1e-4, atol=1e-5)
+    method.eval()  # BN on running statistics: rows do not interact, so grouping changes nothing
+    torch.testing.assert_close(torch.cat(method.keys(view1, view2, groups)), torch.cat(method.keys(view1, view2)))
+
+
+def test_moco_key_groups_keep_at_least_sixteen_keys():
+    assert [key_group_count(rows, 8) for rows in (2, 31, 32, 64, 128, 512, 4096)] == [1, 1, 2, 4, 8, 8, 8]
+    groups = shuffled_groups(30, 4, gen(17))
+    assert sorted(torch.bincount(groups).tolist()) == [7, 7, 8, 8]
 
 
 def test_moco_loads_a_checkpoint_with_another_queue_size():
