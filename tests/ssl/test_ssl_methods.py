@@ -205,6 +205,54 @@ def test_jittered_neighbours_keep_half_the_gap_between_them():
     assert float(gap.max()) > 0.25 * cell * 1.3  # and the jitter does move them
 
 
+def coordinate_image(b: int, s: int = 60) -> torch.Tensor:
+    """(b, 2, s, s): channel 0 holds each pixel's x, channel 1 its y, in grid_sample's [-1, 1]
+    coordinates (pixel centres), so a bilinearly sampled patch holds the coordinates it came from."""
+    centres = (torch.arange(s) * 2 + 1) / s - 1
+    return torch.stack(torch.meshgrid(centres, centres, indexing="xy")).expand(b, 2, s, s).contiguous()
+
+
+def gaps(first: torch.Tensor, second: torch.Tensor, axis: int) -> torch.Tensor:
+    """Empty space between patches (N, 2, p, p) of coordinates, ``second`` after ``first`` along
+    ``axis`` (0: x, 1: y), in cells: the outer edges lie half a patch pixel beyond the samples."""
+    pixel = PATCH_SIDE * (2.0 / GRID) / first.shape[-1]
+    space = second[:, axis].flatten(1).amin(1) - first[:, axis].flatten(1).amax(1) - pixel
+    return space / (2.0 / GRID)
+
+
+PATCH_SIDE = 0.75  # of a cell: grid_patches' default gap 0.25
+MIN_GAP = 0.25 / 2  # of a cell: each patch moves by at most a quarter of the gap
+
+
+def test_relative_position_pairs_never_come_closer_than_the_minimum_gap():
+    """Over 3000 draws of (centre, neighbour): along each axis where the neighbour lies beside the
+    centre, at least half the gap stays empty (jitter that closed it would let edges continue)."""
+    centre, neighbour, labels = position_pairs(coordinate_image(3000), 8, gen(32))
+    row, col = NEIGHBOURS[labels] // GRID - 1, NEIGHBOURS[labels] % GRID - 1  # -1, 0 or 1 from the centre
+    for axis, step in ((0, col), (1, row)):
+        after, before = step == 1, step == -1
+        space = torch.cat([gaps(centre[after], neighbour[after], axis), gaps(neighbour[before], centre[before], axis)])
+        assert len(space) > 1500 and float(space.min()) >= MIN_GAP - 1e-4, float(space.min())
+        assert float(space.max()) > 0.25 + 0.08  # and the jitter does move them apart (and together)
+        assert float(space.min()) < 0.25 - 0.08
+
+
+def test_jigsaw_tiles_never_come_closer_than_the_minimum_gap():
+    """Over 500 puzzles, every pair of side-by-side tiles keeps at least half the gap empty."""
+    perms = jigsaw_permutations(10)
+    tiles, labels = shuffled_tiles(coordinate_image(500), 8, perms, gen(33))
+    by_cell = tiles.view(500, TILES, 2, 8, 8)[torch.arange(500)[:, None], perms[labels].argsort(dim=1)]
+    space = []
+    for cell in range(TILES):
+        if cell % GRID < GRID - 1:  # the tile to its right
+            space.append(gaps(by_cell[:, cell], by_cell[:, cell + 1], 0))
+        if cell < TILES - GRID:  # the tile below
+            space.append(gaps(by_cell[:, cell], by_cell[:, cell + GRID], 1))
+    space = torch.cat(space)
+    assert len(space) == 500 * 12 and float(space.min()) >= MIN_GAP - 1e-4, float(space.min())
+    assert float(space.min()) < 0.25 - 0.08 < 0.25 + 0.08 < float(space.max())
+
+
 def test_position_pairs_label_the_neighbour_cell():
     centre, neighbour, labels = position_pairs(cell_image(16), 6, gen(8))
     assert torch.allclose(centre, torch.full_like(centre, float(CENTRE)), atol=1e-4)
