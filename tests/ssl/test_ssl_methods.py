@@ -286,8 +286,27 @@ def test_registry_lists_every_method_with_a_description():
     assert all(len(text) > 20 for _, text in method_choices())
 
 
+# Parts that follow the learning ones by EMA (momentum / teacher copies): no gradient, ever.
+FOLLOWERS = {
+    "moco": {"key_encoder", "key_projector"},
+    "byol": {"target_encoder", "target_projector"},
+    "dino": {"teacher_encoder", "teacher_head"},
+}
+# Parameters the loss cannot see, so their gradient is zero by construction (kept: the papers' heads).
+LOSS_BLIND = {
+    # the online projector's output bias: the predictor's first Linear feeds a BatchNorm, which
+    # subtracts the batch mean, so a constant shift changes nothing downstream
+    "byol": {"projector.3.bias"},
+    # the expander's output bias: invariance takes z1 - z2, variance and covariance centre z
+    "vicreg": {"expander.6.bias"},
+}
+
+
 @pytest.mark.parametrize("name", sorted(METHODS))
-def test_views_and_loss_give_gradients_to_the_encoder(name):
+def test_every_learning_part_gets_a_gradient_and_momentum_copies_none(name):
+    """One step's loss reaches every trainable parameter with a finite gradient that is not zero
+    (at least 1e-5 of the largest; float noise on a parameter the loss cannot see is ~1e-7 of it),
+    and none reaches the momentum / teacher copies, which the optimiser does not get either."""
     backbone, dim = make_backbone("vit-mini" if name == "mae" else "small-cnn", 16)
     method = make_method(name, backbone, dim, image_size=16, dataset_size=64)
     images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8, generator=gen(10))
@@ -295,11 +314,17 @@ def test_views_and_loss_give_gradients_to_the_encoder(name):
     loss = method.forward_loss(*views)
     assert loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
-    named = [(key, p.grad) for key, p in method.encoder.named_parameters() if p.requires_grad]
-    missing = [key for key, g in named if g is None or not torch.isfinite(g).all()]
-    assert named and not missing, f"{name}: no gradient reaches {missing}"
-    dead = [key for key, g in named if float(g.abs().sum()) == 0 and key.endswith("weight")]
-    assert not dead, f"{name}: zero gradient on {dead}"
+    learning = {key: p for key, p in method.named_parameters() if p.requires_grad}
+    frozen = {key: p for key, p in method.named_parameters() if not p.requires_grad}
+    assert {key.split(".")[0] for key in frozen} == FOLLOWERS.get(name, set())
+    assert all(key.split(".")[0] not in FOLLOWERS.get(name, set()) for key in learning)
+    assert {id(p) for p in method.trainable_parameters()} == {id(p) for p in learning.values()}
+    assert [key for key, p in frozen.items() if p.grad is not None] == []
+    missing = [key for key, p in learning.items() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert learning and not missing, f"{name}: no finite gradient reaches {missing}"
+    largest = max(float(p.grad.abs().max()) for p in learning.values())
+    dead = {key for key, p in learning.items() if float(p.grad.abs().max()) <= 1e-5 * largest}
+    assert dead == LOSS_BLIND.get(name, set()), f"{name}: zero gradient on {dead}"
 
 
 def test_moco_queue_is_a_ring_buffer():
