@@ -379,24 +379,45 @@ def test_moco_loads_a_checkpoint_with_another_queue_size():
     assert big.queue.shape == (16, 128)
 
 
-def test_dino_centre_moves_towards_the_teacher_mean():
+def slow_centre(center: torch.Tensor, teacher: torch.Tensor, momentum: float) -> list[float]:
+    """DINO's centre update (Algorithm 1, eq. 4), one coordinate at a time: c <- m c + (1 - m) times
+    the mean of the teacher outputs (2B, K) over the batch (both global crops)."""
+    rows = teacher.tolist()
+    return [
+        momentum * c + (1 - momentum) * sum(row[k] for row in rows) / len(rows)
+        for k, c in enumerate(center[0].tolist())
+    ]
+
+
+def test_dino_centre_is_the_momentum_mean_of_the_teacher_outputs():
+    """With a centre momentum other than the default and a centre that is not zero: each training
+    step's loss uses the centre as it was, then the centre becomes the EMA of the teacher outputs'
+    batch mean; evaluation leaves it alone."""
     backbone, dim = make_backbone("small-cnn", 16)
-    method = DINO(backbone, dim, image_size=16, local_crops=2)
+    method = DINO(backbone, dim, image_size=16, out_dim=64, local_crops=2, center_momentum=0.7)
     images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8, generator=gen(13))
-    views = method.make_views(images, method.recipe(16, False), gen(14))
-    assert [tuple(v.shape[-2:]) for v in views] == [(16, 16)] * 2 + [(8, 8)] * 2
-    assert float(method.center.abs().sum()) == 0
-
-    def teacher_mean() -> torch.Tensor:
-        with torch.no_grad():
-            return method.teacher_head(method.teacher_encoder(torch.cat(views[:2]))).mean(dim=0, keepdim=True)
-
-    first = teacher_mean()
-    method.forward_loss(*views)
-    assert torch.allclose(method.center, 0.1 * first, atol=1e-5)  # momentum 0.9 from zero
-    second = teacher_mean()
-    method.forward_loss(*views)
-    assert torch.allclose(method.center, 0.9 * 0.1 * first + 0.1 * second, atol=1e-5)
+    with torch.no_grad():
+        method.center.copy_(torch.randn(1, 64, generator=gen(15)))
+    for seed in (14, 16):  # two steps, on different views
+        views = method.make_views(images, method.recipe(16, False), gen(seed))
+        assert [tuple(v.shape[-2:]) for v in views] == [(16, 16)] * 2 + [(8, 8)] * 2
+        before = method.center.clone()
+        with torch.no_grad():  # what the step computes, in the same training mode
+            teacher = method.teacher_head(method.teacher_encoder(torch.cat(views[:2])))  # (2B, K)
+            student = [
+                method.head(method.encoder(torch.cat(views[:2]))),
+                method.head(method.encoder(torch.cat(views[2:]))),
+            ]
+            expected_loss = dino_loss(list(torch.cat(student).split(4)), list(teacher.split(4)), before, 0.1, 0.04)
+        loss = method.forward_loss(*views)
+        assert float(loss.detach()) == pytest.approx(float(expected_loss), rel=1e-5)  # the centre before this step
+        assert method.center[0].tolist() == pytest.approx(slow_centre(before, teacher, 0.7), rel=1e-5, abs=1e-6)
+        assert not torch.allclose(method.center, before)
+    method.eval()
+    kept = method.center.clone()
+    with torch.no_grad():
+        method.forward_loss(*views)
+    assert torch.equal(method.center, kept)
 
 
 def test_mae_refuses_a_cnn_backbone():
