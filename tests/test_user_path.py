@@ -52,8 +52,11 @@ def test_cli_path_on_demo_digits(tmp_path, capsys):
     pseudo = [r for r in rows if r["source"] == "pseudo"]
     assert all(0.0 <= float(r["confidence"]) <= 1.0 for r in pseudo)
     accuracy = sum(r["label"] == truth[r["path"]] for r in pseudo) / len(pseudo)
-    # one epoch of training and 3 seeds a class: 0.82 measured (raw pixels 0.95; a real run trains
-    # for minutes); below 0.75 something on the path lost what the encoder and the graph know
+    # one epoch of training and 3 seeds a class (raw pixels 0.95; a real run trains for minutes).
+    # Measured (torch 2.14.1, CPU): seed 0, this test's, 0.838 on two runs (1480 of 1767); seeds 1-5
+    # 0.797, 0.819, 0.843, 0.904, 0.777. Another platform's rounding moves the run as another seed
+    # would, so the bound sits below the lowest seed: below 0.75 something on the path lost what
+    # the encoder and the graph know
     assert accuracy > 0.75, f"pseudo-labels {accuracy:.2f} correct; chance is 0.10"
 
     tree = tmp_path / "tree"

@@ -15,7 +15,8 @@ keeps the run equal to a single-process run with the same global batch and seed:
 - BatchNorm takes its statistics over the global batch (``GlobalBatchNorm``; on CUDA torch's
   SyncBatchNorm);
 - SimCLR contrasts against the projections of every rank (``gather``, differentiable) and MoCo
-  enqueues the keys of every rank.
+  enqueues the keys of every rank; MoCo's key encoder runs every shuffled key group on each rank's
+  rows of it, so BatchNorm normalises the whole group over the ranks.
 
 Without a team (one process) none of this runs: ``gather`` returns its input.
 """

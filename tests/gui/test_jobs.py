@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal
 
 from explorer.gui.jobs import JobRunner
 from explorer.jobs import Progress
 
 
-def slow(value, delay=0.2, steps=4):
+def slow(value, delay=0.2, steps=4, threads=None):
+    """A job of ``steps`` progress reports over ``delay`` seconds; it notes its thread in ``threads``."""
+
     def job(progress, cancel):
+        if threads is not None:
+            threads.append(threading.get_ident())
         for k in range(steps):
             cancel.raise_if_cancelled()
             progress(Progress("work", k + 1, steps))
@@ -21,16 +26,20 @@ def slow(value, delay=0.2, steps=4):
     return job
 
 
-def test_one_job_at_a_time_with_progress_on_the_gui_thread(qtbot):
+def test_one_job_at_a_time_runs_on_a_worker_and_reports_on_the_gui_thread(qtbot):
+    gui = threading.get_ident()
+    assert QThread.currentThread() is QCoreApplication.instance().thread()  # the test runs on the GUI thread
     runner = JobRunner()
-    seen, threads = [], []
-    runner.progress.connect(lambda _, name, report: (seen.append(report.done), threads.append(QThread.currentThread())))
+    seen, handlers, worker = [], [], []
+    runner.progress.connect(lambda _, name, report: (seen.append(report.done), handlers.append(threading.get_ident())))
+    runner.finished.connect(lambda *_: handlers.append(threading.get_ident()))
     with qtbot.waitSignal(runner.finished, timeout=5000) as finished:
-        assert runner.start("first", slow("a"))
+        assert runner.start("first", slow("a", threads=worker))
         assert runner.start("second", slow("b")) == 0  # refused while busy
     assert finished.args[1:] == ["first", "a"]
     assert seen and seen[-1] == 4
-    assert all(t is QThread.currentThread() for t in threads)
+    assert worker and gui not in worker  # the work ran off the GUI thread...
+    assert len(handlers) == len(seen) + 1 and set(handlers) == {gui}  # ...and its reports arrived on it
     qtbot.waitUntil(lambda: not runner.busy)
 
 

@@ -11,7 +11,7 @@ from explorer.ssl.methods import METHODS, make_method, method_choices
 from explorer.ssl.methods.dino import DINO, dino_loss
 from explorer.ssl.methods.jigsaw import TILES, jigsaw_permutations, shuffled_tiles
 from explorer.ssl.methods.mae import MAE, mae_loss, patch_pixels, random_masking
-from explorer.ssl.methods.moco import MoCo, moco_loss
+from explorer.ssl.methods.moco import MoCo, key_group_count, moco_loss, shuffled_groups
 from explorer.ssl.methods.relative_position import CENTRE, NEIGHBOURS, position_pairs
 from explorer.ssl.methods.rotation import classification_loss, rotated_batch
 from explorer.ssl.methods.vicreg import vicreg_loss
@@ -205,6 +205,54 @@ def test_jittered_neighbours_keep_half_the_gap_between_them():
     assert float(gap.max()) > 0.25 * cell * 1.3  # and the jitter does move them
 
 
+def coordinate_image(b: int, s: int = 60) -> torch.Tensor:
+    """(b, 2, s, s): channel 0 holds each pixel's x, channel 1 its y, in grid_sample's [-1, 1]
+    coordinates (pixel centres), so a bilinearly sampled patch holds the coordinates it came from."""
+    centres = (torch.arange(s) * 2 + 1) / s - 1
+    return torch.stack(torch.meshgrid(centres, centres, indexing="xy")).expand(b, 2, s, s).contiguous()
+
+
+def gaps(first: torch.Tensor, second: torch.Tensor, axis: int) -> torch.Tensor:
+    """Empty space between patches (N, 2, p, p) of coordinates, ``second`` after ``first`` along
+    ``axis`` (0: x, 1: y), in cells: the outer edges lie half a patch pixel beyond the samples."""
+    pixel = PATCH_SIDE * (2.0 / GRID) / first.shape[-1]
+    space = second[:, axis].flatten(1).amin(1) - first[:, axis].flatten(1).amax(1) - pixel
+    return space / (2.0 / GRID)
+
+
+PATCH_SIDE = 0.75  # of a cell: grid_patches' default gap 0.25
+MIN_GAP = 0.25 / 2  # of a cell: each patch moves by at most a quarter of the gap
+
+
+def test_relative_position_pairs_never_come_closer_than_the_minimum_gap():
+    """Over 3000 draws of (centre, neighbour): along each axis where the neighbour lies beside the
+    centre, at least half the gap stays empty (jitter that closed it would let edges continue)."""
+    centre, neighbour, labels = position_pairs(coordinate_image(3000), 8, gen(32))
+    row, col = NEIGHBOURS[labels] // GRID - 1, NEIGHBOURS[labels] % GRID - 1  # -1, 0 or 1 from the centre
+    for axis, step in ((0, col), (1, row)):
+        after, before = step == 1, step == -1
+        space = torch.cat([gaps(centre[after], neighbour[after], axis), gaps(neighbour[before], centre[before], axis)])
+        assert len(space) > 1500 and float(space.min()) >= MIN_GAP - 1e-4, float(space.min())
+        assert float(space.max()) > 0.25 + 0.08  # and the jitter does move them apart (and together)
+        assert float(space.min()) < 0.25 - 0.08
+
+
+def test_jigsaw_tiles_never_come_closer_than_the_minimum_gap():
+    """Over 500 puzzles, every pair of side-by-side tiles keeps at least half the gap empty."""
+    perms = jigsaw_permutations(10)
+    tiles, labels = shuffled_tiles(coordinate_image(500), 8, perms, gen(33))
+    by_cell = tiles.view(500, TILES, 2, 8, 8)[torch.arange(500)[:, None], perms[labels].argsort(dim=1)]
+    space = []
+    for cell in range(TILES):
+        if cell % GRID < GRID - 1:  # the tile to its right
+            space.append(gaps(by_cell[:, cell], by_cell[:, cell + 1], 0))
+        if cell < TILES - GRID:  # the tile below
+            space.append(gaps(by_cell[:, cell], by_cell[:, cell + GRID], 1))
+    space = torch.cat(space)
+    assert len(space) == 500 * 12 and float(space.min()) >= MIN_GAP - 1e-4, float(space.min())
+    assert float(space.min()) < 0.25 - 0.08 < 0.25 + 0.08 < float(space.max())
+
+
 def test_position_pairs_label_the_neighbour_cell():
     centre, neighbour, labels = position_pairs(cell_image(16), 6, gen(8))
     assert torch.allclose(centre, torch.full_like(centre, float(CENTRE)), atol=1e-4)
@@ -238,8 +286,27 @@ def test_registry_lists_every_method_with_a_description():
     assert all(len(text) > 20 for _, text in method_choices())
 
 
+# Parts that follow the learning ones by EMA (momentum / teacher copies): no gradient, ever.
+FOLLOWERS = {
+    "moco": {"key_encoder", "key_projector"},
+    "byol": {"target_encoder", "target_projector"},
+    "dino": {"teacher_encoder", "teacher_head"},
+}
+# Parameters the loss cannot see, so their gradient is zero by construction (kept: the papers' heads).
+LOSS_BLIND = {
+    # the online projector's output bias: the predictor's first Linear feeds a BatchNorm, which
+    # subtracts the batch mean, so a constant shift changes nothing downstream
+    "byol": {"projector.3.bias"},
+    # the expander's output bias: invariance takes z1 - z2, variance and covariance centre z
+    "vicreg": {"expander.6.bias"},
+}
+
+
 @pytest.mark.parametrize("name", sorted(METHODS))
-def test_views_and_loss_give_gradients_to_the_encoder(name):
+def test_every_learning_part_gets_a_gradient_and_momentum_copies_none(name):
+    """One step's loss reaches every trainable parameter with a finite gradient that is not zero
+    (at least 1e-5 of the largest; float noise on a parameter the loss cannot see is ~1e-7 of it),
+    and none reaches the momentum / teacher copies, which the optimiser does not get either."""
     backbone, dim = make_backbone("vit-mini" if name == "mae" else "small-cnn", 16)
     method = make_method(name, backbone, dim, image_size=16, dataset_size=64)
     images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8, generator=gen(10))
@@ -247,11 +314,17 @@ def test_views_and_loss_give_gradients_to_the_encoder(name):
     loss = method.forward_loss(*views)
     assert loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
-    named = [(key, p.grad) for key, p in method.encoder.named_parameters() if p.requires_grad]
-    missing = [key for key, g in named if g is None or not torch.isfinite(g).all()]
-    assert named and not missing, f"{name}: no gradient reaches {missing}"
-    dead = [key for key, g in named if float(g.abs().sum()) == 0 and key.endswith("weight")]
-    assert not dead, f"{name}: zero gradient on {dead}"
+    learning = {key: p for key, p in method.named_parameters() if p.requires_grad}
+    frozen = {key: p for key, p in method.named_parameters() if not p.requires_grad}
+    assert {key.split(".")[0] for key in frozen} == FOLLOWERS.get(name, set())
+    assert all(key.split(".")[0] not in FOLLOWERS.get(name, set()) for key in learning)
+    assert {id(p) for p in method.trainable_parameters()} == {id(p) for p in learning.values()}
+    assert [key for key, p in frozen.items() if p.grad is not None] == []
+    missing = [key for key, p in learning.items() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert learning and not missing, f"{name}: no finite gradient reaches {missing}"
+    largest = max(float(p.grad.abs().max()) for p in learning.values())
+    dead = {key for key, p in learning.items() if float(p.grad.abs().max()) <= 1e-5 * largest}
+    assert dead == LOSS_BLIND.get(name, set()), f"{name}: zero gradient on {dead}"
 
 
 def test_moco_queue_is_a_ring_buffer():
@@ -265,6 +338,39 @@ def test_moco_queue_is_a_ring_buffer():
     assert torch.allclose(method.queue[3:], -keys[:2])
 
 
+def test_moco_keys_are_normalised_in_shuffled_groups_and_return_to_their_images():
+    """MoCo v1's shuffling BN on one process: each key gets the BN statistics of its random group
+    alone (not of the whole batch its query was normalised with), and key i is image i's."""
+    backbone, dim = make_backbone("small-cnn", 16)
+    method = MoCo(backbone, dim, image_size=16)
+    images = torch.randint(0, 256, (32, 3, 16, 16), dtype=torch.uint8, generator=gen(15))
+    view1, view2, groups = method.make_views(images, method.recipe(16, False), gen(16))
+    assert torch.equal(groups, method.make_views(images, method.recipe(16, False), gen(16))[2])  # the run's seed
+    assert groups.shape == (64,) and torch.bincount(groups).tolist() == [16] * 4  # 64 keys, >= 16 a group
+    assert not torch.equal(groups, groups.sort().values)  # shuffled, not the batch cut in order
+    k1, k2 = method.keys(view1, view2, groups)
+    keys = torch.cat([k1, k2])
+    x = torch.cat([view1, view2])
+    with torch.no_grad():
+        for g in range(4):
+            rows = [i for i in range(64) if groups[i] == g]
+            alone = method.key_projector(method.key_encoder(x[rows]))  # this group's BN statistics only
+            for position, i in enumerate(rows):
+                torch.testing.assert_close(keys[i], alone[position], rtol=1e-4, atol=1e-5)
+    whole = torch.cat(method.keys(view1, view2))  # one BN batch of all 64 keys
+    assert (keys - whole).abs().max() > 1e-2
+    method.forward_loss(view1, view2, groups)  # training: the B keys of view 2 join the queue
+    torch.testing.assert_close(method.queue[:32], F.normalize(k2, dim=1), rtol=1e-4, atol=1e-5)
+    method.eval()  # BN on running statistics: rows do not interact, so grouping changes nothing
+    torch.testing.assert_close(torch.cat(method.keys(view1, view2, groups)), torch.cat(method.keys(view1, view2)))
+
+
+def test_moco_key_groups_keep_at_least_sixteen_keys():
+    assert [key_group_count(rows, 8) for rows in (2, 31, 32, 64, 128, 512, 4096)] == [1, 1, 2, 4, 8, 8, 8]
+    groups = shuffled_groups(30, 4, gen(17))
+    assert sorted(torch.bincount(groups).tolist()) == [7, 7, 8, 8]
+
+
 def test_moco_loads_a_checkpoint_with_another_queue_size():
     backbone, dim = make_backbone("small-cnn", 16)
     small = MoCo(backbone, dim, queue_size=8)
@@ -273,24 +379,45 @@ def test_moco_loads_a_checkpoint_with_another_queue_size():
     assert big.queue.shape == (16, 128)
 
 
-def test_dino_centre_moves_towards_the_teacher_mean():
+def slow_centre(center: torch.Tensor, teacher: torch.Tensor, momentum: float) -> list[float]:
+    """DINO's centre update (Algorithm 1, eq. 4), one coordinate at a time: c <- m c + (1 - m) times
+    the mean of the teacher outputs (2B, K) over the batch (both global crops)."""
+    rows = teacher.tolist()
+    return [
+        momentum * c + (1 - momentum) * sum(row[k] for row in rows) / len(rows)
+        for k, c in enumerate(center[0].tolist())
+    ]
+
+
+def test_dino_centre_is_the_momentum_mean_of_the_teacher_outputs():
+    """With a centre momentum other than the default and a centre that is not zero: each training
+    step's loss uses the centre as it was, then the centre becomes the EMA of the teacher outputs'
+    batch mean; evaluation leaves it alone."""
     backbone, dim = make_backbone("small-cnn", 16)
-    method = DINO(backbone, dim, image_size=16, local_crops=2)
+    method = DINO(backbone, dim, image_size=16, out_dim=64, local_crops=2, center_momentum=0.7)
     images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8, generator=gen(13))
-    views = method.make_views(images, method.recipe(16, False), gen(14))
-    assert [tuple(v.shape[-2:]) for v in views] == [(16, 16)] * 2 + [(8, 8)] * 2
-    assert float(method.center.abs().sum()) == 0
-
-    def teacher_mean() -> torch.Tensor:
-        with torch.no_grad():
-            return method.teacher_head(method.teacher_encoder(torch.cat(views[:2]))).mean(dim=0, keepdim=True)
-
-    first = teacher_mean()
-    method.forward_loss(*views)
-    assert torch.allclose(method.center, 0.1 * first, atol=1e-5)  # momentum 0.9 from zero
-    second = teacher_mean()
-    method.forward_loss(*views)
-    assert torch.allclose(method.center, 0.9 * 0.1 * first + 0.1 * second, atol=1e-5)
+    with torch.no_grad():
+        method.center.copy_(torch.randn(1, 64, generator=gen(15)))
+    for seed in (14, 16):  # two steps, on different views
+        views = method.make_views(images, method.recipe(16, False), gen(seed))
+        assert [tuple(v.shape[-2:]) for v in views] == [(16, 16)] * 2 + [(8, 8)] * 2
+        before = method.center.clone()
+        with torch.no_grad():  # what the step computes, in the same training mode
+            teacher = method.teacher_head(method.teacher_encoder(torch.cat(views[:2])))  # (2B, K)
+            student = [
+                method.head(method.encoder(torch.cat(views[:2]))),
+                method.head(method.encoder(torch.cat(views[2:]))),
+            ]
+            expected_loss = dino_loss(list(torch.cat(student).split(4)), list(teacher.split(4)), before, 0.1, 0.04)
+        loss = method.forward_loss(*views)
+        assert float(loss.detach()) == pytest.approx(float(expected_loss), rel=1e-5)  # the centre before this step
+        assert method.center[0].tolist() == pytest.approx(slow_centre(before, teacher, 0.7), rel=1e-5, abs=1e-6)
+        assert not torch.allclose(method.center, before)
+    method.eval()
+    kept = method.center.clone()
+    with torch.no_grad():
+        method.forward_loss(*views)
+    assert torch.equal(method.center, kept)
 
 
 def test_mae_refuses_a_cnn_backbone():
