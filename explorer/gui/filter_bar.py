@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -66,36 +67,41 @@ class FilterBar(QWidget):
         layout.addLayout(top)
         layout.addLayout(bottom)
 
+        # top: path, count, histogram, clear; below: labels, sources, confidence, size, dates
         self.path_edit = self._field(
-            "path: cats/*, *.png, or re:^cats/",
+            "path: cats/*, *.png or re:^cats/",
             "Glob over the path in the folder "
             "(text without * ? [ : paths containing it), or re: and a regular expression",
         )
         top.addWidget(self.path_edit, 3)
+        self.count_label = QLabel("")
+        self.count_label.setObjectName("Muted")
+        self.count_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens
+        top.addWidget(self.count_label, 2)
+        self.histogram_button = QToolButton(text="Histogram", checkable=True)
+        self.histogram_button.setToolTip("Confidence of the pseudo-labels per class: drag to pick a range")
+        self.clear_button = QToolButton(text="Clear", toolTip="Show every image again")
+        self.clear_button.clicked.connect(self.clear)
         self.label_button, self.label_menu = self._chooser("Any label", "Show only images with these labels")
         self.source_button, self.source_menu = self._chooser("Any source", "Show only labels from these sources")
         for source in SOURCES:
             self._tick(self.source_menu, source, source)
-        top.addWidget(self.label_button)
-        top.addWidget(self.source_button)
-        self.clear_button = QToolButton(text="Clear", toolTip="Show every image again")
-        self.clear_button.setAutoRaise(True)
-        self.clear_button.clicked.connect(self.clear)
+        for button in (self.histogram_button, self.clear_button, self.label_button, self.source_button):
+            button.setAutoRaise(True)
+        top.addWidget(self.histogram_button)
         top.addWidget(self.clear_button)
-        self.count_label = QLabel("")
-        self.count_label.setObjectName("Muted")
-        top.addWidget(self.count_label, 2)
+        bottom.addWidget(self.label_button)
+        bottom.addWidget(self.source_button)
 
-        self.confidence_edit = self._field("confidence 0.2:0.8", "Confidence range LO:HI (0.9: at least, :0.5 at most)")
-        self.size_edit = self._field("size 64x64:512x512", "Pixels: WxH at least, WxH:WxH between, :WxH at most")
-        self.after_edit = self._field("modified from YYYY-MM-DD", "File modified on or after this date (as scanned)")
-        self.before_edit = self._field("modified before YYYY-MM-DD", "File modified before this date (as scanned)")
+        self.confidence_edit = self._field("conf 0.2:0.8", "Confidence range LO:HI (0.9: at least, :0.5 at most)")
+        self.size_edit = self._field("size 64x64", "Pixels: WxH at least, WxH:WxH between, :WxH at most")
+        self.after_edit = self._field("from date", "File modified on or after this date, YYYY-MM-DD (as scanned)")
+        self.before_edit = self._field("before date", "File modified before this date, YYYY-MM-DD (as scanned)")
         for edit in (self.confidence_edit, self.size_edit, self.after_edit, self.before_edit):
+            edit.setClearButtonEnabled(False)  # narrow fields: room for the text, the bar's Clear empties all
+            widest = max(edit.placeholderText(), "0.50:1.00" if edit is self.confidence_edit else "", key=len)
+            edit.setMinimumWidth(edit.fontMetrics().horizontalAdvance(widest) + 12)
             bottom.addWidget(edit, 1)
-        self.histogram_button = QToolButton(text="Histogram", checkable=True)
-        self.histogram_button.setToolTip("Confidence of the pseudo-labels per class: drag to pick a range")
-        self.histogram_button.setAutoRaise(True)
-        bottom.addWidget(self.histogram_button)
         self.histogram = ConfidenceHistogram(session)
         self.histogram.setFixedHeight(HISTOGRAM_HEIGHT)
         self.histogram.hide()
@@ -234,6 +240,7 @@ class FilterBar(QWidget):
 
     def _range_picked(self, low: float, high: float) -> None:
         self.confidence_edit.setText(f"{low:.2f}:{high:.2f}" if low > 0 or high < 1 else "")
+        self.confidence_edit.setCursorPosition(0)
 
     def _show_choices(self) -> None:
         for button, menu in ((self.label_button, self.label_menu), (self.source_button, self.source_menu)):
@@ -253,4 +260,4 @@ class FilterBar(QWidget):
             text, colour = f"{len(s.filtered):,} of {total:,} shown", style.TEXT
         self.count_label.setText(text)
         self.count_label.setStyleSheet(f"color: {colour};")
-        self.count_label.setToolTip(s.filter.describe() if s.filter is not None else "")
+        self.count_label.setToolTip(self.error or (s.filter.describe() if s.filter is not None else ""))
