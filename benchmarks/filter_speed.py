@@ -16,6 +16,9 @@ fallback for patterns RE2 does not take. One-time costs (reading the store, buil
 paths and the source codes, building the DataFrame) are printed apart: the window pays them once
 per scan (paths) or label change (codes), not per keystroke.
 
+``--window`` times the window instead: from ``Session.set_filter`` to the views showing the
+result, and the GUI thread's share of it (see ``window_figures``).
+
 Run from the checkout (``PYTHONPATH=.`` when the installed ``explorer`` is another tree's).
 """
 
@@ -168,16 +171,66 @@ def measure(n: int, repeats: int) -> None:
         project.close()
 
 
+def window_figures(n: int, repeats: int) -> None:
+    """In the window (offscreen, ``gui_speed``'s fabricated project with a map of ``n`` points,
+    the gallery on Filtered): the time from ``Session.set_filter`` to ``filterChanged`` (worker
+    and queue), and the GUI thread's share: every view following the new result (map hidden mask
+    and legend counts, gallery, review queue, counts), then one repaint of the map."""
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from benchmarks.gui_speed import open_fabricated
+
+    app = QApplication.instance() or QApplication([])
+    window, *_, figures = open_fabricated(app, n)
+    session, viewport = window.session, window.map_view.plot.viewport()
+    window.side_tabs.setCurrentWidget(window.gallery)
+    window.gallery.show_filtered()
+
+    def request(rule) -> float:
+        start = time.perf_counter()
+        session.set_filter(rule)
+        while session.filtering:
+            app.processEvents()
+        return time.perf_counter() - start
+
+    first = request(Filter(path="f0000/*"))  # reads the items' file facts once
+    print(f"### The window, {n:,} points (opened in {figures['open']:.1f} s)\n")
+    print(f"first filter (reads the file facts from the store on the worker): {first:.2f} s\n")
+    print("| filter | kept | set_filter -> shown | GUI thread: views follow | repaint |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, rule in (
+        ("path glob `f00*/*`", Filter(path="f00*/*")),
+        (r"path regex `re:7\.png$`", Filter(path=r"re:7\.png$")),
+        ("label `class 3`", Filter(classes=("class 3",))),
+        ("no filter (Clear)", None),
+    ):
+        total = statistics.median(request(rule) for _ in range(repeats))
+
+        def follow(rule=rule):
+            session.filterChanged.emit()  # what the views do when a result lands, on this thread
+
+        gui = statistics.median(median_time(follow, 1)[0] for _ in range(repeats))
+        paint = statistics.median(median_time(viewport.repaint, 1)[0] for _ in range(repeats))
+        kept = len(session.filtered) if session.filtered is not None else n
+        print(f"| {name} | {kept:,} | {total * 1000:,.0f} ms | {gui * 1000:,.0f} ms | {paint * 1000:,.0f} ms |")
+    print()
+    window.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--window", action="store_true", help="time the window following a filter instead")
     args = parser.parse_args()
     import pandas as pd
 
     print(f"pandas {pd.__version__} (string columns: {pd.array(['a'], dtype='str').dtype!r})\n")
     for n in args.sizes:
-        measure(n, args.repeats)
+        (window_figures if args.window else measure)(n, args.repeats)
 
 
 if __name__ == "__main__":
