@@ -211,13 +211,8 @@ class Filter:
 
     def describe(self) -> str:
         """A short line saying what the filter keeps ("every image" when it is empty)."""
-        parts = []
-        if self.path is not None:
-            parts.append(f"path {self.path}")
-        if self.classes is not None:
-            parts.append(f"label {', '.join(self.classes) or '(none)'}")
-        if self.sources is not None:
-            parts.append(f"source {', '.join(self.sources) or '(none)'}")
+        names = (("path", self.path and (self.path,)), ("label", self.classes), ("source", self.sources))
+        parts = [f"{word} {', '.join(values) or '(none)'}" for word, values in names if values is not None]
         if self.confidence_bounded:
             parts.append(f"confidence {_bounds(self.min_confidence, self.max_confidence, '{:.2f}')}")
         for what, low, high in (
