@@ -1,10 +1,11 @@
 """Pictures of the real window at each step of the user's path, for the README walkthrough.
 
-    .venv/bin/python docs/screenshots.py [--out docs] [--train-minutes M]
+    .venv/bin/python docs/screenshots.py [--out docs] [--train-minutes M] [--only step9-filter ...]
 
 Writes the demo digits to a temporary folder, maps them (raw pixels by default, so it takes
 seconds; ``--train-minutes`` trains the default encoder first), then drives the window the way a
-person does and saves one PNG per step. Runs offscreen; no display needed.
+person does and saves one PNG per step. Runs offscreen; no display needed. ``--only`` goes
+through every step (each builds on the one before) but writes only the named pictures.
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ def wait(app, condition, timeout: float = 60.0) -> None:
         time.sleep(0.02)
 
 
+ONLY: set[str] = set()  # --only: the pictures to write (every one when empty)
+
+
 def snap(app, window, path: Path) -> None:
+    if ONLY and path.stem not in ONLY:
+        return
     wait(app, window.settled)
     for _ in range(5):  # let queued paints and thumbnails land
         app.processEvents()
@@ -43,7 +49,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(Path(__file__).parent))
     parser.add_argument("--train-minutes", type=float, default=0.0)
+    parser.add_argument("--only", nargs="+", default=[], metavar="NAME", help="write only these (e.g. step9-filter)")
     args = parser.parse_args()
+    ONLY.update(args.only)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -159,6 +167,20 @@ def main() -> int:
     window.side_tabs.setCurrentWidget(window.gallery)
     window.gallery.show_selection()
     snap(app, window, out / "step10-clusters.png")
+    # Filter (View > Filter…): two digits, their surer pseudo-labels, the histogram to pick the range.
+    s.clear_selection()
+    s.set_current(None)
+    bar = window.filter_bar
+    bar.toggle_action.trigger()
+    for action in bar.label_menu.actions():
+        action.setChecked(action.text() in ("3", "8"))
+    bar.histogram_button.setChecked(True)
+    bar.confidence_edit.setText("0.50:1.00")
+    bar.apply()
+    wait(app, lambda: not s.filtering and s.filtered is not None)
+    window.side_tabs.setCurrentWidget(window.gallery)
+    window.gallery.show_filtered()
+    snap(app, window, out / "step9-filter.png")
     window.close()
     tmp.cleanup()
     return 0

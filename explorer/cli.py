@@ -28,6 +28,7 @@ VERBS = (
     "similar",
     "quality",
     "clusters",
+    "find",
     "export",
     "status",
     "open",
@@ -62,6 +63,34 @@ def _unit_float(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
+
+
+def add_filter_flags(parser: argparse.ArgumentParser, title: str = "which images") -> None:
+    """The filter flags ``find`` and ``export`` share (see ``explorer.store.filters``)."""
+    group = parser.add_argument_group("filters", title)
+    group.add_argument(
+        "--path",
+        metavar="PATTERN",
+        help="a glob over the path in the collection (cats/*, *.png; text without wildcards: paths containing it), "
+        "or re:REGEX searched in the path",
+    )
+    group.add_argument(
+        "--label",
+        action="append",
+        metavar="CLASS",
+        help="the label shown (a person's, else the pseudo-label); repeat for more",
+    )
+    group.add_argument(
+        "--source",
+        metavar="LIST",
+        help="the label's source, comma-separated: seed, accepted, imported, pseudo, unlabelled (human: the first three)",
+    )
+    group.add_argument("--confidence", metavar="LO:HI", help="confidence range, e.g. 0.2:0.8, 0.9: or :0.5")
+    group.add_argument(
+        "--size", metavar="WxH[:WxH]", help="pixels: 64x64 at least, 64x64:512x512 between, :256x256 at most"
+    )
+    group.add_argument("--modified-after", metavar="DATE", help="file modified on or after (ISO: 2024-01-31[T12:00])")
+    group.add_argument("--modified-before", metavar="DATE", help="file modified before (ISO date or date and time)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -301,6 +330,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="label cluster N's images that nobody labelled as NAME (one undoable action; repeatable)",
     )
     grouping.add_argument("--out", type=Path, default=None, help="also write every image's cluster to this CSV")
+    finding = project_verb(
+        "find", "the images a filter keeps (path, label, source, confidence, size, file date): count and first rows"
+    )
+    add_filter_flags(finding)
+    finding.add_argument("--n", type=_positive_int, default=20, help="how many rows to print (default 20)")
+    finding.add_argument(
+        "--out", type=Path, default=None, help="also write every match as a label manifest (CSV, or .jsonl)"
+    )
 
     export = project_verb("export", "write the labelled dataset")
     export.add_argument("out", metavar="OUT", help="output file (csv, jsonl, coco, parquet) or new folder")
@@ -327,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="folders: share of each class in train/, rest in val/",
     )
     export.add_argument("--seed", type=int, default=0, help="random seed of the split (default 0)")
+    add_filter_flags(
+        export, "only the images that match (--include and --min-confidence choose which labels are written)"
+    )
 
     project_verb("status", "counts of items, unreadable files, labels by source, runs")
     return parser
@@ -424,6 +464,55 @@ def _print_clusters(project, found, out: Path | None) -> None:
     outside = int((found.cluster < 0).sum())
     written = f"; every image's cluster written to {out}" if out is not None else ""
     print(f"{len(found.names)} cluster(s); {outside} image(s) in clusters too small to list{written}", file=sys.stderr)
+
+
+def _filter_of(args):
+    """The ``Filter`` the filter flags describe (empty when none is given)."""
+    from explorer.store.filters import Filter
+
+    return Filter.parse(
+        path=args.path,
+        classes=args.label,
+        sources=args.source,
+        confidence=args.confidence,
+        size=args.size,
+        modified_after=args.modified_after,
+        modified_before=args.modified_before,
+    )
+
+
+def _found_ids(project, rule):
+    from explorer.store.filters import find
+
+    return find(project, rule)
+
+
+def _print_found(project, rule, n: int, out: Path | None) -> None:
+    """The first ``n`` matches by path (stdout: path, label, source, confidence, size); every
+    match to ``out`` as a label manifest; the count on stderr."""
+    import heapq
+
+    import numpy as np
+
+    from explorer.exchange.manifest import manifest_rows, write_manifest
+    from explorer.store.filters import matching_mask, read_file_facts
+
+    files = read_file_facts(project)
+    matched = np.flatnonzero(matching_mask(rule, files, project.label_table(), project.classes()))
+    if out is not None:
+        rows = manifest_rows(project, item_ids=files.item_ids[matched])
+        write_manifest(rows, out, "jsonl" if out.suffix.lower() in (".jsonl", ".ndjson") else "csv")
+    first = heapq.nsmallest(n, matched.tolist(), key=files.paths.__getitem__)
+    shown = manifest_rows(project, item_ids=files.item_ids[first])  # sorted by path, as ``first``
+    width = max([4, *(len(r.path) for r in shown)])
+    label_width = max([5, *(len(r.label) for r in shown)])
+    print(f"{'path':<{width}}  {'label':<{label_width}}  {'source':<8}  {'confidence':>10}  size")
+    for k, r in zip(first, shown, strict=True):
+        w, h = int(files.width[k]), int(files.height[k])
+        pixels = f"{w}x{h}" if w >= 0 and h >= 0 else "?"
+        print(f"{r.path:<{width}}  {r.label:<{label_width}}  {r.source:<8}  {r.confidence:>10}  {pixels}")
+    written = f"; all written to {out}" if out is not None else ""
+    print(f"{len(matched):,} of {len(files):,} images match ({rule.describe()}){written}", file=sys.stderr)
 
 
 def _open_project(args, create: bool = False):
@@ -595,9 +684,13 @@ def _dispatch(args) -> int:
                 found = workflow.clusters(project, args.resolution, bar, cancel)
                 bar.finish()
                 _print_clusters(project, found, args.out)
+        elif args.verb == "find":
+            with _open_project(args) as project:
+                _print_found(project, _filter_of(args), args.n, args.out)
         elif args.verb == "export":
             with _open_project(args) as project:
                 include = workflow.parse_sources(args.include)
+                rule = _filter_of(args)
                 report = workflow.export(
                     project,
                     args.fmt or workflow.format_for(Path(args.out)),
@@ -610,6 +703,7 @@ def _dispatch(args) -> int:
                     seed=args.seed,
                     progress=bar,
                     cancel=cancel,
+                    items=_found_ids(project, rule) if rule.active else None,
                 )
                 bar.finish()
                 print(report.summary())

@@ -14,8 +14,8 @@ Every method runs in the calling thread and returns what the command line prints
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,11 +101,15 @@ class Collection:
         found = workflow.similar(self.project, Path(file), n)
         return _frame({"item_id": found.item_ids, "path": found.paths, "similarity": found.similarities})
 
-    def export(self, out: str | Path, format: str | None = None, **options):  # noqa: A002 (the CLI's word)
-        """Write the labelled dataset (``explorer export``); ``options``: include, min_confidence,
-        labelled_only, mode, split, seed. Returns the export report."""
+    def export(self, out: str | Path, format: str | None = None, images=None, **options):  # noqa: A002 (the CLI's word)
+        """Write the labelled dataset (``explorer export``); ``images`` (paths, item ids or a
+        DataFrame such as :meth:`select` returns) exports only those, else every image;
+        ``options``: include, min_confidence, labelled_only, mode, split, seed. Returns the
+        export report."""
         out = Path(out)
-        return workflow.export(self.project, format or workflow.format_for(out), out, progress=self.progress, **options)
+        items = None if images is None else self._ids_of(images)
+        fmt = format or workflow.format_for(out)
+        return workflow.export(self.project, fmt, out, progress=self.progress, items=items, **options)
 
     # ---- the data ----------------------------------------------------------------------------
     def items(self) -> pd.DataFrame:
@@ -197,23 +201,37 @@ class Collection:
         min_confidence: float | None = None,
         max_confidence: float | None = None,
         path: str | None = None,
+        *,
+        min_width: int | None = None,
+        max_width: int | None = None,
+        min_height: int | None = None,
+        max_height: int | None = None,
+        modified_after: str | date | None = None,
+        modified_before: str | date | None = None,
     ) -> pd.DataFrame:
         """The rows of :meth:`labels` that match every filter given: ``label`` and ``source`` one
-        name or several, a confidence range, ``path`` a glob (``"cats/*"``, ``"*.png"``)."""
+        name or several (sources: seed, accepted, imported, pseudo, unlabelled), a confidence
+        range, ``path`` a glob (``"cats/*"``, ``"*.png"``) or ``"re:"`` and a regular expression,
+        width and height in pixels (inclusive), and the file's modification time
+        (``modified_after`` inclusive, ``modified_before`` exclusive; dates, datetimes or ISO text).
+        The same rule as ``explorer find`` and the window's filter bar (``explorer.store.filters``)."""
+        from explorer.store.filters import Filter, find
+
+        rule = Filter(
+            path=path,
+            classes=label,
+            sources=source,
+            min_confidence=min_confidence,
+            max_confidence=max_confidence,
+            min_width=min_width,
+            max_width=max_width,
+            min_height=min_height,
+            max_height=max_height,
+            modified_after=modified_after,
+            modified_before=modified_before,
+        )
         table = self.labels()
-        keep = np.ones(len(table), bool)
-        if label is not None:
-            keep &= table["label"].isin([label] if isinstance(label, str) else list(label)).to_numpy()
-        if source is not None:
-            keep &= table["source"].isin([source] if isinstance(source, str) else list(source)).to_numpy()
-        confidence = table["confidence"].to_numpy()
-        if min_confidence is not None:
-            keep &= confidence >= min_confidence
-        if max_confidence is not None:
-            keep &= confidence <= max_confidence
-        if path is not None:
-            keep &= np.array([fnmatch.fnmatchcase(p, path) for p in table["path"]], bool)
-        return table[keep].reset_index(drop=True)
+        return table[table["item_id"].isin(find(self.project, rule))].reset_index(drop=True)
 
     def label(self, images, name: str | None) -> int:
         """Give ``images`` (paths, item ids, or a DataFrame with item_id) the label ``name`` as a

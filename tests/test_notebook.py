@@ -70,3 +70,40 @@ def test_show_opens_the_window_with_the_selection(collection, qtbot):
     qtbot.addWidget(window)
     assert sorted(window.session.selection.tolist()) == sorted(chosen["item_id"].tolist())
     assert window.session.map is not None and np.isin(chosen["item_id"], window.session.map.item_ids).all()
+
+
+def test_select_by_size_and_file_date_and_export_exactly_a_selection(collection, tmp_path):
+    import os
+    import time
+    from datetime import date
+
+    from PIL import Image
+
+    c, truth = collection
+    wide = sorted(truth)[:10]
+    march = time.mktime(date(2023, 3, 1).timetuple())
+    for name in wide:  # ten images 40x24, last modified on 2023-03-01
+        Image.new("RGB", (40, 24), (10, 200, 10)).save(c.project.root / name)
+        os.utime(c.project.root / name, (march, march))
+    c.scan()
+    red = [p for p in sorted(truth) if truth[p] == "red"][:6]
+    c.label(red, "red")
+    assert sorted(c.select(min_width=30)["path"]) == wide
+    assert sorted(c.select(max_width=24, max_height=24)["path"]) == sorted(set(truth) - set(wide))
+    assert sorted(c.select(modified_before="2024-01-01")["path"]) == wide
+    assert sorted(c.select(modified_after=date(2024, 1, 1))["path"]) == sorted(set(truth) - set(wide))
+    both = c.select(label="red", min_width=30, path="re:^img-000")
+    assert list(both.columns) == list(c.labels().columns)  # rows of labels(), as before
+    assert set(both["path"]) == {p for p in wide if p in red and p.startswith("img-000")} and len(both)
+    assert len(c.select(source="unlabelled")) == 54 and len(c.select(source="")) == 54
+    with pytest.raises(ValueError, match="no class named 'blue'"):
+        c.select(label="blue")
+    with pytest.raises(ValueError, match="minimum 50 is above the maximum 10"):
+        c.select(min_width=50, max_width=10)
+
+    report = c.export(tmp_path / "wide.csv", images=c.select(min_width=30))
+    frame = pd.read_csv(tmp_path / "wide.csv", keep_default_na=False)
+    assert sorted(frame["path"]) == wide and report.rows == 10
+    assert frame.set_index("path")["label"].to_dict() == {p: "red" if p in red else "" for p in wide}
+    c.export(tmp_path / "two.csv", images=wide[:2])
+    assert pd.read_csv(tmp_path / "two.csv")["path"].tolist() == wide[:2]

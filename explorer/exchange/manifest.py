@@ -36,18 +36,24 @@ class ManifestRow:
 
 
 def manifest_rows(
-    project: Project, include: tuple[str, ...] = ALL_SOURCES, min_confidence: float = 0.0
+    project: Project,
+    include: tuple[str, ...] = ALL_SOURCES,
+    min_confidence: float = 0.0,
+    item_ids: np.ndarray | None = None,
 ) -> list[ManifestRow]:
     """One row per readable image, sorted by path; labels outside the filter are left empty.
 
     ``include`` names the sources that go out; ``min_confidence`` applies to pseudo-labels
-    (human labels have confidence 1).
+    (human labels have confidence 1). ``item_ids``: only these images (a filter's or a lasso's),
+    else every one.
     """
     table = project.label_table()
     names = {c.id: c.name for c in project.classes()}
     paths = project.paths_by_id()
     rows = []
-    for item_id, cls, source, conf in zip(table.item_ids, table.class_ids, table.source, table.confidence):
+    chosen = slice(None) if item_ids is None else np.isin(table.item_ids, np.asarray(item_ids, np.int64))
+    columns = (table.item_ids[chosen], table.class_ids[chosen], table.source[chosen], table.confidence[chosen])
+    for item_id, cls, source, conf in zip(*columns):
         row = ManifestRow(paths[int(item_id)])
         if cls >= 0 and source in include and (source != "pseudo" or conf >= min_confidence):
             row.label, row.source = names[int(cls)], str(source)

@@ -2,13 +2,15 @@
 class and source) before anything is written; then the window runs the export as a job.
 
 The counts come from ``explorer.exchange.export.preview_export``, the same selection the export
-itself makes, refreshed (debounced) whenever a filter changes.
+itself makes, refreshed (debounced) whenever a filter changes. "Images" restricts the export to
+what the filter bar keeps or to the selection (a lasso), when the window hands those in.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -39,7 +41,14 @@ PREVIEW_DELAY_MS = 150
 class ExportDialog(QDialog):
     """``settings()`` gives the keyword arguments for ``workflow.export`` once accepted."""
 
-    def __init__(self, project: Project, fmt: str = "csv", parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        fmt: str = "csv",
+        parent: QWidget | None = None,
+        filtered: np.ndarray | None = None,
+        selected: np.ndarray | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export the labelled dataset")
         self.project = project
@@ -72,6 +81,17 @@ class ExportDialog(QDialog):
             sources.addWidget(box)
         sources.addStretch(1)
         form.addRow("Labels from", sources)
+
+        # Which images: all, or only those the filter keeps / the selection (item ids).
+        self.images_box = QComboBox()
+        self._images = {"all": None, "filtered": filtered, "selected": selected}
+        self.images_box.addItem("Every image", "all")
+        for key, ids, title in (("filtered", filtered, "Only filtered"), ("selected", selected, "Only selected")):
+            self.images_box.addItem(f"{title} ({len(ids):,})" if ids is not None else f"{title} (none)", key)
+            if ids is None or len(ids) == 0:
+                self.images_box.model().item(self.images_box.count() - 1).setEnabled(False)
+        self.images_box.setToolTip("Export only what the filter bar shows, or only the selected (lassoed) images")
+        form.addRow("Images", self.images_box)
 
         self.min_confidence = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2)
         self.min_confidence.setToolTip("Pseudo-labels below this confidence are left out (human labels count as 1)")
@@ -124,6 +144,7 @@ class ExportDialog(QDialog):
             self.min_confidence.valueChanged,
             self.labelled_only.toggled,
             self.split.valueChanged,
+            self.images_box.currentIndexChanged,
         ):
             signal.connect(self._schedule)
         self.format_box.currentIndexChanged.connect(self._format_changed)
@@ -151,7 +172,12 @@ class ExportDialog(QDialog):
             "split": float(self.split.value()) if spec.splits and self.split.value() > 0 else None,
             "seed": int(self.seed.value()),
             "mode": str(self.mode.currentData()),
+            "items": self.items(),
         }
+
+    def items(self) -> np.ndarray | None:
+        """The item ids the export is limited to (the filtered or selected ones), None for all."""
+        return self._images[str(self.images_box.currentData())]
 
     # ---- behaviour ---------------------------------------------------------------------------
     def _format_changed(self) -> None:
@@ -190,6 +216,7 @@ class ExportDialog(QDialog):
                 labelled_only=s["labelled_only"],
                 split=s["split"],
                 seed=s["seed"],
+                items=s["items"],
             )
         except (ProjectError, ValueError) as exc:
             self.table.clear()

@@ -1,7 +1,8 @@
 """A virtual thumbnail grid of the selection, the current item's neighbours, or any list.
 
 ``Gallery(session, thumbnails)`` is the panel: a title with the count, a source chooser
-(Selection / Neighbours / the last list set) and a tile-size slider above a ``TileGrid``.
+(Selection / Neighbours / the last list set / Filtered: what the filter bar keeps, every image
+when no filter is set) and a tile-size slider above a ``TileGrid``.
 
 - ``set_items(item_ids, title)`` shows any list (the review queue, search results...);
   ``show_selection()`` and ``show_neighbours()`` switch back to following the session.
@@ -317,7 +318,7 @@ class Gallery(QWidget):
     activated = Signal(int)  # item id double-clicked: centre the map on it
     itemsShown = Signal(int)  # how many tiles the grid now shows
 
-    SOURCES = ("selection", "neighbours", "list")
+    SOURCES = ("selection", "neighbours", "list", "filtered")
 
     def __init__(self, session: Session, thumbnails: Thumbnails, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -341,7 +342,7 @@ class Gallery(QWidget):
         self.count_label.setObjectName("Muted")
         top.addWidget(self.count_label, 1)
         self.source_box = QComboBox()
-        self.source_box.addItems(["Selection", "Neighbours of current", "List"])
+        self.source_box.addItems(["Selection", "Neighbours of current", "List", "Filtered"])
         self.source_box.setToolTip("What the gallery shows")
         self.source_box.activated.connect(lambda k: self._choose_source(self.SOURCES[k]))
         top.addWidget(self.source_box)
@@ -366,6 +367,7 @@ class Gallery(QWidget):
         session.classesChanged.connect(self.grid.viewport().update)
         session.mapChanged.connect(self._on_map)
         session.projectChanged.connect(self._on_project)
+        session.filterChanged.connect(self._on_filter)
         self._refresh_source()
 
     # ---- what is shown ------------------------------------------------------------------
@@ -385,6 +387,9 @@ class Gallery(QWidget):
 
     def show_neighbours(self) -> None:
         self._choose_source("neighbours")
+
+    def show_filtered(self) -> None:
+        self._choose_source("filtered")
 
     def set_tile_size(self, pixels: int) -> None:
         self.grid.set_tile_size(pixels)
@@ -409,6 +414,9 @@ class Gallery(QWidget):
             else:
                 ids = np.concatenate([[current], s.neighbours(current)[0]]).astype(np.int64)
             self._title = "Neighbours"
+        elif self.source == "filtered":
+            ids = s.filtered if s.filtered is not None else s.labels.item_ids
+            self._title = "Filtered" if s.filtered is not None else "Every image (no filter)"
         else:
             ids, self._title = self._list, self._list_title
         self._show(ids)
@@ -431,6 +439,8 @@ class Gallery(QWidget):
             return "Selection · select points on the map"
         if self.source == "neighbours":
             return "Neighbours · click an image first"
+        if self.source == "filtered":
+            return "Filtered · nothing matches the filter"
         return f"{self._title} · empty"
 
     # ---- session -> grid ----------------------------------------------------------------
@@ -474,6 +484,10 @@ class Gallery(QWidget):
 
     def _on_map(self) -> None:
         if self.source == "neighbours":
+            self._refresh_source()
+
+    def _on_filter(self) -> None:
+        if self.source == "filtered":
             self._refresh_source()
 
     def _on_project(self) -> None:

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from explorer.gui import style
 from explorer.gui.class_manager import ClassManagerDialog
+from explorer.gui.filter_bar import FilterBar
 from explorer.gui.gallery import Gallery
 from explorer.gui.image_view import ImageView
 from explorer.gui.jobs import JobRunner
@@ -236,10 +237,18 @@ class MainWindow(QMainWindow):
         self.map_stack = QStackedWidget()
         self.map_stack.addWidget(self.empty)
         self.map_stack.addWidget(self.map_view)
+        self.filter_bar = FilterBar(self.session)  # View > Filter… shows it above the map
+        self.filter_bar.hide()
+        map_area = QWidget()
+        map_column = QVBoxLayout(map_area)
+        map_column.setContentsMargins(0, 0, 0, 0)
+        map_column.setSpacing(0)
+        map_column.addWidget(self.filter_bar)
+        map_column.addWidget(self.map_stack, 1)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.addWidget(self.map_stack)
+        self.splitter.addWidget(map_area)
         self.splitter.addWidget(self.side_tabs)
         self.splitter.addWidget(self.label_panel)
         self.splitter.setStretchFactor(0, 1)
@@ -444,6 +453,7 @@ class MainWindow(QMainWindow):
         view = bar.addMenu("&View")
         view.addAction(self.fit_action)
         view.addAction(self.deselect_action)
+        view.addAction(self.filter_bar.toggle_action)
         view.addSeparator()
         view.addAction(self.jobs_action)
 
@@ -649,7 +659,7 @@ class MainWindow(QMainWindow):
             return
         from explorer.gui.export_dialog import ExportDialog
 
-        dialog = ExportDialog(project, fmt, self)
+        dialog = ExportDialog(project, fmt, self, filtered=self.session.filtered, selected=self.session.selection)
         self.export_dialog = dialog
         if dialog.exec() == ExportDialog.DialogCode.Accepted:
             settings = dialog.settings()

@@ -1,10 +1,11 @@
 """The review queue: pseudo-labels one at a time, most worth checking first, one key each.
 
 ``ReviewQueue(session, thumbnails)`` lists the pseudo-labels (restricted to the selection when
-one exists and "In selection" is ticked) in one of three orders (``ORDERS``): lowest confidence
-first, highest first, or most useful first (low confidence x how much unlabelled neighbours
-lean on the item in the kNN graph, see ``reliance``). It shows the queue item large with its
-pseudo-label, confidence and its neighbours' labels.
+one exists and "In selection" is ticked, and to what the filter bar keeps) in one of three
+orders (``ORDERS``): lowest confidence first, highest first, or most useful first (low
+confidence x how much unlabelled neighbours lean on the item in the kNN graph, see
+``reliance``). It shows the queue item large with its pseudo-label, confidence and its
+neighbours' labels.
 
 Keys, while the focus is inside the widget and not in a text field (they take precedence over
 the window's own A / R / 1-9 / P, which act on the selection instead):
@@ -117,11 +118,13 @@ def reliance(session: Session) -> np.ndarray:
 
 def pseudo_scope(session: Session, in_selection: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(item ids, class ids, confidence) of the pseudo-labels in scope: the selection when
-    ``in_selection`` and a selection exists, else all of them."""
+    ``in_selection`` and a selection exists, else all of them; only those the filter keeps."""
     table = session.labels
     keep = table.source == "pseudo"
     if in_selection and len(session.selection):
         keep &= np.isin(table.item_ids, session.selection)
+    if session.filtered is not None:
+        keep &= np.isin(table.item_ids, session.filtered)
     return table.item_ids[keep], table.class_ids[keep], table.confidence[keep]
 
 
@@ -282,6 +285,7 @@ class ReviewQueue(QWidget):
         session.mapChanged.connect(self.refresh)
         session.selectionChanged.connect(self._on_selection)
         session.currentChanged.connect(self._on_current)
+        session.filterChanged.connect(self.refresh)
         thumbnails.ready.connect(self._on_thumbnail)
         self.refresh()
 
@@ -318,6 +322,14 @@ class ReviewQueue(QWidget):
     def restricted(self) -> bool:
         """Whether the queue is limited to the selection now."""
         return self.in_selection.isChecked() and len(self.session.selection) > 0
+
+    def _scope_text(self) -> str:
+        """What the queue is limited to, as words for its labels: " in selection", " in filter",
+        both, or nothing."""
+        limits = [
+            w for w, on in (("selection", self.restricted()), ("filter", self.session.filtered is not None)) if on
+        ]
+        return f" in {' and '.join(limits)}" if limits else ""
 
     def refresh(self) -> None:
         """Rebuild the queue from the session, keeping the place (see the module docstring)."""
@@ -431,7 +443,7 @@ class ReviewQueue(QWidget):
     def _update_preview(self) -> None:
         ids, confidence = self._above(None)  # one read of the scope for the count and the estimate
         n = len(ids)
-        where = " in selection" if self.restricted() else ""
+        where = self._scope_text()
         wrong = f" (≈{_expected_wrong(confidence):,.0f} wrong)" if n else ""
         self.accept_above_button.setText(f"Accept {n:,}{where}{wrong}")
         self.accept_above_button.setEnabled(n > 0)
@@ -442,7 +454,7 @@ class ReviewQueue(QWidget):
 
     def _show(self) -> None:
         n, item = len(self._ids), self.current_item()
-        where = " in selection" if self.restricted() else ""
+        where = self._scope_text()
         for button in (self.accept_button, self.reject_button):
             button.setEnabled(item is not None)
         self.previous_button.setEnabled(self._pos > 0)

@@ -334,6 +334,7 @@ class MapView(QWidget):
         session.classesChanged.connect(self._recolour)
         session.selectionChanged.connect(self._on_selection)
         session.currentChanged.connect(self._on_current)
+        session.filterChanged.connect(self._on_filter)
         thumbnails.ready.connect(self._on_thumbnail)
         self._on_map()
 
@@ -671,8 +672,21 @@ class MapView(QWidget):
         colouring = colour_points(self.session, self.colour_mode, self._palettes, self._folders)
         self._colouring = colouring
         self.legend.set_entries(colouring.entries)
+        self._show_codes(draw_points)
+
+    def _on_filter(self) -> None:
+        """The filter changed: hide what it leaves out (same colours, new hidden mask)."""
+        if self.tree is not None and self._colouring is not None and len(self._colouring.group) == len(self.xy):
+            self._show_codes()
+
+    def _show_codes(self, draw_points: bool = True) -> None:
+        """Hide the points of hidden legend groups and those outside the filter; redraw."""
+        colouring = self._colouring
         self.hidden = self.legend.hidden[colouring.group] if len(self.legend.hidden) else np.zeros(len(self.xy), bool)
-        self._codes = colouring.shown_codes(self.legend.hidden)
+        kept = self.session.rows_in_filter()
+        if kept is not None and len(kept) == len(self.hidden):
+            self.hidden = self.hidden | ~kept
+        self._codes = np.where(self.hidden, len(colouring.palette) - 1, colouring.codes)
         self._brushes = colouring.palette[self._codes]
         if draw_points:
             if self._loaded is None:
@@ -689,9 +703,16 @@ class MapView(QWidget):
         if self._colouring is None:
             return
         rows = self.session.rows_of(self.session.selection)
-        totals = group_counts(self._colouring)
+        kept = self.session.rows_in_filter()
+        title = MODE_TITLES[self.colour_mode]
+        if kept is not None and len(kept) == len(self.xy):  # counts of what the filter keeps
+            rows = rows[kept[rows]]
+            totals = group_counts(self._colouring, np.flatnonzero(kept))
+            title += f" · {int(totals.sum()):,} of {len(self.xy):,} filtered"
+        else:
+            totals = group_counts(self._colouring)
         selected = group_counts(self._colouring, rows) if len(rows) else None
-        title = MODE_TITLES[self.colour_mode] + (f" · {len(rows):,} selected" if len(rows) else "")
+        title += f" · {len(rows):,} selected" if len(rows) else ""
         self.legend.set_counts(totals, selected, title)
         self._place_legend()
 

@@ -6,17 +6,23 @@ reloads what changed and emits a signal; views listen and never talk to each oth
 
 Item identity: views speak in item ids; the map speaks in row positions (``map.item_ids[row]``).
 ``rows_of`` and ``ids_of`` translate, vectorised.
+
+The filter (``set_filter``, see ``explorer.store.filters``) is worked out on a worker thread,
+latest request wins; ``filtered`` holds the item ids it keeps (None: no filter) and follows label,
+class and item changes. Views hide what is outside it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from explorer.gui.jobs import JobRunner
 from explorer.store import HUMAN_SOURCES, LabelClass, LabelTable, Project, ProjectError
+from explorer.store.filters import FileFacts, Filter, matching_ids, read_file_facts
 
 # Codes for ``Session.map_source``: what kind of label each map row has.
 NONE, HUMAN, PSEUDO = 0, 1, 2
@@ -46,6 +52,7 @@ class Session(QObject):
     selectionChanged = Signal()
     currentChanged = Signal(int)  # item id, -1 for none
     message = Signal(str)  # a short line for the status bar
+    filterChanged = Signal()  # ``filter`` / ``filtered`` changed (a new rule, or what it keeps)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -64,6 +71,19 @@ class Session(QObject):
         self.map_clusters = np.empty(0, np.int32)  # (N,) cluster per map row, -1 none; empty: not found
         self._map_order = np.empty(0, np.int64)  # argsort of map.item_ids
         self._map_sorted = np.empty(0, np.int64)
+        # The filter: the rule asked for, and (once worked out) the rule shown and what it keeps.
+        self.filter: Filter | None = None
+        self.filtered: np.ndarray | None = None  # sorted item ids; None = no filter
+        self._asked: Filter | None = None
+        self._files: FileFacts | None = None  # read on the worker once, kept until a scan
+        self._filter_rows: tuple | None = None  # (filtered, map, (N,) bool) cache
+        self._filtering = JobRunner(latest_wins=True, parent=self)
+        self._filtering.finished.connect(self._filter_done)
+        self._filtering.failed.connect(lambda _r, _n, text: self.message.emit(f"filter: {text}"))
+        self.labelsChanged.connect(lambda: self._refilter(labels_only=True))
+        self.classesChanged.connect(lambda: self._refilter(labels_only=True))
+        self.itemsChanged.connect(self._refilter)
+        self.mapChanged.connect(self._refilter)
 
     # ---- project ------------------------------------------------------------------------
     def open_project(self, root: str | Path, state_dir: str | Path | None = None) -> None:
@@ -74,6 +94,7 @@ class Session(QObject):
         self._paths = project.paths_by_id()
         self.selection = np.empty(0, np.int64)
         self.current = None
+        self._forget_filter()
         self._reload_classes()
         self._load_map()
         self._reload_labels()
@@ -84,6 +105,7 @@ class Session(QObject):
         self.labelsChanged.emit()
         self.selectionChanged.emit()
         self.currentChanged.emit(-1)
+        self.filterChanged.emit()
 
     def close_project(self, emit: bool = True) -> None:
         if self.project is not None:
@@ -94,9 +116,11 @@ class Session(QObject):
         self.classes = []
         self.selection = np.empty(0, np.int64)
         self.current = None
+        self._forget_filter()
         self._align_map()
         self._reload_labels()
         if emit:
+            self.filterChanged.emit()
             self.projectChanged.emit()
             self.mapChanged.emit()
             self.labelsChanged.emit()
@@ -108,6 +132,7 @@ class Session(QObject):
         if self.project is None:
             return
         self._paths = self.project.paths_by_id()
+        self._files = None
         self._reload_labels()
         self.itemsChanged.emit()
         self.labelsChanged.emit()
@@ -117,6 +142,7 @@ class Session(QObject):
         if self.project is None:
             return
         self._paths = self.project.paths_by_id()
+        self._files = None  # a build scans first
         self._load_map()
         self._reload_labels()
         keep = self.selection
@@ -323,6 +349,66 @@ class Session(QObject):
             mine = cls == c.id
             out[c.id] = (int((mine & human).sum()), int((mine & pseudo).sum()))
         return out
+
+    # ---- filter -------------------------------------------------------------------------
+    def set_filter(self, rule: Filter | None) -> int:
+        """Show only what ``rule`` keeps (None or an empty rule: everything). Worked out on a
+        worker, latest request wins; ``filterChanged`` fires when ``filtered`` holds the result.
+        Returns the request id (0 when applied at once: no filter, or no project)."""
+        self._asked = rule if rule is not None and rule.active else None
+        if self._asked is None or self.project is None:
+            self._filtering.cancel()  # one still running is dropped when it lands (``_filter_done``)
+            changed = self.filter is not None or self.filtered is not None
+            self.filter, self.filtered = None, None
+            if changed:
+                self.filterChanged.emit()
+            return 0
+        project, files, labels, classes, asked = self.project, self._files, self.labels, self.classes, self._asked
+
+        def job(progress, cancel):
+            facts = files if files is not None else read_file_facts(project)
+            return project, asked, facts, matching_ids(asked, facts, labels, classes)
+
+        return self._filtering.start("filter", job)
+
+    def _filter_done(self, _request: int, _name: str, result) -> None:
+        project, rule, files, ids = result
+        if project is not self.project or rule is not self._asked:
+            return
+        self._files = files
+        self.filter, self.filtered = rule, ids
+        self.filterChanged.emit()
+
+    def _refilter(self, labels_only: bool = False) -> None:
+        """Work the asked-for filter out again after the labels, classes, items or map changed
+        (class names that no longer exist are dropped from it)."""
+        rule = self._asked
+        if rule is None or (labels_only and not rule.reads_labels):
+            return
+        if rule.classes is not None:
+            names = {c.name for c in self.classes}
+            rule = replace(rule, classes=tuple(n for n in rule.classes if n in names))
+        self.set_filter(rule)
+
+    def _forget_filter(self) -> None:
+        self._filtering.cancel()
+        self.filter = self.filtered = self._asked = self._files = self._filter_rows = None
+
+    @property
+    def filtering(self) -> bool:
+        """A filter request is being worked out."""
+        return self._filtering.busy
+
+    def rows_in_filter(self) -> np.ndarray | None:
+        """(N,) bool per map row: kept by the filter; None when there is no filter (or no map)."""
+        if self.filtered is None or self.map is None:
+            return None
+        cached = self._filter_rows
+        if cached is None or cached[0] is not self.filtered or cached[1] is not self.map:
+            inside = np.zeros(len(self.map.item_ids), bool)
+            inside[self.rows_of(self.filtered)] = True
+            self._filter_rows = cached = (self.filtered, self.map, inside)
+        return cached[2]
 
     # ---- selection ----------------------------------------------------------------------
     def set_selection(self, item_ids, mode: str = "replace") -> None:
