@@ -141,10 +141,16 @@ class Diffusion:
             active = rs > tol
             if not active.any():
                 break
-            # one sparse product per column: scipy's sparse-times-dense is no faster than that
-            ap = np.empty_like(p)
-            for c in np.flatnonzero(active):
-                ap[:, c] = self.system @ np.ascontiguousarray(p[:, c])
+            # one sparse product for the active columns together: the matrix is read once for all
+            # of them (2.3x / 3.9x / 4.5x faster than a product per column at 10 / 20 / 40
+            # columns, 100k rows; benchmarks/label_check_scale.py), each column summed in the
+            # same order as alone, so a column solved in a block equals the column solved alone
+            cols = np.flatnonzero(active)
+            if len(cols) == p.shape[1]:
+                ap = self.system @ p
+            else:
+                ap = np.zeros_like(p)
+                ap[:, cols] = self.system @ p[:, cols]
             curvature = np.einsum("nc,nc->c", p, ap)
             alpha = np.divide(rs, curvature, out=np.zeros_like(rs), where=active & (curvature > 0))
             x += alpha * p
