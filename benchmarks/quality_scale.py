@@ -180,7 +180,9 @@ def print_size(r: dict) -> None:
         f"| {r['n']:,} | near-duplicate pairs (`workflow.near_duplicates`, {r['pairs']:,} pairs as tuples) | "
         f"{ours['near_duplicates']['wall']:.2f} s | | |"
     )
-    print(f"| {r['n']:,} | `Collection.quality()` (DataFrame with paths) | {ours['Collection.quality()']['wall']:.2f} s | | |")
+    print(
+        f"| {r['n']:,} | `Collection.quality()` (DataFrame with paths) | {ours['Collection.quality()']['wall']:.2f} s | | |"
+    )
     print(
         f"\nPeak RSS during: quality {mib(ours['quality']['peak'])}, Collection.quality() "
         f"{mib(ours['Collection.quality()']['peak'])}, sklearn search {mib(peer['sklearn_peak'])}, FAISS "

@@ -130,6 +130,7 @@ class LabelTable:
     class_ids: np.ndarray  # (N,) int64
     source: np.ndarray  # (N,) object: '', 'seed', 'accepted', 'imported', 'pseudo'
     confidence: np.ndarray  # (N,) float64
+    paths: list[str] | None = None  # N paths when asked for (``label_table(paths=True)``)
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -308,6 +309,38 @@ class Project:
 
     def paths_by_id(self) -> dict[int, str]:
         return dict(self._query("SELECT id, path FROM items"))
+
+    def paths_of(self, item_ids: Sequence[int] | np.ndarray) -> list[str]:
+        """The paths of ``item_ids`` in that order (KeyError for an id the store does not have);
+        a few looked up by id, many read with all the others."""
+        wanted = np.asarray(item_ids, np.int64).tolist()
+        if len(wanted) > 50_000:  # 1M items: all 1.1 s, 50k looked up 0.1 s
+            found = self.paths_by_id()
+        else:
+            found = dict(
+                self._query(
+                    "SELECT id, path FROM items WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(wanted),)
+                )
+            )
+        return [found[i] for i in wanted]
+
+    def item_table(self) -> dict[str, np.ndarray | list[str]]:
+        """Every present, readable item as columns ordered by id (one query, no object per item):
+        ``item_id`` (N,) int64, ``path`` N str, ``width``, ``height`` (N,) int64 (0 where unknown),
+        ``bytes`` (N,) int64."""
+        rows = self._query(
+            "SELECT id, path, COALESCE(width, 0), COALESCE(height, 0), bytes FROM items "
+            "WHERE present = 1 AND error IS NULL ORDER BY id"
+        )
+        ids, paths, widths, heights, sizes = zip(*rows, strict=True) if rows else ((),) * 5
+        as_int = lambda values: np.array(values, np.int64)  # noqa: E731
+        return {
+            "item_id": as_int(ids),
+            "path": list(paths),
+            "width": as_int(widths),
+            "height": as_int(heights),
+            "bytes": as_int(sizes),
+        }
 
     def item(self, item_id: int) -> Item | None:
         rows = self._query(
@@ -742,10 +775,19 @@ class Project:
                 zip(item_ids[keep].tolist(), class_ids[keep].tolist(), confidence[keep].tolist()),
             )
 
-    def label_table(self) -> LabelTable:
-        """The label of every present, readable item (see ``LabelTable``), built with array ops."""
+    def label_table(self, paths: bool = False) -> LabelTable:
+        """The label of every present, readable item (see ``LabelTable``), built with array ops;
+        with ``paths`` their paths too, read with the ids (consistent with them)."""
+        path_list = None
         with self._lock:
-            ids = self.item_ids()
+            if paths:
+                rows = self._db.execute(
+                    "SELECT id, path FROM items WHERE present = 1 AND error IS NULL ORDER BY id"
+                ).fetchall()
+                found, path_list = zip(*rows, strict=True) if rows else ((), ())
+                ids, path_list = np.array(found, np.int64), list(path_list)
+            else:
+                ids = self.item_ids()
             human = np.array(
                 self._db.execute("SELECT item_id, class_id, source FROM labels").fetchall(), dtype=object
             ).reshape(-1, 3)
@@ -769,7 +811,7 @@ class Project:
         if len(human):
             rows, found = _rows_of(ids, human[:, 0].astype(np.int64))
             cls[rows], src[rows], conf[rows] = human[found, 1].astype(np.int64), human[found, 2], 1.0
-        return LabelTable(ids, cls, src, conf)
+        return LabelTable(ids, cls, src, conf, path_list)
 
     def label_counts(self) -> dict[str, int]:
         """How many items have each source of label ('' = unlabelled)."""
