@@ -332,14 +332,13 @@ class Project:
             "SELECT id, path, COALESCE(width, 0), COALESCE(height, 0), bytes FROM items "
             "WHERE present = 1 AND error IS NULL ORDER BY id"
         )
-        ids, paths, widths, heights, sizes = zip(*rows, strict=True) if rows else ((),) * 5
-        as_int = lambda values: np.array(values, np.int64)  # noqa: E731
+        column = lambda k: np.fromiter((r[k] for r in rows), np.int64, len(rows))  # noqa: E731 (zip(*rows): 5x slower)
         return {
-            "item_id": as_int(ids),
-            "path": list(paths),
-            "width": as_int(widths),
-            "height": as_int(heights),
-            "bytes": as_int(sizes),
+            "item_id": column(0),
+            "path": [r[1] for r in rows],
+            "width": column(2),
+            "height": column(3),
+            "bytes": column(4),
         }
 
     def item(self, item_id: int) -> Item | None:
@@ -784,8 +783,8 @@ class Project:
                 rows = self._db.execute(
                     "SELECT id, path FROM items WHERE present = 1 AND error IS NULL ORDER BY id"
                 ).fetchall()
-                found, path_list = zip(*rows, strict=True) if rows else ((), ())
-                ids, path_list = np.array(found, np.int64), list(path_list)
+                ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+                path_list = [r[1] for r in rows]
             else:
                 ids = self.item_ids()
             human = np.array(
