@@ -10,6 +10,10 @@ measure) and, with ``label_space=True``, the label space and its graph
 
 from __future__ import annotations
 
+import argparse
+import json
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,3 +71,27 @@ def fabricated_project(
 
 def mib(n_bytes: float) -> str:
     return f"{n_bytes / 2**20:,.0f} MiB"
+
+
+def size_options(parser) -> None:
+    """The options every scale benchmark takes: ``--tmp``, ``--json`` and the hidden ``--one N``."""
+    parser.add_argument("--tmp", default="/var/tmp", help="where the fabricated projects go")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+
+
+def each_size_apart(script: str, sizes: list[int], options: list[str], report, json_path: Path | None) -> list:
+    """Run ``script --one N *options`` for each size N in a fresh process (so that peak memory is
+    that size's alone); ``report(result)`` prints each size's result (the JSON its last line
+    holds, with ``took`` its seconds in all) as it lands; all of them are written to ``json_path`` when given."""
+    results = []
+    for n in sizes:
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, script, "--one", str(n), *options], capture_output=True, text=True)
+        if done.returncode:
+            sys.exit(f"size {n} failed:\n{done.stderr[-4000:]}")
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]) | {"took": time.perf_counter() - started})
+        report(results[-1])
+    if json_path:
+        json_path.write_text(json.dumps(results, indent=1))
+    return results

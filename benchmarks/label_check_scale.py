@@ -33,11 +33,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -45,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.fabricate import fabricated_project, mib  # noqa: E402
+from benchmarks.fabricate import each_size_apart, fabricated_project, mib, size_options  # noqa: E402
 from benchmarks.scale_1m import PeakMemory, StepClock  # noqa: E402
 
 
@@ -228,6 +225,8 @@ def print_size(r: dict) -> None:
         if "note" in config:
             print(f"\n{config['note']}\n")
 
+    print(f"\n(this size took {r['took']:.0f} s in all)", flush=True)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -240,9 +239,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--knn", action="store_true", help="also cleanlab on 10-NN probabilities")
     parser.add_argument("--knn-max", type=int, default=100_000, help="labels above which --knn is skipped")
-    parser.add_argument("--tmp", default="/var/tmp")
-    parser.add_argument("--json", type=Path, help="also write the results to this file")
-    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    size_options(parser)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one_size(args)))
@@ -251,18 +248,7 @@ def main() -> None:
         f"{args.classes} classes x {args.modes} blob(s), {args.dim}-d, spread {args.spread}; "
         f"{args.flip:.0%} of the imported labels flipped"
     )
-    results = []
-    for n in args.sizes:
-        command = [sys.executable, __file__, "--one", str(n), *_passed(args)]
-        started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, env=os.environ)
-        if done.returncode:
-            sys.exit(f"size {n} failed:\n{done.stderr[-4000:]}")
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print_size(results[-1])
-        print(f"\n(this size took {time.perf_counter() - started:.0f} s in all)", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+    each_size_apart(__file__, args.sizes, _passed(args), print_size, args.json)
 
 
 def _passed(args) -> list[str]:

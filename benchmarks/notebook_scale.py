@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.fabricate import fabricated_project  # noqa: E402
+from benchmarks.fabricate import each_size_apart, fabricated_project, size_options  # noqa: E402
 from benchmarks.propagation_scale import synthetic_graph  # noqa: E402
 from benchmarks.scale_1m import PeakMemory, StepClock  # noqa: E402
 
@@ -220,35 +218,27 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dim", type=int, default=128)
-    parser.add_argument("--tmp", default="/var/tmp")
-    parser.add_argument("--json", type=Path)
-    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    size_options(parser)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one_size(args)))
         return
     print("| items | call | rows | ours | baseline | baseline / ours | same result |")
     print("|---:|---|---:|---:|---|---:|---|")
-    results = []
-    for n in args.sizes:
-        command = [sys.executable, __file__, "--one", str(n), "--repeats", str(args.repeats)]
-        command += ["--dim", str(args.dim), "--tmp", args.tmp]
-        done = subprocess.run(command, capture_output=True, text=True, env=os.environ)
-        if done.returncode:
-            sys.exit(f"size {n} failed:\n{done.stderr[-4000:]}")
-        r = json.loads(done.stdout.strip().splitlines()[-1])
-        results.append(r)
-        for row in r["rows"]:
-            rows = f"{row['rows']:,}" if row["rows"] != "" else ""
-            print(
-                f"| {n:,} | {row['what']} | {rows} | {_t(row['ours'])} | {_t(row['base'])} ({row['base_name']}) | "
-                f"{row['base'] / max(row['ours'], 1e-9):.2f}x | {'yes' if row['same'] else '**no**'} |",
-                flush=True,
-            )
+    options = ["--repeats", str(args.repeats), "--dim", str(args.dim), "--tmp", args.tmp]
+    results = each_size_apart(__file__, args.sizes, options, print_size, args.json)
     for r in results:
         print(f"\n{r['n']:,} items: peak RSS of the process {r['peak'] / 2**20:,.0f} MiB")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+
+
+def print_size(r: dict) -> None:
+    for row in r["rows"]:
+        rows = f"{row['rows']:,}" if row["rows"] != "" else ""
+        print(
+            f"| {r['n']:,} | {row['what']} | {rows} | {_t(row['ours'])} | {_t(row['base'])} ({row['base_name']}) | "
+            f"{row['base'] / max(row['ours'], 1e-9):.2f}x | {'yes' if row['same'] else '**no**'} |",
+            flush=True,
+        )
 
 
 def _t(seconds: float) -> str:

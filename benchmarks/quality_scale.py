@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.fabricate import fabricated_project, mib  # noqa: E402
+from benchmarks.fabricate import each_size_apart, fabricated_project, mib, size_options  # noqa: E402
 from benchmarks.scale_1m import PeakMemory, StepClock, clustered  # noqa: E402
 
 
@@ -157,10 +156,11 @@ def one_size(args) -> dict:
 def print_size(r: dict) -> None:
     m, ours, peer = r["map"], r["ours"], r["peer"]
     q = ours["quality"]["wall"]
+    recall = "1 (exact)" if m["recall"] is None else f"{m['recall']:.3f}"
     how = "all rows" if peer["full"] else f"{peer['queries']:,} query rows, extrapolated to {r['n']:,}"
     print(
         f"\n{r['n']:,} items ({r['planted']:,} planted near-duplicate pairs); the map's kNN graph "
-        f"(paid once by `explorer map`): {m['graph']:.1f} s ({m['index']}, recall@15 {m['recall']:.3f})\n"
+        f"(paid once by `explorer map`): {m['graph']:.1f} s ({m['index']}, recall@15 {recall})\n"
     )
     print("| items | what | ours (read off the map's graph) | peer's fresh search | peer / ours |")
     print("|---:|---|---:|---:|---:|")
@@ -173,7 +173,7 @@ def print_size(r: dict) -> None:
         f"{peer['faiss']:,.1f} s | **{peer['faiss'] / q:,.0f}x** |"
     )
     print(
-        f"| {r['n']:,} | the same against what the map paid for its graph once (FAISS IVF, k=15) | "
+        f"| {r['n']:,} | the same against what the map paid for its graph once ({m['index']}, k=15) | "
         f"{q:.2f} s + {m['graph']:.1f} s | {peer['faiss']:,.1f} s | {peer['faiss'] / (q + m['graph']):.1f}x |"
     )
     print(
@@ -192,6 +192,8 @@ def print_size(r: dict) -> None:
         f"duplicate group ({r['groups']:,} groups)."
     )
 
+    print(f"\n(this size took {r['took']:.0f} s in all)", flush=True)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -200,27 +202,14 @@ def main() -> None:
     parser.add_argument("--duplicates", type=float, default=0.01, help="share of rows made near-duplicates")
     parser.add_argument("--full-limit", type=int, default=200_000, help="above this, the peer runs on a sample")
     parser.add_argument("--queries", type=int, default=5_000)
-    parser.add_argument("--tmp", default="/var/tmp")
-    parser.add_argument("--json", type=Path)
-    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    size_options(parser)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one_size(args)))
         return
-    results = []
-    for n in args.sizes:
-        command = [sys.executable, __file__, "--one", str(n), "--dim", str(args.dim), "--tmp", args.tmp]
-        command += ["--duplicates", str(args.duplicates), "--full-limit", str(args.full_limit)]
-        command += ["--queries", str(args.queries)]
-        started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, env=os.environ)
-        if done.returncode:
-            sys.exit(f"size {n} failed:\n{done.stderr[-4000:]}")
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print_size(results[-1])
-        print(f"\n(this size took {time.perf_counter() - started:.0f} s in all)", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+    options = ["--dim", str(args.dim), "--tmp", args.tmp, "--duplicates", str(args.duplicates)]
+    options += ["--full-limit", str(args.full_limit), "--queries", str(args.queries)]
+    each_size_apart(__file__, args.sizes, options, print_size, args.json)
 
 
 if __name__ == "__main__":

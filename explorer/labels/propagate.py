@@ -214,10 +214,20 @@ class Diffusion:
                 progress(Progress("propagate", 1, 1, "nothing changed"))
         return _finish(f, seeds, rej, reach_of(self.distance_to(np.flatnonzero(seeded))))
 
-    def run_apart(self, seeds: np.ndarray, n_classes: int, rejected: np.ndarray | None = None, iterations: int = 20):
+    def run_apart(
+        self,
+        seeds: np.ndarray,
+        n_classes: int,
+        rejected: np.ndarray | None = None,
+        iterations: int = 20,
+        *,
+        confidence_reach: bool = True,
+    ):
         """As :meth:`run`, but every class solved afresh and nothing cached or reused: for
         what-if runs (e.g. with some labels hidden, ``explorer.labels.calibrate``) that must not
-        disturb the solver's state for the real labels."""
+        disturb the solver's state for the real labels. ``confidence_reach=False`` skips the graph
+        distance to the seeds (reach 1 everywhere: confidence is then the certainty alone), for
+        callers that read only ``scores`` and ``predicted`` (a fifth of the time at 1M rows)."""
         n = len(self)
         seeds, rej = _check_inputs(n, seeds, n_classes, rejected)
         seeded = seeds >= 0
@@ -229,7 +239,10 @@ class Diffusion:
         f = np.zeros((n, n_classes), dtype=np.float64)
         for start in range(0, len(active), SOLVE_BLOCK):
             f[:, active[start : start + SOLVE_BLOCK]] = self._solve(y[:, start : start + SOLVE_BLOCK], iterations)
-        reach = reach_of(graph_distance(self.lengths, np.flatnonzero(seeded), REACH_LIMIT))
+        if confidence_reach:
+            reach = reach_of(graph_distance(self.lengths, np.flatnonzero(seeded), REACH_LIMIT))
+        else:
+            reach = np.ones(n)
         return _finish(f, seeds, rej, reach)
 
 

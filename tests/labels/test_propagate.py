@@ -251,3 +251,19 @@ def test_a_column_solved_in_a_block_equals_it_solved_alone(make_clusters):
         for c in range(6):
             alone = solver._solve(rhs[:, [c]], iterations)[:, 0]
             np.testing.assert_allclose(together[:, c], alone, rtol=1e-5, atol=1e-7)
+
+
+def test_run_apart_without_reach_gives_the_same_classes(three_clusters):
+    # the label check reads only scores and predictions, so it skips the graph distance
+    from explorer.labels.propagate import Diffusion
+
+    x, y, g = three_clusters
+    solver = Diffusion(g)
+    seeds = one_seed_each(y)
+    rejected = np.array([[np.flatnonzero(y == 2)[7], 0]])
+    full = solver.run_apart(seeds, 3, rejected)
+    bare = solver.run_apart(seeds, 3, rejected, confidence_reach=False)
+    np.testing.assert_array_equal(bare.scores, full.scores)
+    np.testing.assert_array_equal(bare.predicted, full.predicted)
+    np.testing.assert_array_equal(bare.reach, 1.0)
+    assert (bare.confidence >= full.confidence).all() and (full.reach < 1).any()
