@@ -41,7 +41,10 @@ def test_the_whole_path_from_python(collection, tmp_path):
     for filters, keep in [
         ({"label": "red", "min_confidence": 0.5}, (labels["label"] == "red") & (labels["confidence"] >= 0.5)),
         ({"source": ["seed", "pseudo"], "max_confidence": 0.99}, labels["confidence"] <= 0.99),
-        ({"label": ["green", "nobody"], "path": "*1*"}, (labels["label"] == "green") & labels["path"].str.contains("1")),
+        (
+            {"label": ["green", "nobody"], "path": "*1*"},
+            (labels["label"] == "green") & labels["path"].str.contains("1"),
+        ),
     ]:
         pd.testing.assert_frame_equal(c.select(**filters), labels[keep].reset_index(drop=True))
     ids, vectors = c.embeddings()
