@@ -14,6 +14,7 @@ Every method runs in the calling thread and returns what the command line prints
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -114,40 +115,13 @@ class Collection:
     # ---- the data ----------------------------------------------------------------------------
     def items(self) -> pd.DataFrame:
         """Every readable image: item_id, path, width, height, bytes."""
-        items = self.project.items()
-        return _frame(
-            {
-                "item_id": np.array([i.id for i in items], np.int64),
-                "path": [i.path for i in items],
-                "width": np.array([i.width or 0 for i in items], np.int64),
-                "height": np.array([i.height or 0 for i in items], np.int64),
-                "bytes": np.array([i.bytes or 0 for i in items], np.int64),
-            }
-        )
+        return _frame(self.project.item_table())
 
     def labels(self) -> pd.DataFrame:
         """Every readable image's label: item_id, path, label (None where there is none), source
         (seed, accepted, imported, pseudo or ""), confidence (1 for people's labels, NaN where none),
         and x, y on the current map (NaN off the map)."""
-        table = self.project.label_table()
-        names = {c.id: c.name for c in self.project.classes()}
-        paths = self.project.paths_by_id()
-        xy = np.full((len(table), 2), np.nan)
-        current = workflow.current_map(self.project)
-        if current is not None:
-            rows, found = workflow._rows_in(current.item_ids, table.item_ids)
-            xy[found] = current.xy[rows]
-        return _frame(
-            {
-                "item_id": table.item_ids,
-                "path": [paths[int(i)] for i in table.item_ids],
-                "label": [names.get(int(c)) for c in table.class_ids],
-                "source": table.source.astype(str),
-                "confidence": table.confidence,
-                "x": xy[:, 0],
-                "y": xy[:, 1],
-            }
-        )
+        return self._label_frame()
 
     def quality(self, threshold: float = 0.98) -> pd.DataFrame:
         """Per image on the map: item_id, path, uniqueness (0: it has an exact twin), typicality
@@ -232,6 +206,54 @@ class Collection:
         )
         table = self.labels()
         return table[table["item_id"].isin(find(self.project, rule))].reset_index(drop=True)
+
+    def _label_frame(self, label=None, source=None, min_confidence=None, max_confidence=None, path=None):
+        """:meth:`labels` filtered as :meth:`select` says; the filters on the label table's arrays
+        run first, so paths, names and map positions are looked up only for the rows kept."""
+        classes = self.project.classes()
+        filtered = any(f is not None for f in (label, source, min_confidence, max_confidence))
+        table = self.project.label_table(paths=not filtered)
+        keep = np.ones(len(table), bool)
+        if label is not None:
+            wanted = {label} if isinstance(label, str) else set(label)
+            keep &= np.isin(table.class_ids, [c.id for c in classes if c.name in wanted])
+        if source is not None:
+            keep &= np.isin(table.source.astype(str), [source] if isinstance(source, str) else list(source))
+        if min_confidence is not None:
+            keep &= table.confidence >= min_confidence
+        if max_confidence is not None:
+            keep &= table.confidence <= max_confidence
+        rows = np.flatnonzero(keep)
+        ids = table.item_ids[rows]
+        if table.paths is None:
+            paths = self.project.paths_of(ids)
+        else:
+            paths = table.paths if len(rows) == len(table) else [table.paths[r] for r in rows.tolist()]
+        if path is not None:
+            match = np.array([fnmatch.fnmatchcase(p, path) for p in paths], bool)
+            rows, ids, paths = rows[match], ids[match], [p for p, m in zip(paths, match.tolist(), strict=True) if m]
+        class_ids = np.array([c.id for c in classes], np.int64)
+        names = np.array([None] + [c.name for c in classes], dtype=object)
+        at, known = workflow._rows_in(class_ids, table.class_ids[rows])
+        name_rows = np.zeros(len(rows), np.int64)
+        name_rows[known] = at + 1  # 0: no label (or a class that is gone)
+        xy = np.full((len(rows), 2), np.nan)
+        current = self.project.latest_run("map")
+        if current is not None:  # only the positions: the map's graph is not needed here
+            map_ids = self.project.load_run_array(current.id, "item_ids")
+            at, found = workflow._rows_in(map_ids, ids)
+            xy[found] = self.project.load_run_array(current.id, "xy")[at]
+        return _frame(
+            {
+                "item_id": ids,
+                "path": paths,
+                "label": names[name_rows],
+                "source": table.source[rows],  # str objects, as pandas keeps them
+                "confidence": table.confidence[rows],
+                "x": xy[:, 0],
+                "y": xy[:, 1],
+            }
+        )
 
     def label(self, images, name: str | None) -> int:
         """Give ``images`` (paths, item ids, or a DataFrame with item_id) the label ``name`` as a

@@ -37,6 +37,16 @@ def test_the_whole_path_from_python(collection, tmp_path):
     assert set(reds["label"]) == {"red"} and all(p.startswith("img-00") for p in reds["path"])
     assert len(c.select(label=["red", "green"])) == (labels["label"].isin(["red", "green"])).sum()
 
+    # select filters the label table first: the same rows and values as filtering labels()
+    for filters, keep in [
+        ({"label": "red", "min_confidence": 0.5}, (labels["label"] == "red") & (labels["confidence"] >= 0.5)),
+        ({"source": ["seed", "pseudo"], "max_confidence": 0.99}, labels["confidence"] <= 0.99),
+        (
+            {"label": ["green"], "path": "*1*"},
+            (labels["label"] == "green") & labels["path"].str.contains("1"),
+        ),
+    ]:
+        pd.testing.assert_frame_equal(c.select(**filters), labels[keep].reset_index(drop=True))
     ids, vectors = c.embeddings()
     assert len(ids) == 60 and vectors.shape[0] == 60
     assert c.similar(c.project.root / sorted(truth)[0], n=5)["path"].iloc[0] == sorted(truth)[0]

@@ -156,10 +156,12 @@ def hidden_folds(
     rejected: np.ndarray | None = None,
     folds: int = FOLDS,
     cancel: CancelToken | None = None,
+    *,
+    confidence_reach: bool = True,
 ):
     """Yield (hidden rows (m,), propagation from the other folds) for each fold of the human labels
     ``seeds`` (N,) in classes with ``MIN_CLASS_LABELS`` or more; each hidden label's own rejections
-    are hidden with it (``solver.run_apart``)."""
+    are hidden with it (``solver.run_apart``, with ``confidence_reach``)."""
     seeds = np.asarray(seeds, np.int64)
     rejections = np.zeros((0, 2), np.int64) if rejected is None else np.asarray(rejected, np.int64).reshape(-1, 2)
     fold = folds_of(seeds, folds)
@@ -172,7 +174,8 @@ def hidden_folds(
         rest = seeds.copy()
         rest[hidden] = -1
         # a hidden label's own rejections go with it: "not a 4" on an item labelled 9 gave its answer away
-        yield hidden, solver.run_apart(rest, n_classes, rejections[~np.isin(rejections[:, 0], hidden)])
+        kept = rejections[~np.isin(rejections[:, 0], hidden)]
+        yield hidden, solver.run_apart(rest, n_classes, kept, confidence_reach=confidence_reach)
 
 
 def held_out_scores(

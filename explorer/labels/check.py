@@ -68,7 +68,8 @@ def disagreement(
     counts = np.bincount(seeds[seeds >= 0], minlength=n_classes)
     small = (seeds >= 0) & (counts[np.maximum(seeds, 0)] < MIN_CLASS_LABELS)
     rows_out, suspicion, says = [], [], []
-    for hidden, result in hidden_folds(solver, seeds, n_classes, rejected, folds, cancel):
+    # only the class distributions are read: the reach of the confidence is not computed
+    for hidden, result in hidden_folds(solver, seeds, n_classes, rejected, folds, cancel, confidence_reach=False):
         p = np.asarray(result.scores[hidden], np.float64)
         reached = result.predicted[hidden] >= 0
         own = p[np.arange(len(hidden)), seeds[hidden]]

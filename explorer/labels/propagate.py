@@ -141,10 +141,16 @@ class Diffusion:
             active = rs > tol
             if not active.any():
                 break
-            # one sparse product per column: scipy's sparse-times-dense is no faster than that
-            ap = np.empty_like(p)
-            for c in np.flatnonzero(active):
-                ap[:, c] = self.system @ np.ascontiguousarray(p[:, c])
+            # one sparse product for the active columns together: the matrix is read once for all
+            # of them (2.3x / 3.9x / 4.5x faster than a product per column at 10 / 20 / 40
+            # columns, 100k rows; benchmarks/label_check_scale.py), each column summed in the
+            # same order as alone, so a column solved in a block equals the column solved alone
+            cols = np.flatnonzero(active)
+            if len(cols) == p.shape[1]:
+                ap = self.system @ p
+            else:
+                ap = np.zeros_like(p)
+                ap[:, cols] = self.system @ p[:, cols]
             curvature = np.einsum("nc,nc->c", p, ap)
             alpha = np.divide(rs, curvature, out=np.zeros_like(rs), where=active & (curvature > 0))
             x += alpha * p
@@ -208,10 +214,20 @@ class Diffusion:
                 progress(Progress("propagate", 1, 1, "nothing changed"))
         return _finish(f, seeds, rej, reach_of(self.distance_to(np.flatnonzero(seeded))))
 
-    def run_apart(self, seeds: np.ndarray, n_classes: int, rejected: np.ndarray | None = None, iterations: int = 20):
+    def run_apart(
+        self,
+        seeds: np.ndarray,
+        n_classes: int,
+        rejected: np.ndarray | None = None,
+        iterations: int = 20,
+        *,
+        confidence_reach: bool = True,
+    ):
         """As :meth:`run`, but every class solved afresh and nothing cached or reused: for
         what-if runs (e.g. with some labels hidden, ``explorer.labels.calibrate``) that must not
-        disturb the solver's state for the real labels."""
+        disturb the solver's state for the real labels. ``confidence_reach=False`` skips the graph
+        distance to the seeds (reach 1 everywhere: confidence is then the certainty alone), for
+        callers that read only ``scores`` and ``predicted`` (a fifth of the time at 1M rows)."""
         n = len(self)
         seeds, rej = _check_inputs(n, seeds, n_classes, rejected)
         seeded = seeds >= 0
@@ -223,7 +239,10 @@ class Diffusion:
         f = np.zeros((n, n_classes), dtype=np.float64)
         for start in range(0, len(active), SOLVE_BLOCK):
             f[:, active[start : start + SOLVE_BLOCK]] = self._solve(y[:, start : start + SOLVE_BLOCK], iterations)
-        reach = reach_of(graph_distance(self.lengths, np.flatnonzero(seeded), REACH_LIMIT))
+        if confidence_reach:
+            reach = reach_of(graph_distance(self.lengths, np.flatnonzero(seeded), REACH_LIMIT))
+        else:
+            reach = np.ones(n)
         return _finish(f, seeds, rej, reach)
 
 

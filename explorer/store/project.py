@@ -130,6 +130,7 @@ class LabelTable:
     class_ids: np.ndarray  # (N,) int64
     source: np.ndarray  # (N,) object: '', 'seed', 'accepted', 'imported', 'pseudo'
     confidence: np.ndarray  # (N,) float64
+    paths: list[str] | None = None  # N paths when asked for (``label_table(paths=True)``)
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -326,6 +327,37 @@ class Project:
 
     def paths_by_id(self) -> dict[int, str]:
         return dict(self._query("SELECT id, path FROM items"))
+
+    def paths_of(self, item_ids: Sequence[int] | np.ndarray) -> list[str]:
+        """The paths of ``item_ids`` in that order (KeyError for an id the store does not have);
+        a few looked up by id, many read with all the others."""
+        wanted = np.asarray(item_ids, np.int64).tolist()
+        if len(wanted) > 50_000:  # 1M items: all 1.1 s, 50k looked up 0.1 s
+            found = self.paths_by_id()
+        else:
+            found = dict(
+                self._query(
+                    "SELECT id, path FROM items WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(wanted),)
+                )
+            )
+        return [found[i] for i in wanted]
+
+    def item_table(self) -> dict[str, np.ndarray | list[str]]:
+        """Every present, readable item as columns ordered by id (one query, no object per item):
+        ``item_id`` (N,) int64, ``path`` N str, ``width``, ``height`` (N,) int64 (0 where unknown),
+        ``bytes`` (N,) int64."""
+        rows = self._query(
+            "SELECT id, path, COALESCE(width, 0), COALESCE(height, 0), bytes FROM items "
+            "WHERE present = 1 AND error IS NULL ORDER BY id"
+        )
+        column = lambda k: np.fromiter((r[k] for r in rows), np.int64, len(rows))  # noqa: E731 (zip(*rows): 5x slower)
+        return {
+            "item_id": column(0),
+            "path": [r[1] for r in rows],
+            "width": column(2),
+            "height": column(3),
+            "bytes": column(4),
+        }
 
     def item(self, item_id: int) -> Item | None:
         rows = self._query(
@@ -760,10 +792,19 @@ class Project:
                 zip(item_ids[keep].tolist(), class_ids[keep].tolist(), confidence[keep].tolist()),
             )
 
-    def label_table(self) -> LabelTable:
-        """The label of every present, readable item (see ``LabelTable``), built with array ops."""
+    def label_table(self, paths: bool = False) -> LabelTable:
+        """The label of every present, readable item (see ``LabelTable``), built with array ops;
+        with ``paths`` their paths too, read with the ids (consistent with them)."""
+        path_list = None
         with self._lock:
-            ids = self.item_ids()
+            if paths:
+                rows = self._db.execute(
+                    "SELECT id, path FROM items WHERE present = 1 AND error IS NULL ORDER BY id"
+                ).fetchall()
+                ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+                path_list = [r[1] for r in rows]
+            else:
+                ids = self.item_ids()
             human = np.array(
                 self._db.execute("SELECT item_id, class_id, source FROM labels").fetchall(), dtype=object
             ).reshape(-1, 3)
@@ -787,7 +828,7 @@ class Project:
         if len(human):
             rows, found = _rows_of(ids, human[:, 0].astype(np.int64))
             cls[rows], src[rows], conf[rows] = human[found, 1].astype(np.int64), human[found, 2], 1.0
-        return LabelTable(ids, cls, src, conf)
+        return LabelTable(ids, cls, src, conf, path_list)
 
     def label_counts(self) -> dict[str, int]:
         """How many items have each source of label ('' = unlabelled)."""

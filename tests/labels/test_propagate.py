@@ -229,3 +229,41 @@ def test_graph_distance_matches_dijkstra_and_updates_incrementally(make_clusters
     dist[77] = 0.0
     relax(lengths, dist, np.array([77]))
     np.testing.assert_allclose(dist, dijkstra(lengths, directed=False, indices=[0, 200, 333, 77], min_only=True))
+
+
+def test_a_column_solved_in_a_block_equals_it_solved_alone(make_clusters):
+    # the block's one sparse product sums each column as a product of that column alone does;
+    # a class re-solved alone after a click matches the same class in a cold run
+    from explorer.labels.propagate import Diffusion
+
+    x, _ = make_clusters(200, 6, d=16, spread=2.0, seed=3)
+    solver = Diffusion(knn_graph(x, k=10))
+    block = np.random.default_rng(0).random((len(x), 6), dtype=np.float32)
+    product = solver.system @ block
+    for c in range(6):
+        np.testing.assert_array_equal(product[:, c], solver.system @ np.ascontiguousarray(block[:, c]))
+    rhs = np.zeros((len(x), 6), np.float32)
+    rhs[np.arange(6) * 150, np.arange(6)] = 1.0
+    rhs[np.arange(6) * 150 + 7, np.arange(6)[::-1]] = -0.5  # rejections: columns converge unevenly
+    for iterations in (3, 20, 200):
+        together = solver._solve(rhs, iterations)
+        assert together.dtype == np.float32
+        for c in range(6):
+            alone = solver._solve(rhs[:, [c]], iterations)[:, 0]
+            np.testing.assert_allclose(together[:, c], alone, rtol=1e-5, atol=1e-7)
+
+
+def test_run_apart_without_reach_gives_the_same_classes(three_clusters):
+    # the label check reads only scores and predictions, so it skips the graph distance
+    from explorer.labels.propagate import Diffusion
+
+    x, y, g = three_clusters
+    solver = Diffusion(g)
+    seeds = one_seed_each(y)
+    rejected = np.array([[np.flatnonzero(y == 2)[7], 0]])
+    full = solver.run_apart(seeds, 3, rejected)
+    bare = solver.run_apart(seeds, 3, rejected, confidence_reach=False)
+    np.testing.assert_array_equal(bare.scores, full.scores)
+    np.testing.assert_array_equal(bare.predicted, full.predicted)
+    np.testing.assert_array_equal(bare.reach, 1.0)
+    assert (bare.confidence >= full.confidence).all() and (full.reach < 1).any()

@@ -30,6 +30,28 @@ def test_readable_files_are_the_readable_items_as_arrays(tmp_path):
         assert "d/00010.png" not in known
 
 
+def test_item_table_paths_of_and_label_table_paths_agree_with_the_items(tmp_path):
+    with Project(tmp_path) as project:
+        project.record_scan(scanned(50, unreadable={3, 7}) + [ScannedFile("x.png", 5, 6)], gone=[])
+        items = project.items()
+        table = project.item_table()
+        assert list(table) == ["item_id", "path", "width", "height", "bytes"]
+        assert table["item_id"].dtype == np.int64 and table["item_id"].tolist() == [i.id for i in items]
+        assert table["path"] == [i.path for i in items] and table["bytes"].tolist() == [i.bytes for i in items]
+        assert table["width"].tolist() == [i.width or 0 for i in items]  # x.png: size unknown -> 0
+        labels = project.label_table(paths=True)
+        assert labels.paths == table["path"] and labels.item_ids.tolist() == table["item_id"].tolist()
+        assert project.label_table().paths is None
+        some = table["item_id"][[40, 2, 9]]
+        assert project.paths_of(some) == [table["path"][k] for k in (40, 2, 9)]
+        assert project.paths_of([]) == []
+        with pytest.raises(KeyError):
+            project.paths_of([10_000])
+    (tmp_path / "empty").mkdir()
+    with Project(tmp_path / "empty") as empty:
+        assert empty.item_table()["path"] == [] and len(empty.label_table(paths=True).paths) == 0
+
+
 def test_an_items_label_history_is_read_through_an_index(tmp_path):
     with Project(tmp_path) as project:
         project.record_scan(scanned(20), gone=[])
