@@ -364,6 +364,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="folders: share of each class in train/, rest in val/",
     )
     export.add_argument("--seed", type=int, default=0, help="random seed of the split (default 0)")
+    export.add_argument(
+        "--split-duplicates",
+        action="store_true",
+        help="let near-duplicates fall on both sides of the split (default: each group stays on one side, "
+        "so val does not score memory)",
+    )
     add_filter_flags(
         export, "only the images that match (--include and --min-confidence choose which labels are written)"
     )
@@ -704,6 +710,7 @@ def _dispatch(args) -> int:
                     progress=bar,
                     cancel=cancel,
                     items=_found_ids(project, rule) if rule.active else None,
+                    twins_together=not args.split_duplicates,
                 )
                 bar.finish()
                 print(report.summary())

@@ -132,11 +132,15 @@ def train_count(n: int, train_fraction: float) -> int:
     return n if n < 2 else min(max(round(train_fraction * n), 1), n - 1)
 
 
-def stratified_split(rows: list[ManifestRow], train_fraction: float, seed: int = 0) -> dict[str, str]:
+def stratified_split(
+    rows: list[ManifestRow], train_fraction: float, seed: int = 0, together: dict[str, int] | None = None
+) -> dict[str, str]:
     """path -> 'train' or 'val' for the labelled rows, class by class (sizes from ``train_count``).
 
     Each class is shuffled with its own generator (``seed`` and the class name), so labelling more
-    of one class does not reshuffle the others.
+    of one class does not reshuffle the others. ``together`` (path -> group) names images that
+    must share a split (near-duplicates): a group the shuffle cut in two goes whole to the side
+    holding most of it (train on a tie), so class sizes may move by a group's size.
     """
     _check_fraction(train_fraction)
     by_class: dict[str, list[str]] = {}
@@ -150,6 +154,15 @@ def stratified_split(rows: list[ManifestRow], train_fraction: float, seed: int =
         n_train = train_count(len(paths), train_fraction)
         for rank, k in enumerate(order):
             out[paths[k]] = "train" if rank < n_train else "val"
+    if together:
+        members: dict[int, list[str]] = {}
+        for path in out:
+            if path in together:
+                members.setdefault(together[path], []).append(path)
+        for paths in members.values():
+            in_train = sum(out[p] == "train" for p in paths)
+            side = "train" if 2 * in_train >= len(paths) else "val"
+            out.update(dict.fromkeys(paths, side))
     return out
 
 
@@ -181,13 +194,25 @@ def plan_export(
     split: float | None = None,
     seed: int = 0,
     items: np.ndarray | None = None,
-) -> tuple[list[ManifestRow], dict[str, str] | None]:
-    """(the rows that go out, path -> split or None) for ``export``; ``items``: see ``export``."""
+    twins_together: bool = True,
+) -> tuple[list[ManifestRow], dict[str, str] | None, dict[str, int]]:
+    """(the rows that go out, path -> split or None, path -> near-duplicate group among the
+    labelled rows when splitting) for ``export``; ``items``, ``twins_together``: see ``export``."""
     _check_settings(fmt, min_confidence, split)
     rows = manifest_rows(project, include, min_confidence, item_ids=items)
     if labelled_only or FORMATS[fmt].labelled_only:
         rows = [r for r in rows if r.label]
-    return rows, (stratified_split(rows, split, seed) if split is not None else None)
+    if split is None:
+        return rows, None, {}
+    labelled = {r.path for r in rows if r.label}
+    twins = _shared({p: g for p, g in _by_path(project, twin_groups(project)).items() if p in labelled})
+    return rows, stratified_split(rows, split, seed, twins if twins_together else None), twins
+
+
+def _shared(groups: dict) -> dict:
+    """``groups`` less the groups with a single member left."""
+    sizes = Counter(groups.values())
+    return {k: g for k, g in groups.items() if sizes[g] > 1}
 
 
 def _tally(report: ExportReport, rows: list[ManifestRow], splits: dict[str, str] | None, left_out=()) -> ExportReport:
@@ -209,27 +234,57 @@ LEAK_SIMILARITY = 0.98
 """Cosine similarity from which two images count as near-duplicates (as `explorer duplicates`)."""
 
 
-def _note_leaks(project: Project, report: ExportReport, splits: dict[str, str]) -> None:
-    """Note near-duplicate pairs (read off the current map's kNN graph) that the split puts on
-    both sides: a validation image with its twin in train measures memory, not generalisation."""
-    from explorer.neighbours.knn import KnnGraph, near_duplicates
+def twin_groups(project: Project, item_ids: np.ndarray | None = None) -> dict[int, int]:
+    """item id -> group for the near-duplicates (cosine >= ``LEAK_SIMILARITY``) on the current
+    map's kNN graph, read off it (no new search); only groups with two or more of ``item_ids``
+    (every item when None). Empty without a map."""
+    from explorer.neighbours.knn import KnnGraph, duplicate_groups
     from explorer.store.current import current_map
 
     graph_map = current_map(project)
     if graph_map is None:
-        return
-    pairs, _sims = near_duplicates(
+        return {}
+    group = duplicate_groups(
         KnnGraph(graph_map.knn_indices, graph_map.knn_similarities, "stored", None), LEAK_SIMILARITY
     )
-    paths = project.paths_by_id()
-    named = [(paths.get(int(graph_map.item_ids[a])), paths.get(int(graph_map.item_ids[b]))) for a, b in pairs.tolist()]
-    across = [(a, b) for a, b in named if a in splits and b in splits and splits[a] != splits[b]]
-    report.leaks = len(across)
+    keep = group >= 0
+    if item_ids is not None:
+        keep &= np.isin(graph_map.item_ids, np.asarray(item_ids, np.int64))
+    return _shared(dict(zip(graph_map.item_ids[keep].tolist(), group[keep].tolist(), strict=True)))
+
+
+def _by_path(project: Project, groups: dict[int, int]) -> dict[str, int]:
+    paths = project.paths_of(list(groups))
+    return dict(zip(paths, groups.values(), strict=True))
+
+
+def _note_twins(report: ExportReport, groups: dict, splits: dict[str, str] | None, keep_together: bool) -> None:
+    """Say what the split does with near-duplicates: a validation image whose twin is in train
+    measures memory, not generalisation."""
+    if not groups:
+        return
+    n_groups = len(set(groups.values()))
+    if keep_together:
+        report.notes.append(
+            f"{len(groups)} near-duplicate image(s) in {n_groups} group(s) (cosine >= {LEAK_SIMILARITY}) "
+            "each kept on one side of the train/val split"
+        )
+        return
+    if splits is None:  # a preview: the split is not drawn yet
+        report.notes.append(
+            f"{len(groups)} near-duplicate image(s) in {n_groups} group(s) may fall on both sides of the "
+            "train/val split: val scores would be optimistic (keep them together to avoid it)"
+        )
+        return
+    sides: dict[int, set] = {}
+    for path, group in groups.items():
+        sides.setdefault(group, set()).add(splits.get(path))
+    across = sorted(p for p, g in groups.items() if len(sides[g]) > 1)
+    report.leaks = sum(len(s) > 1 for s in sides.values())
     if across:
         report.notes.append(
-            f"{len(across)} near-duplicate pair(s) (cosine >= {LEAK_SIMILARITY}) fall on both sides of the "
-            f"train/val split, e.g. {across[0][0]} and {across[0][1]}: val scores will be optimistic "
-            "(`explorer duplicates` lists them)"
+            f"{report.leaks} near-duplicate group(s) (cosine >= {LEAK_SIMILARITY}) fall on both sides of the "
+            f"train/val split, e.g. {across[0]}: val scores will be optimistic (`explorer duplicates` lists them)"
         )
 
 
@@ -252,6 +307,7 @@ def preview_export(
     split: float | None = None,
     seed: int = 0,
     items: np.ndarray | None = None,
+    twins_together: bool = True,
 ) -> ExportReport:
     """What ``export`` with these settings would write, writing nothing: counts per class and
     source (``report.counts``, ``report.table()``), per split (``report.splits``) and ``rows``.
@@ -287,6 +343,7 @@ def preview_export(
             report.splits.setdefault("val", Counter())[label] = n - train_count(n, split)
         report.splits = {s: +per_class for s, per_class in report.splits.items() if +per_class}
         _note_single_images(report)
+        _note_twins(report, twin_groups(project, table.item_ids[keep]), None, twins_together)
     return report
 
 
@@ -303,6 +360,7 @@ def export(
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
     items: np.ndarray | None = None,
+    twins_together: bool = True,
 ) -> ExportReport:
     """Write the project's labels to ``out`` as ``fmt`` (see ``FORMATS``), atomically.
 
@@ -311,9 +369,12 @@ def export(
     left empty) unless ``labelled_only``; trees hold the labelled images only, copied, hard-linked
     or symlinked (``mode``), split into train/val per class when ``split`` (train share) is given.
     ``items`` ((n,) item ids: what a filter kept, or a lasso's selection) restricts the export
-    to those images; None exports every one.
+    to those images; None exports every one. ``twins_together``: near-duplicates (cosine >=
+    ``LEAK_SIMILARITY`` on the map's graph) share a split, so val does not score memory.
     """
-    rows, splits = plan_export(project, fmt, include, min_confidence, labelled_only, split, seed, items)
+    rows, splits, twins = plan_export(
+        project, fmt, include, min_confidence, labelled_only, split, seed, items, twins_together
+    )
     out = Path(out).expanduser()
     report = ExportReport(fmt, out.resolve())
     if FORMATS[fmt].folder and report.out.is_relative_to(project.root):
@@ -324,7 +385,7 @@ def export(
                 "for new images; choose a folder outside it"
             )
     if splits:
-        _note_leaks(project, report, splits)
+        _note_twins(report, twins, splits, twins_together)
     missing: list[str] = []
     progress(Progress("export", 0, None, f"writing {FORMATS[fmt].title}"))
     if fmt in ("csv", "jsonl"):

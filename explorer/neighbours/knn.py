@@ -401,3 +401,21 @@ def near_duplicates(graph: KnnGraph, threshold: float = 0.98) -> tuple[np.ndarra
     _, first = np.unique(key, return_index=True)
     first = np.sort(first)
     return np.stack([i[first], j[first]], axis=1).astype(np.int64), s[first].astype(np.float32)
+
+
+def duplicate_groups(graph: KnnGraph, threshold: float = 0.98) -> np.ndarray:
+    """(N,) int64: the same number for rows joined by near-duplicate pairs (see
+    ``near_duplicates``, chains included), numbered 0.. in row order; -1 for a row without any."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(graph.indices)
+    group = np.full(n, -1, np.int64)
+    pairs, _ = near_duplicates(graph, threshold)
+    if len(pairs):
+        links = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+        _, component = connected_components(links, directed=False)
+        in_pair = np.zeros(n, bool)
+        in_pair[pairs.ravel()] = True
+        _, group[in_pair] = np.unique(component[in_pair], return_inverse=True)
+    return group

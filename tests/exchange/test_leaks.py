@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from explorer import workflow
-from explorer.exchange.export import export
+from explorer.exchange.export import export, preview_export
 from explorer.store import Project
 
 
@@ -38,15 +38,51 @@ def _labelled(root, twins: int):
     return project, truth
 
 
-def test_twins_split_across_train_and_val_are_reported(tmp_path):
+def _sides(tree) -> dict[str, set[str]]:
+    """image name -> the splits it was written to."""
+    found: dict[str, set[str]] = {}
+    for path in tree.rglob("*.png"):
+        found.setdefault(path.name.removeprefix("twin-"), set()).add(path.relative_to(tree).parts[0])
+    return found
+
+
+def test_twins_stay_on_one_side_of_the_split(tmp_path):
     project, truth = _labelled(tmp_path / "blobs", twins=20)
     with project:
+        preview = preview_export(project, fmt="imagefolder", split=0.5)
         report = export(project, "imagefolder", tmp_path / "tree", split=0.5, seed=0)
-        trained = {p.name for p in (tmp_path / "tree" / "train").rglob("*.png")}
-    assert report.leaks >= 5  # about half of 20 twin pairs land apart
+    assert any("40 near-duplicate image(s) in 20 group(s)" in note for note in preview.notes)  # before writing
+    sides = _sides(tmp_path / "tree")
+    assert len(sides) == 60 and all(len(s) == 1 for s in sides.values())
+    assert report.leaks == 0 and any("kept on one side" in note for note in report.notes)
+    trained = sum("train" in s for s in sides.values())
+    assert 20 <= trained <= 40  # still about half: whole pairs moved, not the balance
+
+
+def test_twins_split_across_train_and_val_are_reported_when_allowed(tmp_path):
+    project, truth = _labelled(tmp_path / "blobs", twins=20)
+    with project:
+        preview = preview_export(project, fmt="imagefolder", split=0.5, twins_together=False)
+        report = export(project, "imagefolder", tmp_path / "tree", split=0.5, seed=0, twins_together=False)
+    assert any("may fall on both sides" in note for note in preview.notes)
+    apart = sum(len(s) > 1 for s in _sides(tmp_path / "tree").values())
+    assert report.leaks == apart >= 5  # about half of 20 twin pairs land apart, each counted
     assert any("both sides of the train/val split" in note for note in report.notes)
     assert "near-duplicate" in report.summary()
-    assert trained  # the export was written all the same: a warning, not a refusal
+
+
+def test_the_command_line_keeps_twins_together_unless_told(tmp_path, capsys):
+    from explorer.cli import main
+
+    project, _ = _labelled(tmp_path / "blobs", twins=10)
+    project.close()
+    blobs = str(tmp_path / "blobs")
+    assert main(["export", blobs, str(tmp_path / "kept"), "--format", "imagefolder", "--split", "0.5"]) == 0
+    assert "kept on one side" in capsys.readouterr().out
+    assert all(len(s) == 1 for s in _sides(tmp_path / "kept").values())
+    args = ["export", blobs, str(tmp_path / "apart"), "--format", "imagefolder", "--split", "0.5"]
+    assert main([*args, "--split-duplicates"]) == 0
+    assert "both sides" in capsys.readouterr().out
 
 
 def test_no_twins_no_warning(tmp_path):
