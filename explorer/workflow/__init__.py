@@ -7,7 +7,6 @@ it is complete (see ``explorer.store.project``). torch, faiss and umap are impor
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -22,10 +21,19 @@ from explorer.exchange.export import FORMATS, ExportReport, export, format_for, 
 from explorer.exchange.folders import labels_from_folders  # noqa: F401
 from explorer.exchange.manifest import ImportReport, ManifestError
 from explorer.images.decode import ImageError, load_rgb_array
+from explorer.images.pool import decode_images, decode_rows, decode_workers
 from explorer.images.scan import ScanReport, scan_collection
 from explorer.jobs import Cancelled, CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import HUMAN_SOURCES, Project, ProjectError
-from explorer.store.current import Embeddings, MapData, current_embeddings, current_map  # noqa: F401
+from explorer.store.current import (  # noqa: F401
+    Embeddings,
+    MapData,
+    current_embeddings,
+    current_map,
+    map_embeddings,
+    trained_runs,
+)
+from explorer.store.item_rows import rows_in
 
 if TYPE_CHECKING:
     from explorer.labels.calibrate import Calibration
@@ -67,22 +75,7 @@ def load_images(
         rows = rows[np.isin(files.item_ids, np.fromiter(only, np.int64, count=len(only)))]
     if not len(rows):
         raise WorkflowError(f"no readable images in {project.root}: run `explorer scan` first, or check the folder")
-    images = np.empty((len(rows), size, size, 3), np.uint8)
-    ok = np.ones(len(rows), bool)
-    paths = [files.paths[r] for r in rows]
-    ids = files.item_ids[rows]
-    workers = _decode_workers(project, paths)
-    step = 512
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for start in range(0, len(rows), step):
-            if cancel:
-                cancel.raise_if_cancelled()
-            stop = min(start + step, len(rows))
-            ok[start:stop] = _decode_rows(
-                project, paths[start:stop], ids[start:stop], images[start:stop], pool, workers
-            )
-            progress(Progress("load images", stop, len(rows)))
-    return ids[ok], images[ok]
+    return decode_images(project, [files.paths[r] for r in rows], files.item_ids[rows], size, progress, cancel)
 
 
 TRAIN_MEMORY_SHARE = 0.25
@@ -123,44 +116,6 @@ def training_sample(
     return ids[chosen], n
 
 
-def _decode_workers(project: Project, paths: list[str]) -> int:
-    """Threads pay off when decoding releases the GIL for long (big JPEGs); small files decode
-    faster in one thread (1,797 32 px PNGs: 0.15 s alone, 0.5 s over 4 threads on 2 cores)."""
-    return min(8, (os.cpu_count() or 2) * 2) if _mean_file_size(project, paths) > 32_000 else 1
-
-
-def _decode_rows(
-    project: Project, paths: list[str], ids: np.ndarray, out: np.ndarray, pool: ThreadPoolExecutor, workers: int
-) -> np.ndarray:
-    """Decode ``paths`` into ``out`` (n, S, S, 3) uint8; returns (n,) bool, False where a file
-    fails now (removed or damaged since the scan): that item is marked unreadable."""
-    ok = np.ones(len(paths), bool)
-    size = out.shape[1]
-
-    def decode_all(rows: range) -> None:
-        for k in rows:
-            try:
-                out[k] = load_rgb_array(project.root / paths[k], size)
-            except ImageError as exc:
-                ok[k] = False
-                project.mark_unreadable(int(ids[k]), str(exc))
-
-    rows = range(len(paths))
-    list(pool.map(decode_all, [rows[w::workers] for w in range(workers)]))
-    return ok
-
-
-def _mean_file_size(project: Project, paths: list[str], sample: int = 32) -> float:
-    """Mean size in bytes of up to ``sample`` of the files (0 when none can be read)."""
-    sizes = []
-    for item in paths[:: max(1, len(paths) // sample)][:sample]:
-        try:
-            sizes.append(project.absolute_path(item).stat().st_size)
-        except OSError:
-            pass
-    return float(np.mean(sizes)) if sizes else 0.0
-
-
 # ---- train --------------------------------------------------------------------------------
 def train(
     project: Project,
@@ -182,7 +137,7 @@ def train(
     from explorer.ssl.trainer import TrainConfig
 
     if resume:
-        previous = [r for r in project.runs("train") if (project.run_dir(r.id) / "checkpoint.pt").exists()]
+        previous = trained_runs(project)
         if not previous:
             raise WorkflowError("nothing to resume: no training run with a checkpoint in this project")
         run = previous[-1].id
@@ -312,7 +267,7 @@ def resolve_encoder(
     if encoder is not None and encoder.startswith("run:"):
         encoder = encoder[4:]
     if encoder is None or encoder.isdigit():
-        runs = [r for r in project.runs("train") if (project.run_dir(r.id) / "checkpoint.pt").exists()]
+        runs = trained_runs(project)
         if encoder is not None:
             runs = [r for r in runs if r.id == int(encoder)]
             if not runs:
@@ -444,7 +399,7 @@ def check_against_pixels(project: Project, run: int, progress: ProgressFn = no_p
         return None
     ids = project.load_run_array(run, "item_ids")
     vectors = project.load_run_array(run, "embeddings", mmap=True)
-    rows, found = _rows_in(ids, np.fromiter(known, np.int64, count=len(known)))
+    rows, found = rows_in(ids, np.fromiter(known, np.int64, count=len(known)))
     items = np.fromiter(known, np.int64, count=len(known))[found]
     pixel_ids, small = load_images(project, PIXEL_SIZE, progress, cancel, only=set(items.tolist()))
     keep = np.isin(items, pixel_ids)
@@ -475,12 +430,12 @@ def _embed_rows(project, files, writer, model, size, batch_size, chunk_rows, pro
         batches = max(1, EMBED_CHUNK_BYTES // (size * size * 3 * batch_size))
         chunk_rows = batches * batch_size
     chunks = [todo[start : start + chunk_rows] for start in range(0, len(todo), chunk_rows)]
-    workers = _decode_workers(project, [files.paths[r] for r in todo[:: max(1, len(todo) // 32)][:32]])
+    workers = decode_workers(project, [files.paths[r] for r in todo[:: max(1, len(todo) // 32)][:32]])
     progress(Progress("embed", n_done, n, "decoding"))
 
     def decode(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         images = np.empty((len(rows), size, size, 3), np.uint8)
-        ok = _decode_rows(project, [files.paths[r] for r in rows], files.item_ids[rows], images, pool, workers)
+        ok = decode_rows(project, [files.paths[r] for r in rows], files.item_ids[rows], images, pool, workers)
         return images, ok
 
     with ThreadPoolExecutor(max_workers=workers) as pool, ThreadPoolExecutor(max_workers=1) as ahead:
@@ -778,7 +733,7 @@ def make_map(
             metrics.update({"index": graph.index_kind, "recall": graph.recall, **graph.details})
         known_xy = known = None
         if previous is not None:
-            rows, found = _rows_in(embeddings.item_ids, previous.item_ids)
+            rows, found = rows_in(embeddings.item_ids, previous.item_ids)
             known_xy = np.zeros((len(embeddings.item_ids), 2), np.float32)
             known_xy[rows] = previous.xy[found]
             known = np.zeros(len(embeddings.item_ids), bool)
@@ -914,8 +869,8 @@ def clusters(
     classes = project.classes()
     table = project.label_table()
     class_index = np.full(len(graph_map.item_ids), -1, np.int64)
-    rows, present = _rows_in(table.item_ids, graph_map.item_ids)
-    positions, known = _rows_in(np.array([c.id for c in classes], np.int64), table.class_ids[rows])
+    rows, present = rows_in(table.item_ids, graph_map.item_ids)
+    positions, known = rows_in(np.array([c.id for c in classes], np.int64), table.class_ids[rows])
     on_map = np.flatnonzero(present)
     class_index[on_map[known]] = positions
     names = cluster_names(found, class_index, [c.name for c in classes])
@@ -940,15 +895,6 @@ def label_cluster(project: Project, cluster: int, name: str) -> int:
     class_id = project.ensure_classes([name])[name]
     project.set_labels(todo, class_id, "seed", action=f"label cluster {cluster} as {name} ({len(todo)} images)")
     return len(todo)
-
-
-def _rows_in(sorted_or_not: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rows of ``sorted_or_not`` holding ``wanted`` ids, mask over ``wanted`` of those present)."""
-    order = np.argsort(sorted_or_not, kind="stable")
-    ids = np.asarray(sorted_or_not)[order]
-    pos = np.minimum(np.searchsorted(ids, wanted), max(len(ids) - 1, 0))
-    found = ids[pos] == wanted if len(ids) else np.zeros(len(wanted), bool)
-    return order[pos[found]], found
 
 
 def _same_items(graph_map: MapData, embeddings: Embeddings) -> bool:
@@ -1159,12 +1105,12 @@ def _human_evidence(project: Project, item_ids: np.ndarray, class_ids: np.ndarra
     """(seeds (N,) class column or -1, rejected (R, 2) (row, column)) for the map's rows."""
     human = np.array([(i, c) for i, (c, _source) in project.human_labels().items()], np.int64).reshape(-1, 2)
     seeds = np.full(len(item_ids), -1, np.int64)
-    rows, found = _rows_in(item_ids, human[:, 0])
-    cols, known = _rows_in(class_ids, human[found, 1])
+    rows, found = rows_in(item_ids, human[:, 0])
+    cols, known = rows_in(class_ids, human[found, 1])
     seeds[rows[known]] = cols
     rej = np.array(project.rejections(), np.int64).reshape(-1, 2)
-    rows, found = _rows_in(item_ids, rej[:, 0])
-    cols, known = _rows_in(class_ids, rej[found, 1])
+    rows, found = rows_in(item_ids, rej[:, 0])
+    cols, known = rows_in(class_ids, rej[found, 1])
     return seeds, np.stack([rows[known], cols], axis=1).reshape(-1, 2)
 
 
@@ -1199,9 +1145,8 @@ def compute_propagation(
     if rounds > 0:
         from explorer.labels.rounds import pseudo_label_rounds
 
-        embed_run = project.run(map_run).params.get("embed_run")
-        vectors = project.load_run_array(embed_run, "embeddings") if embed_run is not None else None
-        if vectors is None or len(vectors) != len(item_ids):
+        vectors = map_embeddings(project, map_run, len(item_ids))
+        if vectors is None:
             raise WorkflowError("the map's embeddings are gone: run `explorer embed` and `explorer map` again")
         result = pseudo_label_rounds(vectors, result, seeds, rounds, rejected, progress=progress, cancel=cancel)
     predicted = np.where(result.predicted >= 0, class_ids[np.maximum(result.predicted, 0)], -1)
@@ -1276,14 +1221,13 @@ def suggest(project: Project, n: int = 5) -> Suggestions:
     if n < 1:
         raise WorkflowError(f"the number of suggestions must be at least 1, got {n}")
     map_run, item_ids, solver = _map_solver(project)
-    embed_run = project.run(map_run).params.get("embed_run")
-    vectors = project.load_run_array(embed_run, "embeddings") if embed_run is not None else None
-    if vectors is None or len(vectors) != len(item_ids):
+    vectors = map_embeddings(project, map_run, len(item_ids))
+    if vectors is None:
         raise WorkflowError("the map's embeddings are gone: run `explorer embed` and `explorer map` again")
     class_ids = np.array([c.id for c in project.classes()], np.int64)
     seeds, rejected = _human_evidence(project, item_ids, class_ids)
     labelled = np.zeros(len(item_ids), bool)
-    rows, _found = _rows_in(item_ids, np.array(list(project.human_labels()), np.int64))
+    rows, _found = rows_in(item_ids, np.array(list(project.human_labels()), np.int64))
     labelled[rows] = True
     propagation = solver.run(seeds, len(class_ids), rejected) if (seeds >= 0).any() else None
     distance = solver.distance_to(np.flatnonzero(labelled)) if labelled.any() else None
@@ -1387,11 +1331,11 @@ def similar(project: Project, file: Path, n: int = 50, device: str = "auto") -> 
     run = project.latest_run("map")
     if run is None:
         raise WorkflowError("no map yet: run `explorer map` first")
-    embed_run = run.params.get("embed_run")
-    vectors = project.load_run_array(embed_run, "embeddings", mmap=True) if embed_run is not None else None
     item_ids = project.load_run_array(run.id, "item_ids")
-    if vectors is None or len(vectors) != len(item_ids):
+    vectors = map_embeddings(project, run.id, len(item_ids), mmap=True)
+    if vectors is None:
         raise WorkflowError("the map's embeddings are gone: run `explorer embed` and `explorer map` again")
+    embed_run = run.params["embed_run"]
     query = _embed_one(project, project.run(embed_run).params, Path(file), device)
     sims = _cosine_to(query, vectors)
     top = np.argpartition(-sims, min(n, len(sims)) - 1)[:n] if n < len(sims) else np.arange(len(sims))
@@ -1463,7 +1407,7 @@ def run_all(
 ) -> int:
     """Scan, train (unless a trained encoder exists), embed and map; returns the map run id."""
     scan(project, progress, cancel)
-    if not any((project.run_dir(r.id) / "checkpoint.pt").exists() for r in project.runs("train")):
+    if not trained_runs(project):
         train(project, config, progress=progress, cancel=cancel)
     embed(project, progress=progress, cancel=cancel)
     return make_map(project, progress=progress, cancel=cancel)

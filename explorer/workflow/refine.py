@@ -26,6 +26,7 @@ import numpy as np
 from explorer import workflow
 from explorer.jobs import Cancelled, CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import Project
+from explorer.store.item_rows import rows_in
 
 ROUNDS = 2
 MAX_MINUTES = 6.0
@@ -211,7 +212,7 @@ def _evidence(project: Project, hidden_items: np.ndarray):
     _, item_ids, solver = workflow._map_solver(project)
     class_ids = np.array([c.id for c in project.classes()], np.int64)
     seeds, rejected = workflow._human_evidence(project, item_ids, class_ids)
-    rows, _found = workflow._rows_in(item_ids, hidden_items)
+    rows, _found = rows_in(item_ids, hidden_items)
     truth = seeds[rows].copy()
     seeds[rows] = -1
     rejected = rejected[~np.isin(rejected[:, 0], rows)]

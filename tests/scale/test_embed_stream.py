@@ -13,6 +13,7 @@ from PIL import Image
 
 from explorer import workflow
 from explorer.cli import main
+from explorer.images import pool
 from explorer.jobs import Cancelled, CancelToken
 from explorer.store import Project
 from explorer.store.embedding_file import PARTIAL, ROWS_DONE
@@ -30,13 +31,13 @@ def blobs(tmp_path):
 def decodes(monkeypatch):
     """Every file the workflow decodes, in order."""
     seen = []
-    real = workflow.load_rgb_array
+    real = pool.load_rgb_array
 
     def counting(path, size):
         seen.append(path.name)
         return real(path, size)
 
-    monkeypatch.setattr(workflow, "load_rgb_array", counting)
+    monkeypatch.setattr(pool, "load_rgb_array", counting)
     return seen
 
 
@@ -200,13 +201,14 @@ def test_a_killed_embed_keeps_the_rows_it_saved(blobs):
         f"""
         import time
         from explorer import workflow
+        from explorer.images import pool
         from explorer.store import Project, embedding_file
         embedding_file.CHECKPOINT_S = 0.0
-        real = workflow.load_rgb_array
+        real = pool.load_rgb_array
         def slow(path, size):
             time.sleep(0.05)
             return real(path, size)
-        workflow.load_rgb_array = slow
+        pool.load_rgb_array = slow
         with Project({str(folder)!r}) as project:
             workflow.embed(project, workflow.PIXELS, chunk_rows=4)
         """
