@@ -17,6 +17,7 @@ from explorer.images import pool
 from explorer.jobs import Cancelled, CancelToken
 from explorer.store import Project
 from explorer.store.embedding_file import PARTIAL, ROWS_DONE
+from explorer.workflow import evaluation
 from tests.helpers import mapped_blobs
 
 
@@ -50,7 +51,7 @@ def test_embed_streams_in_chunks_into_the_same_vectors_as_one_pass(blobs, monkey
     folder, _ = blobs
     with Project(folder) as project:
         ids, expected = reference_pixels(project)
-        monkeypatch.setattr(workflow, "load_images", lambda *a, **k: pytest.fail("embed must not decode everything"))
+        monkeypatch.setattr(evaluation, "load_images", lambda *a, **k: pytest.fail("embed must not decode everything"))
         reports = []
         run = workflow.embed(project, workflow.PIXELS, chunk_rows=7, progress=reports.append)
         current = workflow.current_embeddings(project)
