@@ -34,6 +34,7 @@ from labelling_effort import prepare, prepare_clusters
 from explorer import workflow
 from explorer.labels.calibrate import calibration_for
 from explorer.store import Project
+from explorer.workflow.labelling import human_evidence, map_solver
 
 
 def ece(confidence: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
@@ -58,9 +59,9 @@ def describe(confidence: np.ndarray, right: np.ndarray) -> str:
 
 def checkpoint(project: Project, truth_rows: np.ndarray) -> tuple[str, str, float, float]:
     """(calibrated cells, raw cells, fit seconds, one propagation's seconds) for the labels now."""
-    map_run, item_ids, solver = workflow._map_solver(project)
+    map_run, item_ids, solver = map_solver(project)
     class_ids = np.array([c.id for c in project.classes()], np.int64)
-    seeds, rejected = workflow._human_evidence(project, item_ids, class_ids)
+    seeds, rejected = human_evidence(project, item_ids, class_ids)
     t0 = time.perf_counter()
     raw = solver.run_apart(seeds, len(class_ids), rejected)
     solve_s = time.perf_counter() - t0
@@ -87,7 +88,7 @@ def simulate(images: Path, truth: dict[str, str], picks: str, seed: int, args) -
         shutil.copytree(images, copy)
         with Project(copy) as project:
             paths = project.paths_by_id()
-            _, item_ids, _ = workflow._map_solver(project)
+            _, item_ids, _ = map_solver(project)
             truth_rows = np.array([truth[paths[int(i)]] for i in item_ids])
             labelled: set[int] = set()
             for target in args.checkpoints:

@@ -136,6 +136,7 @@ def cleanlab_rows(x, rows, given, flipped, cut5, cut10, clock, model: str) -> li
 
 def one_size(args) -> dict:
     from explorer import workflow
+    from explorer.workflow.labelling import map_solver
 
     n = args.one
     memory = PeakMemory()
@@ -161,7 +162,7 @@ def one_size(args) -> dict:
             rows, given, flipped = import_labels(project, project.item_ids(), truth, m, args.flip, classes, k)
             config: dict = {"labels": m, "flips": int(flipped.sum()), "rows": []}
             clock.start("ours: solver (once per map)")
-            workflow._map_solver(project)
+            map_solver(project)
             clock.start("ours: check_labels")
             found = workflow.check_labels(project)
             clock.stop()

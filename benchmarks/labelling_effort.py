@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmar
 from benchmarks.collections import SUITE, make  # noqa: E402
 from explorer import workflow  # noqa: E402
 from explorer.store import Project  # noqa: E402
+from explorer.workflow.labelling import map_solver  # noqa: E402
 
 
 def prepare(folder: Path, truth_csv: Path, train_minutes: float | None) -> None:
@@ -72,7 +73,7 @@ def exported_accuracy(project: Project, truth: dict[str, str]) -> float:
 def seeded_accuracy(project: Project, truth: dict[str, str], per_class: int, draws: int) -> float:
     """Mean over ``draws`` random draws of ``per_class`` seeds a class: share of the other items the
     propagation labels right (nothing is written to the project)."""
-    _, item_ids, solver = workflow._map_solver(project)
+    _, item_ids, solver = map_solver(project)
     paths = project.paths_by_id()
     names = sorted(set(truth.values()))
     y = np.array([names.index(truth[paths[int(i)]]) for i in item_ids])

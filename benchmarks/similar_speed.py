@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer.workflow import _cosine_to  # noqa: E402
+from explorer.workflow.embedding import _cosine_to  # noqa: E402
 
 
 def main() -> None:

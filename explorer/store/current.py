@@ -1,4 +1,5 @@
-"""What is current in a project: the latest finished embed run's vectors and the latest map.
+"""What is current in a project: the latest finished embed run's vectors, the latest map and the
+vectors it was made from, the trained encoders.
 
 Read straight from the store (run records and their array files), so that any layer (workflow,
 exchange, the window's session) can ask without importing the steps that make them.
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explorer.store.project import Project
+from explorer.store.project import Project, Run
 
 
 @dataclass
@@ -46,3 +47,16 @@ def current_map(project: Project) -> MapData | None:
         return None
     load = lambda name: project.load_run_array(run.id, name)  # noqa: E731
     return MapData(run.id, load("item_ids"), load("xy"), load("knn_indices"), load("knn_similarities"))
+
+
+def map_embeddings(project: Project, map_run: int, items: int, mmap: bool = False) -> np.ndarray | None:
+    """(items, D) the vectors map run ``map_run`` was made from (its embed run's), or None when
+    they are gone or no longer match the map's ``items`` rows."""
+    embed_run = project.run(map_run).params.get("embed_run")
+    vectors = project.load_run_array(embed_run, "embeddings", mmap=mmap) if embed_run is not None else None
+    return None if vectors is None or len(vectors) != items else vectors
+
+
+def trained_runs(project: Project) -> list[Run]:
+    """Training runs that left a checkpoint, oldest first: the last is the encoder used by default."""
+    return [r for r in project.runs("train") if (project.run_dir(r.id) / "checkpoint.pt").exists()]

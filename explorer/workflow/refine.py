@@ -23,9 +23,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from explorer import workflow
 from explorer.jobs import Cancelled, CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import Project
+from explorer.store.current import current_embeddings
+from explorer.store.item_rows import rows_in
+from explorer.workflow.embedding import embed
+from explorer.workflow.encoders import PIXELS, resolve_encoder
+from explorer.workflow.labelling import PropagationResult, human_evidence, map_solver, propagate
+from explorer.workflow.mapping import make_map
+from explorer.workflow.runs import WorkflowError
+from explorer.workflow.training import train_with_labels
 
 ROUNDS = 2
 MAX_MINUTES = 6.0
@@ -63,7 +70,7 @@ class RefineReport:
     start_accuracy: float | None = None
     stopped_by: str = "rounds"
     seconds: float = 0.0
-    propagation: workflow.PropagationResult | None = None  # the pseudo-labels saved at the end
+    propagation: PropagationResult | None = None  # the pseudo-labels saved at the end
 
     def summary(self) -> str:
         lines = []
@@ -107,19 +114,19 @@ def refine(
     from explorer.ssl.trainer import TrainConfig
 
     if rounds < 1:
-        raise workflow.WorkflowError(f"--rounds must be at least 1 (got {rounds})")
+        raise WorkflowError(f"--rounds must be at least 1 (got {rounds})")
     if max_minutes is not None and not max_minutes > 0:
-        raise workflow.WorkflowError(f"--max-minutes must be a positive number (got {max_minutes})")
+        raise WorkflowError(f"--max-minutes must be a positive number (got {max_minutes})")
     started = time.perf_counter()
     spec = _current_encoder(project)
-    start, description = workflow.resolve_encoder(project, None if spec == workflow.PIXELS else spec, device)
+    start, description = resolve_encoder(project, None if spec == PIXELS else spec, device)
     if start is None:
-        raise workflow.WorkflowError("refining needs an encoder: run `explorer train` first")
-    map_run, item_ids, _solver = workflow._map_solver(project)
+        raise WorkflowError("refining needs an encoder: run `explorer train` first")
+    map_run, item_ids, _solver = map_solver(project)
     class_ids = np.array([c.id for c in project.classes()], np.int64)
-    seeds, rejected = workflow._human_evidence(project, item_ids, class_ids)
+    seeds, rejected = human_evidence(project, item_ids, class_ids)
     if len(set(seeds[seeds >= 0].tolist())) < 2:
-        raise workflow.WorkflowError("refining needs human labels in at least 2 classes: label a few images first")
+        raise WorkflowError("refining needs human labels in at least 2 classes: label a few images first")
     checked = item_ids[held_out_rows(seeds, seed)]  # item ids: rows may differ between maps
     report = RefineReport(held_out=len(checked))
     if len(checked):
@@ -142,18 +149,18 @@ def refine(
             )
             keep = np.fromiter(label_of, np.int64, count=len(label_of))
             counts = {"human_labels": int(len(label_of) - pseudo), "pseudo_labels": pseudo, "refine_round": k + 1}
-            train_run = workflow.train_with_labels(
+            train_run = train_with_labels(
                 project, start, description, config, label_of, len(class_ids), keep, counts, 1.0, progress, cancel
             )
-            embed_run = workflow.embed(project, str(train_run), device=device, progress=progress, cancel=cancel)
-            map_run = workflow.make_map(project, progress=progress, cancel=cancel)
+            embed_run = embed(project, str(train_run), device=device, progress=progress, cancel=cancel)
+            map_run = make_map(project, progress=progress, cancel=cancel)
             accuracy = _held_out_accuracy(project, checked) if len(checked) else None
             report.rounds.append(RefineRound(train_run, embed_run, map_run, pseudo, accuracy))
             if accuracy is not None and accuracy <= best:
                 report.stopped_by = "no better"
                 break
             best, best_spec, report.kept = (accuracy if accuracy is not None else best), str(train_run), k
-            start, description = workflow.resolve_encoder(project, str(train_run), device)
+            start, description = resolve_encoder(project, str(train_run), device)
     except Cancelled:
         report.stopped_by = "cancelled"
         raise
@@ -161,9 +168,9 @@ def refine(
         report.seconds = time.perf_counter() - started
     if report.stopped_by == "no better":  # the best round's vectors and map become current again
         progress(Progress("refine", rounds, rounds, "the last round was no better: back to the best encoder"))
-        workflow.embed(project, best_spec, device=device, progress=progress, cancel=cancel)
-        workflow.make_map(project, progress=progress, cancel=cancel)
-    report.propagation = workflow.propagate(project, progress, cancel)
+        embed(project, best_spec, device=device, progress=progress, cancel=cancel)
+        make_map(project, progress=progress, cancel=cancel)
+    report.propagation = propagate(project, progress, cancel)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -196,9 +203,9 @@ def held_out_rows(seeds: np.ndarray, seed: int = 0) -> np.ndarray:
 def _current_encoder(project: Project) -> str | None:
     """What the current map's vectors came from, as ``embed`` takes it: a train run's id, a file, a
     pretrained spec or ``pixels``; None when unknown (the latest trained encoder)."""
-    embeddings = workflow.current_embeddings(project)
+    embeddings = current_embeddings(project)
     if embeddings is None:
-        raise workflow.WorkflowError("no embeddings yet: run `explorer embed` and `explorer map` first")
+        raise WorkflowError("no embeddings yet: run `explorer embed` and `explorer map` first")
     used = str(project.run(embeddings.run_id).params.get("encoder", ""))
     if used.startswith("train run "):
         return used.removeprefix("train run ")
@@ -208,10 +215,10 @@ def _current_encoder(project: Project) -> str | None:
 def _evidence(project: Project, hidden_items: np.ndarray):
     """(solver, item ids, seeds, rejected, hidden rows) on the current map, with the human labels of
     ``hidden_items`` (and their own rejections) taken out of seeds and rejected."""
-    _, item_ids, solver = workflow._map_solver(project)
+    _, item_ids, solver = map_solver(project)
     class_ids = np.array([c.id for c in project.classes()], np.int64)
-    seeds, rejected = workflow._human_evidence(project, item_ids, class_ids)
-    rows, _found = workflow._rows_in(item_ids, hidden_items)
+    seeds, rejected = human_evidence(project, item_ids, class_ids)
+    rows, _found = rows_in(item_ids, hidden_items)
     truth = seeds[rows].copy()
     seeds[rows] = -1
     rejected = rejected[~np.isin(rejected[:, 0], rows)]

@@ -6,6 +6,7 @@ import pytest
 from explorer import workflow
 from explorer.cli import main
 from explorer.store import Project
+from explorer.workflow.labelling import map_solver
 from tests.helpers import mapped_blobs
 
 
@@ -56,7 +57,7 @@ def test_re_propagation_after_one_more_seed_solves_only_that_class(project):
     p, truth = project
     by_path, classes = _seed_one_each(p, truth)
     workflow.compute_propagation(p)
-    solver = workflow._map_solver(p)[2]
+    solver = map_solver(p)[2]
     workflow.compute_propagation(p)
     assert solver.solved_last == 0  # nothing changed: every class reused
     second_red = sorted(path for path, cls in truth.items() if cls == "red")[1]

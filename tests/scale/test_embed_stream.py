@@ -13,9 +13,11 @@ from PIL import Image
 
 from explorer import workflow
 from explorer.cli import main
+from explorer.images import pool
 from explorer.jobs import Cancelled, CancelToken
 from explorer.store import Project
 from explorer.store.embedding_file import PARTIAL, ROWS_DONE
+from explorer.workflow import evaluation
 from tests.helpers import mapped_blobs
 
 
@@ -30,13 +32,13 @@ def blobs(tmp_path):
 def decodes(monkeypatch):
     """Every file the workflow decodes, in order."""
     seen = []
-    real = workflow.load_rgb_array
+    real = pool.load_rgb_array
 
     def counting(path, size):
         seen.append(path.name)
         return real(path, size)
 
-    monkeypatch.setattr(workflow, "load_rgb_array", counting)
+    monkeypatch.setattr(pool, "load_rgb_array", counting)
     return seen
 
 
@@ -49,7 +51,7 @@ def test_embed_streams_in_chunks_into_the_same_vectors_as_one_pass(blobs, monkey
     folder, _ = blobs
     with Project(folder) as project:
         ids, expected = reference_pixels(project)
-        monkeypatch.setattr(workflow, "load_images", lambda *a, **k: pytest.fail("embed must not decode everything"))
+        monkeypatch.setattr(evaluation, "load_images", lambda *a, **k: pytest.fail("embed must not decode everything"))
         reports = []
         run = workflow.embed(project, workflow.PIXELS, chunk_rows=7, progress=reports.append)
         current = workflow.current_embeddings(project)
@@ -200,13 +202,14 @@ def test_a_killed_embed_keeps_the_rows_it_saved(blobs):
         f"""
         import time
         from explorer import workflow
+        from explorer.images import pool
         from explorer.store import Project, embedding_file
         embedding_file.CHECKPOINT_S = 0.0
-        real = workflow.load_rgb_array
+        real = pool.load_rgb_array
         def slow(path, size):
             time.sleep(0.05)
             return real(path, size)
-        workflow.load_rgb_array = slow
+        pool.load_rgb_array = slow
         with Project({str(folder)!r}) as project:
             workflow.embed(project, workflow.PIXELS, chunk_rows=4)
         """

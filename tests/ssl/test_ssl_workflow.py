@@ -15,6 +15,7 @@ from explorer.images.decode import load_rgb_array
 from explorer.ssl.encoder import untrained_encoder
 from explorer.ssl.trainer import TrainConfig
 from explorer.store import Project
+from explorer.workflow import training
 
 SHAPES = ("bar", "cross", "ring")
 
@@ -219,7 +220,7 @@ def test_a_collection_too_big_for_memory_trains_on_a_seeded_sample(shapes_projec
         assert len(kept) == 20 and set(ids[-5:].tolist()) <= set(kept.tolist())
         assert workflow.training_sample(project, small_config(max_images=48)) == (None, 48)
         # by default the cap is what fits in memory: 100 KB available holds 33 images of 16 px
-        monkeypatch.setattr(workflow, "MIN_TRAIN_SAMPLE", 2)
+        monkeypatch.setattr(training, "MIN_TRAIN_SAMPLE", 2)
         monkeypatch.setattr("explorer.neighbours.knn.available_memory", lambda: 100_000)
         auto, _ = workflow.training_sample(project, small_config())
         assert len(auto) == int(workflow.TRAIN_MEMORY_SHARE * 100_000) // (3 * 16 * 16)
