@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.store.arrays import load_array, save_array
+from explorer.store.ids import lookup, pair_keys
 from explorer.store.schema import SCHEMA, SCHEMA_VERSION
 
 HUMAN_SOURCES = ("seed", "accepted", "imported")
@@ -822,11 +823,13 @@ class Project:
         conf = np.full(n, np.nan)
         if len(pseudo):
             p_items, p_cls = pseudo["item"], pseudo["cls"]
-            keep = ~np.isin(_pair_keys(p_items, p_cls), _pair_keys(rejected[:, 0], rejected[:, 1]))
-            rows, found = _rows_of(ids, p_items[keep])
+            keep = ~np.isin(pair_keys(p_items, p_cls), pair_keys(rejected[:, 0], rejected[:, 1]))
+            rows, found = lookup(ids, p_items[keep])
+            rows = rows[found]
             cls[rows], src[rows], conf[rows] = p_cls[keep][found], "pseudo", pseudo["conf"][keep][found]
         if len(human):
-            rows, found = _rows_of(ids, human[:, 0].astype(np.int64))
+            rows, found = lookup(ids, human[:, 0].astype(np.int64))
+            rows = rows[found]
             cls[rows], src[rows], conf[rows] = human[found, 1].astype(np.int64), human[found, 2], 1.0
         return LabelTable(ids, cls, src, conf, path_list)
 
@@ -908,18 +911,6 @@ def _owner_gone(metrics: dict) -> bool:
     except OSError:  # it exists but is not ours to signal
         return False
     return False
-
-
-def _pair_keys(items: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    return (np.asarray(items, np.int64) << 32) | np.asarray(classes, np.int64)
-
-
-def _rows_of(sorted_ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row positions in ``sorted_ids``, mask over ``wanted``) for the wanted ids that are present."""
-    rows = np.searchsorted(sorted_ids, wanted)
-    rows = np.minimum(rows, max(len(sorted_ids) - 1, 0))
-    found = (sorted_ids[rows] == wanted) if len(sorted_ids) else np.zeros(len(wanted), bool)
-    return rows[found], found
 
 
 def _chunks(seq: Sequence, size: int):
