@@ -60,16 +60,17 @@ def old_known_files(project: Project) -> dict:
 
 def old_label_table_fetch(project: Project) -> np.ndarray:
     """The part of ``label_table`` that changed: reading the pseudo-labels."""
-    return np.array(project._db.execute("SELECT item_id, class_id, confidence FROM pseudo_labels").fetchall()).reshape(
-        -1, 3
-    )
+    with project._reading() as db:
+        rows = db.execute("SELECT item_id, class_id, confidence FROM pseudo_labels").fetchall()
+    return np.array(rows).reshape(-1, 3)
 
 
 def new_label_table_fetch(project: Project) -> np.ndarray:
-    return np.fromiter(
-        project._db.execute("SELECT item_id, class_id, confidence FROM pseudo_labels"),
-        np.dtype([("item", np.int64), ("cls", np.int64), ("conf", np.float64)]),
-    )
+    with project._reading() as db:
+        return np.fromiter(
+            db.execute("SELECT item_id, class_id, confidence FROM pseudo_labels"),
+            np.dtype([("item", np.int64), ("cls", np.int64), ("conf", np.float64)]),
+        )
 
 
 def old_label_counts(project: Project) -> dict:

@@ -25,7 +25,7 @@ import numpy as np
 from explorer import workflow
 from explorer.jobs import ProgressFn, no_progress
 from explorer.store import Project
-from explorer.store.item_rows import rows_in
+from explorer.store.ids import lookup_unsorted
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -235,15 +235,13 @@ class Collection:
             rows, ids, paths = rows[match], ids[match], [p for p, m in zip(paths, match.tolist(), strict=True) if m]
         class_ids = np.array([c.id for c in classes], np.int64)
         names = np.array([None] + [c.name for c in classes], dtype=object)
-        at, known = rows_in(class_ids, table.class_ids[rows])
-        name_rows = np.zeros(len(rows), np.int64)
-        name_rows[known] = at + 1  # 0: no label (or a class that is gone)
+        name_rows = lookup_unsorted(class_ids, table.class_ids[rows])[0] + 1  # 0: no label (or a class that is gone)
         xy = np.full((len(rows), 2), np.nan)
         current = self.project.latest_run("map")
         if current is not None:  # only the positions: the map's graph is not needed here
             map_ids = self.project.load_run_array(current.id, "item_ids")
-            at, found = rows_in(map_ids, ids)
-            xy[found] = self.project.load_run_array(current.id, "xy")[at]
+            at, found = lookup_unsorted(map_ids, ids)
+            xy[found] = self.project.load_run_array(current.id, "xy")[at[found]]
         return _frame(
             {
                 "item_id": ids,

@@ -16,15 +16,7 @@ from explorer.exchange.atomic import ExportError, atomic_path
 from explorer.exchange.manifest import ManifestRow
 from explorer.jobs import CancelToken
 from explorer.store import Project
-
-
-def _rows_in(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(positions in ``ids`` of each wanted id, found mask); ``ids`` need not be sorted."""
-    order = np.argsort(ids, kind="stable")
-    pos = np.searchsorted(ids[order], wanted)
-    pos = np.minimum(pos, max(len(ids) - 1, 0))
-    found = ids[order][pos] == wanted if len(ids) else np.zeros(len(wanted), bool)
-    return order[pos], found
+from explorer.store.ids import lookup_unsorted
 
 
 def write_embedding_table(
@@ -45,7 +37,7 @@ def write_embedding_table(
     ids_by_path = dict(zip(files.paths, files.item_ids.tolist(), strict=True))
     wanted = np.array([ids_by_path[r.path] for r in rows], np.int64)
     vectors = np.asarray(embeddings.vectors, np.float32)
-    pos, found = _rows_in(np.asarray(embeddings.item_ids, np.int64), wanted)
+    pos, found = lookup_unsorted(np.asarray(embeddings.item_ids, np.int64), wanted)
     dim = vectors.shape[1]
     flat = pa.array(vectors[pos].reshape(-1), pa.float32())
     offsets = pa.array(np.arange(len(rows) + 1, dtype=np.int32) * dim)
@@ -53,7 +45,7 @@ def write_embedding_table(
     xy = np.full((len(rows), 2), np.nan, np.float32)
     graph_map = current_map(project)
     if graph_map is not None:
-        mpos, mfound = _rows_in(np.asarray(graph_map.item_ids, np.int64), wanted)
+        mpos, mfound = lookup_unsorted(np.asarray(graph_map.item_ids, np.int64), wanted)
         xy[mfound] = graph_map.xy[mpos[mfound]]
     text = lambda values: pa.array([v or None for v in values], pa.string())  # noqa: E731
     table = pa.table(

@@ -43,6 +43,7 @@ from explorer.gui.legend import Legend
 from explorer.gui.session import HUMAN, Session
 from explorer.gui.shading import unlabelled_regions
 from explorer.gui.thumbnails import Thumbnails
+from explorer.store.ids import lookup_unsorted
 
 HOVER_DELAY_MS = 30  # hover picking runs at most this often
 HOVER_THUMB = 160
@@ -522,14 +523,11 @@ class MapView(QWidget):
         None when there is nothing to animate."""
         if len(old_ids) == 0 or len(self.xy) > MORPH_MAX_POINTS or len(old_xy) != len(old_ids):
             return None
-        order = np.argsort(old_ids)
-        pos = np.searchsorted(old_ids[order], self._item_ids)
-        pos = np.clip(pos, 0, len(order) - 1)
-        found = old_ids[order][pos] == self._item_ids
+        rows, found = lookup_unsorted(old_ids, self._item_ids)
         if not found.any():
             return None
         start = self.xy.copy()
-        start[found] = old_xy[order[pos[found]]]
+        start[found] = old_xy[rows[found]]
         return None if np.allclose(start, self.xy) else start
 
     def _morph_step(self) -> None:

@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, Signal
 from explorer.gui.jobs import JobRunner
 from explorer.store import HUMAN_SOURCES, LabelClass, LabelTable, Project, ProjectError
 from explorer.store.filters import FileFacts, Filter, matching_ids, read_file_facts
+from explorer.store.ids import lookup, lookup_unsorted, pair_keys
 
 # Codes for ``Session.map_source``: what kind of label each map row has.
 NONE, HUMAN, PSEUDO = 0, 1, 2
@@ -171,12 +172,12 @@ class Session(QObject):
         src = np.where(human, table.source, "").astype(object)
         conf = np.where(human, table.confidence, np.nan)
         item_ids, class_ids = np.asarray(item_ids, np.int64), np.asarray(class_ids, np.int64)
-        pos, found = _lookup(table.item_ids, item_ids)
+        pos, found = lookup(table.item_ids, item_ids)
         found &= class_ids >= 0
         rejected = self.project.rejections()
         if rejected:
             pairs = np.array(rejected, np.int64).reshape(-1, 2)
-            found &= ~np.isin(item_ids * (1 << 24) + class_ids, pairs[:, 0] * (1 << 24) + pairs[:, 1])
+            found &= ~np.isin(pair_keys(item_ids, class_ids), pair_keys(pairs[:, 0], pairs[:, 1]))
         rows = pos[found]
         free = ~human[rows]
         rows = rows[free]
@@ -229,7 +230,7 @@ class Session(QObject):
         self.map_confidence = np.full(n, np.nan)
         if n == 0 or len(self.labels) == 0:
             return
-        pos, found = _lookup(self.labels.item_ids, np.asarray(self.map.item_ids, np.int64))
+        pos, found = lookup(self.labels.item_ids, np.asarray(self.map.item_ids, np.int64))
         class_ids = np.full(n, -1, np.int64)
         class_ids[found] = self.labels.class_ids[pos[found]]
         source = np.full(n, "", object)
@@ -242,20 +243,13 @@ class Session(QObject):
 
     def _class_positions(self, class_ids: np.ndarray) -> np.ndarray:
         """Store class ids -> positions in ``self.classes`` (-1 for none or unknown)."""
-        if not self.classes:
-            return np.full(len(class_ids), -1, np.int64)
-        known = np.array([c.id for c in self.classes], np.int64)
-        pos, found = _lookup(np.sort(known), class_ids)
-        order = np.argsort(known)
-        out = np.full(len(class_ids), -1, np.int64)
-        out[found] = order[pos[found]]
-        return out
+        return lookup_unsorted(np.array([c.id for c in self.classes], np.int64), class_ids)[0]
 
     # ---- lookups ------------------------------------------------------------------------
     def rows_of(self, item_ids) -> np.ndarray:
         """Map row positions of ``item_ids`` (ids not on the map are left out)."""
         ids = np.atleast_1d(np.asarray(item_ids, np.int64))
-        pos, found = _lookup(self._map_sorted, ids)
+        pos, found = lookup(self._map_sorted, ids)
         return self._map_order[pos[found]]
 
     def ids_of(self, rows) -> np.ndarray:
@@ -279,7 +273,7 @@ class Session(QObject):
         return None
 
     def info(self, item_id: int) -> ItemInfo:
-        pos, found = _lookup(self.labels.item_ids, np.array([item_id], np.int64))
+        pos, found = lookup(self.labels.item_ids, np.array([item_id], np.int64))
         cls, source, conf = -1, "", float("nan")
         if found[0]:
             k = pos[0]
@@ -340,7 +334,7 @@ class Session(QObject):
         """class id -> (human labels, pseudo-labels), over all items or over ``item_ids``."""
         cls, src = self.labels.class_ids, self.labels.source
         if item_ids is not None:
-            pos, found = _lookup(self.labels.item_ids, np.asarray(item_ids, np.int64))
+            pos, found = lookup(self.labels.item_ids, np.asarray(item_ids, np.int64))
             cls, src = cls[pos[found]], src[pos[found]]
         human = np.isin(src, HUMAN_SOURCES)
         pseudo = src == "pseudo"
@@ -595,12 +589,3 @@ class Session(QObject):
 
     def history(self, limit: int = 1) -> list[tuple[int, float, str, bool]]:
         return self.project.history(limit) if self.project is not None else []
-
-
-def _lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, found) of ``keys`` in the ascending array ``sorted_keys``."""
-    if len(sorted_keys) == 0:
-        return np.zeros(len(keys), np.int64), np.zeros(len(keys), bool)
-    pos = np.searchsorted(sorted_keys, keys)
-    pos = np.minimum(pos, len(sorted_keys) - 1)
-    return pos, sorted_keys[pos] == keys

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.store.arrays import _fsync_folder, load_array, save_array
+from explorer.store.ids import lookup_unsorted
 
 PARTIAL = ".embeddings.partial.npy"
 ROWS_DONE = "rows_done.npy"
@@ -123,16 +124,8 @@ class EmbeddingWriter:
         done yet; returns how many. Sources of another width are ignored."""
         if source.vectors.shape[1] != self.vectors.shape[1] or not len(source.item_ids) or not len(self):
             return 0
-        order = np.argsort(source.item_ids, kind="stable")
-        sorted_ids = source.item_ids[order]
-        pos = np.minimum(np.searchsorted(sorted_ids, self.item_ids), len(sorted_ids) - 1)
-        at = order[pos]
-        usable = (
-            (sorted_ids[pos] == self.item_ids)
-            & ~self.done
-            & source.valid[at]
-            & (source.stamps[at] == self.stamps).all(axis=1)
-        )
+        at, found = lookup_unsorted(source.item_ids, self.item_ids)
+        usable = found & ~self.done & source.valid[at] & (source.stamps[at] == self.stamps).all(axis=1)
         rows = np.flatnonzero(usable)
         for start in range(0, len(rows), COPY_ROWS):
             chunk = rows[start : start + COPY_ROWS]

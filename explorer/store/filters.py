@@ -36,6 +36,7 @@ from functools import cached_property
 
 import numpy as np
 
+from explorer.store.ids import lookup_unsorted
 from explorer.store.project import HUMAN_SOURCES, LabelClass, LabelTable, Project, ProjectError
 
 UNLABELLED = "unlabelled"
@@ -285,12 +286,9 @@ def _aligned(labels: LabelTable, item_ids: np.ndarray) -> tuple[np.ndarray, np.n
     cls = np.full(len(item_ids), -1, np.int64)
     src = np.full(len(item_ids), "", object)
     conf = np.full(len(item_ids), np.nan)
-    if len(labels.item_ids):
-        order = np.argsort(labels.item_ids, kind="stable")
-        pos = np.minimum(np.searchsorted(labels.item_ids[order], item_ids), len(order) - 1)
-        found = labels.item_ids[order][pos] == item_ids
-        rows = order[pos[found]]
-        cls[found], src[found], conf[found] = labels.class_ids[rows], labels.source[rows], labels.confidence[rows]
+    rows, found = lookup_unsorted(labels.item_ids, item_ids)
+    rows = rows[found]
+    cls[found], src[found], conf[found] = labels.class_ids[rows], labels.source[rows], labels.confidence[rows]
     return cls, src, conf
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from explorer.jobs import CancelToken, ProgressFn, no_progress
 from explorer.store import Project
 from explorer.store.current import current_embeddings
-from explorer.store.item_rows import rows_in
+from explorer.store.ids import rows_in
 from explorer.workflow.encoders import PIXEL_SIZE, pixel_vectors
 from explorer.workflow.runs import WorkflowError, record_stop
 from explorer.workflow.scanning import load_images

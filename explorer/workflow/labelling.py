@@ -15,7 +15,7 @@ from explorer.exchange.manifest import ImportReport, ManifestError
 from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import HUMAN_SOURCES, Project, ProjectError
 from explorer.store.current import map_embeddings
-from explorer.store.item_rows import rows_in
+from explorer.store.ids import rows_in
 from explorer.workflow.runs import WorkflowError
 
 if TYPE_CHECKING:

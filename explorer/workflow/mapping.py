@@ -9,7 +9,7 @@ import numpy as np
 from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import Project
 from explorer.store.current import Embeddings, MapData, current_embeddings, current_map
-from explorer.store.item_rows import rows_in
+from explorer.store.ids import rows_in
 from explorer.workflow.runs import WorkflowError, record_stop
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from explorer.jobs import Cancelled, CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import Project
 from explorer.store.current import current_embeddings
-from explorer.store.item_rows import rows_in
+from explorer.store.ids import rows_in
 from explorer.workflow.embedding import embed
 from explorer.workflow.encoders import PIXELS, resolve_encoder
 from explorer.workflow.labelling import PropagationResult, human_evidence, map_solver, propagate

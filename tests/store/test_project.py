@@ -6,14 +6,6 @@ import pytest
 from explorer.store import Project, ProjectError, ScannedFile
 
 
-@pytest.fixture
-def project(tmp_path):
-    p = Project(tmp_path)
-    p.record_scan([ScannedFile(f"{k}.png", 10, 1, 8, 8, "RGB") for k in range(6)], gone=[])
-    yield p
-    p.close()
-
-
 def test_labels_undo_redo_and_persist_across_reopen(tmp_path, project):
     cat, dog = project.add_class("cat"), project.add_class("dog")
     ids = project.item_ids()
