@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.gui import style
-from explorer.gui.class_manager import ClassManagerDialog
+from explorer.gui.classes_dialog import ClassesDialog
 from explorer.gui.filter_bar import FilterBar
 from explorer.gui.gallery import Gallery
 from explorer.gui.image_view import ImageView
@@ -377,7 +377,7 @@ class MainWindow(QMainWindow):
             "Find clusters…", self.find_clusters, None, "Find the map's clusters again, more or fewer of them"
         )
         self.classes_action = action(
-            "Manage classes…", self.manage_classes, "Ctrl+K", "Rename, recolour, merge, reorder or delete classes"
+            "Manage classes…", self.edit_classes, "Ctrl+K", "Rename, recolour, merge, reorder or delete classes"
         )
         self.jobs_action = self.jobs_dock.toggleViewAction()
         self.jobs_action.setText("Jobs and training curve")
@@ -1021,11 +1021,11 @@ class MainWindow(QMainWindow):
                 self.map_stack.setCurrentWidget(self.map_view)
                 self.map_view.show_preview(result[1].item_ids, result[1].xy)
 
-    def manage_classes(self) -> None:
+    def edit_classes(self) -> None:
         if self.session.project is None:
             self.show_message("open a folder first")
             return
-        dialog = ClassManagerDialog(self.session, self)
+        dialog = ClassesDialog(self.session, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
 
