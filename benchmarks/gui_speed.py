@@ -45,7 +45,9 @@ app = QApplication([])
 from explorer.gui.main_window import MainWindow
 w = MainWindow(); w.show(); app.processEvents()
 print("shown", flush=True)
-w.open_project(sys.argv[1]); app.processEvents()
+w.open_project(sys.argv[1])
+while w.session.opening: app.processEvents()
+app.processEvents()
 print("map", flush=True)
 """
 
@@ -130,6 +132,8 @@ def open_fabricated(app, n: int):
     app.processEvents()
     start = time.perf_counter()
     window.open_project(tmp / "collection")
+    while window.session.opening:  # the tables are read on a worker
+        app.processEvents()
     app.processEvents()
     return window, ids, class_ids, truth, xy, {"open": time.perf_counter() - start}
 

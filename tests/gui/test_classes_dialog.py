@@ -22,7 +22,7 @@ from explorer.store.project import ClassUsage
 
 
 @pytest.fixture
-def session(qtbot, tmp_path, make_project):
+def session(qtbot, tmp_path, make_project, wait_opened):
     """A session on the shapes project: red (4 seed, 1 accepted), green (3 seed), blue; 5 red and
     6 green pseudo-labels; one green pseudo-label rejected."""
     root = tmp_path / "shapes"
@@ -39,6 +39,7 @@ def session(qtbot, tmp_path, make_project):
     project.close()
     s = Session()
     s.open_project(root)
+    wait_opened(s)
     yield s
     s.close_project()
 

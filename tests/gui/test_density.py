@@ -113,7 +113,7 @@ def big_project(root):
 
 
 @pytest.fixture
-def big_window(qtbot, tmp_path, settings, monkeypatch):
+def big_window(qtbot, tmp_path, settings, monkeypatch, wait_opened):
     import pyqtgraph as pg
 
     from explorer.gui import style
@@ -131,6 +131,7 @@ def big_window(qtbot, tmp_path, settings, monkeypatch):
     win.show()
     qtbot.waitExposed(win)
     assert win.open_project(tmp_path / "big")
+    wait_opened(win.session)
     win.map_view.refresh_view()
     yield win
     win.close()
