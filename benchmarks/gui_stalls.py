@@ -125,7 +125,8 @@ def map_operations(app, meter: StallMeter, n: int) -> dict[str, tuple[float, flo
     )
     dialog = ExportDialog(s.project, parent=window)
     dialog.show()
-    app.processEvents()
+    while dialog.counting:  # the first counts (on a worker) before the filter changes
+        app.processEvents()
     counted = {"text": dialog.summary.text()}
     figures["export dialog: filter change"] = meter.run(
         lambda: dialog.min_confidence.setValue(0.5), lambda: dialog.summary.text() != counted["text"]
