@@ -7,7 +7,7 @@
 - per map size: repaint after pan and zoom, hover lookup, recolouring after a propagation
   (new pseudo-labels for every point), each the median of ``--repeats``; the repaint beside a
   bare pyqtgraph scatter of the same points with one brush (the fastest pyqtgraph can draw);
-- per map size above ``scatter.DENSITY_ABOVE`` (the density view): in the same window, the whole
+- per map size above ``map_layers.DENSITY_ABOVE`` (the density view): in the same window, the whole
   map as a density image vs every point in the scatter (what the window did before) vs the bare
   scatter; zoomed in, the points around the view vs every point; recolouring both ways.
 
@@ -45,7 +45,9 @@ app = QApplication([])
 from explorer.gui.main_window import MainWindow
 w = MainWindow(); w.show(); app.processEvents()
 print("shown", flush=True)
-w.open_project(sys.argv[1]); app.processEvents()
+w.open_project(sys.argv[1])
+while w.session.opening: app.processEvents()
+app.processEvents()
 print("map", flush=True)
 """
 
@@ -130,6 +132,8 @@ def open_fabricated(app, n: int):
     app.processEvents()
     start = time.perf_counter()
     window.open_project(tmp / "collection")
+    while window.session.opening:  # the tables are read on a worker
+        app.processEvents()
     app.processEvents()
     return window, ids, class_ids, truth, xy, {"open": time.perf_counter() - start}
 
@@ -207,30 +211,30 @@ def density_figures(app, n: int, repeats: int) -> dict[str, float]:
         viewport.repaint()
 
     def load_around():
-        view._loaded_rect = None  # forget the loaded region: time a fresh load
+        view.layers.loaded_rect = None  # forget the loaded region: time a fresh load
         view.refresh_view()
 
     view.fit()
     view.refresh_view()
     viewport.repaint()
-    assert view.density_mode, "the whole map should be drawn as a density image"
+    assert view.layers.density_mode, "the whole map should be drawn as a density image"
     figures["density image"] = median_time(view.refresh_view, repeats)
     figures["repaint whole, density"] = median_time(viewport.repaint, repeats)
     figures["recolour, density"] = median_time(recolour, max(2, repeats // 2))
     figures["map recolour, density"] = median_time(map_recolour, repeats)
     zoomed_in()
     view.refresh_view()
-    assert not view.density_mode, "zoomed in, the points should be drawn"
-    figures["visible zoomed"] = float(np.count_nonzero(inside(xy, view._view_rect())))
-    figures["loaded zoomed"] = float(len(view._loaded))
+    assert not view.layers.density_mode, "zoomed in, the points should be drawn"
+    figures["visible zoomed"] = float(np.count_nonzero(inside(xy, view.layers.view_rect())))
+    figures["loaded zoomed"] = float(len(view.layers.loaded))
     figures["load points around view"] = median_time(load_around, max(2, repeats // 2))
     viewport.repaint()
     figures["repaint zoomed, points around view"] = median_time(viewport.repaint, repeats)
     figures["hover lookup"] = hover_time(view, xy, rng)
 
     # The same window the old way: every point in the scatter, whatever the zoom.
-    view.density_above = n
-    view._set_positions(view.xy)
+    view.layers.density_above = n
+    view.layers.draw(view.xy)
     view.fit()
     viewport.repaint()
     figures["repaint whole, all points"] = median_time(viewport.repaint, repeats)
@@ -302,7 +306,7 @@ def main() -> None:
 
 
 def print_density_table(app, sizes: list[int], repeats: int) -> None:
-    from explorer.gui.scatter import DENSITY_ABOVE
+    from explorer.gui.map_layers import DENSITY_ABOVE
 
     sizes = [n for n in sizes if n > DENSITY_ABOVE]
     if not sizes:

@@ -8,7 +8,7 @@ each operation beside the same meter on a bare event loop (the floor: timer jitt
 machine's load). Operations, on a project fabricated straight into the store (items, a map with
 a real kNN graph of the 2-D blobs, 5 seeds a class), offscreen:
 
-- open: ``open_project`` until the map is drawn;
+- open: ``open_project`` until the map is drawn (the tables are read on a worker);
 - propagate: a propagation after a label edit until its pseudo-labels are drawn, the store write
   included (what a person waits for after each click);
 - export: the export dialog's counts after a filter change, and the CSV export job;
@@ -109,7 +109,7 @@ def map_operations(app, meter: StallMeter, n: int) -> dict[str, tuple[float, flo
     figures["open"] = meter.run(
         lambda: window.open_project(tmp / "collection"), lambda: s.map is not None and window.settled()
     )
-    window.auto_propagate = False
+    window.loop.auto_propagate = False
     before = s.counts()["pseudo"]
     figures["propagate (first)"] = meter.run(
         window.propagate, lambda: not window.propagation.busy and s.counts()["pseudo"] > before and window.settled()
@@ -125,7 +125,8 @@ def map_operations(app, meter: StallMeter, n: int) -> dict[str, tuple[float, flo
     )
     dialog = ExportDialog(s.project, parent=window)
     dialog.show()
-    app.processEvents()
+    while dialog.counting:  # the first counts (on a worker) before the filter changes
+        app.processEvents()
     counted = {"text": dialog.summary.text()}
     figures["export dialog: filter change"] = meter.run(
         lambda: dialog.min_confidence.setValue(0.5), lambda: dialog.summary.text() != counted["text"]
@@ -155,7 +156,8 @@ def training_operation(app, meter: StallMeter, images: int) -> tuple[float, floa
     window.settings.setValue("train/epochs", 2)
     window.settings.setValue("train/max_minutes", 0.5)
     window.open_project(root)
-    app.processEvents()
+    while not window.settled():  # the project's tables are read on a worker
+        app.processEvents()
     runs = [meter.run(lambda: window.run_step("train"), lambda: not window.jobs.busy and window.settled())]
     runs.append(meter.run(lambda: window.run_step("train"), lambda: not window.jobs.busy and window.settled()))
     window.close()

@@ -89,6 +89,7 @@ def main() -> int:
     window.show()
     window.open_project(demo.images)
     s = window.session
+    wait(app, lambda: not s.opening)  # the project's tables are read on a worker
     snap(app, window, out / "step1-map.png")
 
     # Seed one image per digit, as a person clicking one point of each colour would.

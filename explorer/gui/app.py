@@ -62,15 +62,36 @@ def window_on(project, state_dir=None, selection=None, *, block: bool = True):
     app, window = _app_and_window()
     window.show()
     app.processEvents()
-    if not window.open_project(project, state_dir):
-        raise RuntimeError(f"could not open {project}: {window.last_error}")
+    then = None
     if selection is not None:
         import numpy as np
 
-        window.session.set_selection(np.asarray(selection, np.int64))
+        def then() -> None:  # once the project's tables landed (a selection before would be dropped)
+            window.session.set_selection(np.asarray(selection, np.int64))
+
+    if not window.open_project(project, state_dir, then=then):
+        raise RuntimeError(f"could not open {project}: {window.last_error}")
     if block:
         app.exec()
+    elif not _until_opened(window):
+        raise RuntimeError(f"could not open {project}: {window.last_error}")
     return window
+
+
+def _until_opened(window) -> bool:
+    """Run the event loop until the window's project has been read (the window keeps drawing
+    meanwhile); False when it could not be."""
+    from PySide6.QtCore import QEventLoop
+
+    session = window.session
+    if session.opening:
+        loop = QEventLoop()
+        session.projectOpened.connect(loop.quit)
+        session.openFailed.connect(loop.quit)
+        loop.exec()
+        session.projectOpened.disconnect(loop.quit)
+        session.openFailed.disconnect(loop.quit)
+    return session.project is not None and not session.opening
 
 
 def run(
@@ -100,10 +121,13 @@ def run(
     window.show()
     app.processEvents()  # on screen first; the project (and scipy, for picking) loads after
     if project:
-        if not window.open_project(project, state_dir) and screenshot:
+
+        def then() -> None:  # once the project's tables landed
+            if first_map and window.session.map is None:
+                window.run_step(first_map)
+
+        if not window.open_project(project, state_dir, then=then) and screenshot:
             return 2
-        if first_map and window.session.map is None:
-            window.run_step(first_map)
     elif not screenshot:
         window.restore_last_project()
     if not screenshot:

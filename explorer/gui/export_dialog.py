@@ -2,8 +2,10 @@
 class and source) before anything is written; then the window runs the export as a job.
 
 The counts come from ``explorer.exchange.export.preview_export``, the same selection the export
-itself makes, refreshed (debounced) whenever a filter changes. "Images" restricts the export to
-what the filter bar keeps or to the selection (a lasso), when the window hands those in.
+itself makes, refreshed (debounced) whenever a filter changes. It reads the label table (1M
+items: seconds), so it runs on a worker, latest request wins: the table shows the last counts
+(greyed while new ones are worked out) and Export waits for the newest. "Images" restricts the
+export to what the filter bar keeps or to the selection (a lasso), when the window hands those in.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from explorer.exchange.export import FORMATS, preview_export
 from explorer.exchange.manifest import ALL_SOURCES
+from explorer.gui.jobs import JobRunner
 from explorer.store import Project, ProjectError
 
 PREVIEW_DELAY_MS = 150
@@ -137,8 +140,14 @@ class ExportDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
 
+        self.last_preview = None
+        self._accept_when_counted = False
+        self._counting = JobRunner(latest_wins=True, parent=self)
+        self._counting.finished.connect(self._counted)
+        self._counting.failed.connect(lambda _r, _n, text: self._counted(_r, _n, ("failed", text)))
         self._timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS, timeout=self.refresh)
         self.finished.connect(self._timer.stop)  # no recount once the dialog is gone
+        self.finished.connect(self._counting.cancel)
         for signal in (
             self.format_box.currentIndexChanged,
             self.min_confidence.valueChanged,
@@ -204,25 +213,45 @@ class ExportDialog(QDialog):
     def _schedule(self, *_args) -> None:
         self._timer.start()
 
-    def refresh(self) -> None:
-        """Recount what the export would write with the current settings."""
-        s = self.settings()
-        try:
-            report = preview_export(
-                self.project,
-                include=s["include"],
-                min_confidence=s["min_confidence"],
-                fmt=s["fmt"],
-                labelled_only=s["labelled_only"],
-                split=s["split"],
-                seed=s["seed"],
-                items=s["items"],
-            )
-        except (ProjectError, ValueError) as exc:
+    @property
+    def counting(self) -> bool:
+        """New counts are asked for (or being worked out) and have not landed yet."""
+        return self._timer.isActive() or self._counting.busy
+
+    def refresh(self) -> int:
+        """Recount what the export would write with the current settings, on a worker (latest
+        request wins); the table follows when the counts land. Returns the request id."""
+        self._timer.stop()
+        project, s = self.project, self.settings()
+
+        def job(progress, cancel):
+            try:
+                return "counted", preview_export(
+                    project,
+                    include=s["include"],
+                    min_confidence=s["min_confidence"],
+                    fmt=s["fmt"],
+                    labelled_only=s["labelled_only"],
+                    split=s["split"],
+                    seed=s["seed"],
+                    items=s["items"],
+                )
+            except (ProjectError, ValueError) as exc:  # said in the dialog, in its own words
+                return "failed", str(exc)
+
+        self.table.setEnabled(False)  # the counts shown are for the settings before
+        self.export_button.setEnabled(False)
+        return self._counting.start("count", job)
+
+    def _counted(self, _request: int, _name: str, result) -> None:
+        outcome, report = result
+        self.table.setEnabled(True)
+        if outcome == "failed":
             self.table.clear()
-            self.summary.setText(str(exc))
+            self.summary.setText(report)
             self.last_preview = None
             self._update_button()
+            self._accept_when_counted = False
             return
         self.last_preview = report
         self.table.clear()
@@ -235,14 +264,20 @@ class ExportDialog(QDialog):
         self.table.resizeColumnToContents(0)
         self.summary.setText(report.summary())
         self._update_button()
+        if self._accept_when_counted:
+            self._accept_when_counted = False
+            if self.export_button.isEnabled():
+                self.accept()
 
     def _update_button(self) -> None:
-        ok = bool(self.path_edit.text().strip()) and getattr(self, "last_preview", None) is not None
+        ok = bool(self.path_edit.text().strip()) and self.last_preview is not None and not self._counting.busy
         self.export_button.setEnabled(ok and self.last_preview.rows > 0)
 
     def _accept(self) -> None:
-        if self._timer.isActive():
-            self._timer.stop()
-            self.refresh()
+        if self.counting:  # Export on the newest counts: once they land
+            if self._timer.isActive():
+                self.refresh()
+            self._accept_when_counted = True
+            return
         if self.export_button.isEnabled():
             self.accept()

@@ -1,18 +1,20 @@
 """The main window: toolbar and menus, the map with the image and label panels, jobs in the
-status bar, and the glue that re-runs propagation after each label edit (debounced, latest wins).
+status bar and the jobs dock, and the dialogs (folders, files, export, training settings).
 
-Heavy steps (scan, train, embed, map, export) go through one ``JobRunner`` (one at a time);
-propagation has its own latest-wins runner. The worker computes; the GUI thread saves the newest
-propagation result and tells the session to reload, so a stale result is never written.
+What runs and what happens when it lands lives in ``LabellingLoop`` (``explorer.gui.labelling_loop``,
+no widget): the pipeline jobs, propagate -> calibrate -> propagate after each label edit, Label
+next and the other lookups. The window starts them from its actions and shows what the loop says
+through its signals. Opening a project reads its tables on a worker (``Session.open_project``);
+the window shows "Opening…" until they land.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -33,60 +35,20 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.gui import style
-from explorer.gui.class_manager import ClassManagerDialog
+from explorer.gui.classes_dialog import ClassesDialog
 from explorer.gui.filter_bar import FilterBar
 from explorer.gui.gallery import Gallery
 from explorer.gui.image_view import ImageView
-from explorer.gui.jobs import JobRunner
 from explorer.gui.jobs_panel import JobsPanel, Pace, duration_text
 from explorer.gui.label_panel import LabelPanel
+from explorer.gui.labelling_loop import LABEL_NEXT, SIMILAR_SHOWN, TITLES, LabellingLoop
 from explorer.gui.review import ReviewQueue
 from explorer.gui.scatter import MapView
 from explorer.gui.session import Session
 from explorer.gui.thumbnails import Thumbnails
 from explorer.gui.train_dialog import TrainDialog, training_settings
 from explorer.jobs import Progress
-from explorer.store import HUMAN_SOURCES, ProjectError, StateNotWritable
-
-PROPAGATE_DELAY_MS = 300
-OUTSIDE_CHANGES_MS = 2000
-
-# Job name -> (workflow function, keyword arguments, what to reload when it finishes)
-STEPS = {
-    "scan": ("scan", {}, "items"),
-    "train": ("train", {}, None),
-    "resume training": ("train", {"resume": True}, None),
-    "embed": ("embed", {}, None),
-    "map": ("make_map", {}, "map"),
-    "build": ("run_all", {}, "map"),
-    "quick map": ("quick_map", {}, "map"),
-    "refine": ("refine", {}, "map"),
-}
-TITLES = {
-    "scan": "Scanning",
-    "train": "Training",
-    "resume training": "Resuming training",
-    "embed": "Embedding",
-    "map": "Mapping",
-    "build": "Building the map",
-    "quick map": "Quick map",
-    "export": "Exporting",
-    "evaluate": "Evaluating",
-    "refine": "Refining with labels",
-}
-
-
-LABEL_NEXT = 5
-"""Suggestions per Label next: each round's labels re-rank the rest, so small rounds waste fewer
-labels. benchmarks/labelling_effort.py, mean labels for 95 / 98 / 99 % right over 5 trials:
-demo digits 23 / 47 / 143 five a round against 30 / 96 / 202 ten a round; overlapping clusters
-32 / 196 / 552 against 36 / 180 / 514 (within the spread). Without the exploring share of
-suggestions, five a round missed whole modes on the clusters."""
-CHECK_SHOWN = 50
-"""Labels Check labels puts in the gallery, most suspect first."""
-SIMILAR_SHOWN = 50
-OUTLIERS_SHOWN = 100
-"""Images Find images like… selects and shows, most similar first."""
+from explorer.store import ProjectError, StateNotWritable
 
 
 def _dropped_file(event) -> Path | None:
@@ -96,31 +58,6 @@ def _dropped_file(event) -> Path | None:
         return None
     path = Path(urls[0].toLocalFile())
     return path if path.is_file() else None
-
-
-def _workflow_job(step: str, project, **kwargs):
-    """A job that calls ``explorer.workflow.<step>`` on a worker thread (imported there, so the
-    window never waits for the heavy libraries)."""
-
-    def job(progress, cancel):
-        from explorer import workflow
-
-        if "training" in kwargs:  # the remembered training settings, made a config here (torch loads here)
-            from explorer.ssl.trainer import TrainConfig
-
-            kwargs["config"] = TrainConfig(**kwargs.pop("training"))
-        if step == "quick_map":  # no training: raw pixels, for a first look in seconds
-            if not project.item_count():
-                workflow.scan(project, progress=progress, cancel=cancel)
-            workflow.embed(project, encoder=workflow.PIXELS, progress=progress, cancel=cancel)
-            return workflow.make_map(project, progress=progress, cancel=cancel)
-        if step == "refine":  # its own module: rounds of train, embed, map and propagate
-            from explorer.workflow.refine import refine
-
-            return refine(project, progress=progress, cancel=cancel, **kwargs)
-        return getattr(workflow, step)(project, progress=progress, cancel=cancel, **kwargs)
-
-    return job
 
 
 class EmptyState(QWidget):
@@ -160,8 +97,15 @@ class EmptyState(QWidget):
         layout.addLayout(buttons)
         layout.addStretch(3)
 
-    def show_state(self, session: Session) -> None:
+    def show_state(self, session: Session, step: str = "") -> None:
+        """``step``: how far the opening project's reading is (shown while ``session.opening``)."""
         project = session.project
+        if project is not None and session.opening:
+            self.title.setText(f"Opening {project.root.name}/…")
+            self.text.setText(f"{step or 'reading the project'}…")
+            self.build_button.hide()
+            self.quick_button.hide()
+            return
         if project is None:
             self.title.setText("Open a folder of images")
             self.text.setText(
@@ -192,25 +136,10 @@ class MainWindow(QMainWindow):
             parent=self,
             cache_dir=lambda: self.session.project.state_dir / "thumbs" if self.session.project else None,
         )
-        self.jobs = JobRunner(latest_wins=False, parent=self)
-        self.propagation = JobRunner(latest_wins=True, parent=self)
-        self.lookups = JobRunner(latest_wins=True, parent=self)  # suggestions, duplicates, previews
-        # fitting the confidence calibration costs ~5 propagations: beside them, never in their way
-        self.calibration = JobRunner(latest_wins=True, parent=self)
-        self.auto_propagate = True
         self.setAcceptDrops(True)  # an image dropped on the window: find the ones like it
         self.last_error = ""
-        self.last_result = None
-        self._propagation_project = None
-        self._calibration_project = None
         self._pace = Pace()
-        self._propagate_timer = QTimer(self, singleShot=True, interval=PROPAGATE_DELAY_MS, timeout=self.propagate)
-        # Another window or a CLI command may write to the same project: look now and then.
-        self._data_version = None
-        self._to_label: list[int] = []  # Label next's suggestions not labelled yet, in order
-        self._why: dict[int, str] = {}  # why each suggestion was picked, shown as it comes up
-        self._outside_timer = QTimer(self, interval=OUTSIDE_CHANGES_MS, timeout=self._check_outside_changes)
-        self._outside_timer.start()
+        self._opened: Callable[[], None] | None = None  # what to do once the opening project is shown
 
         self.setWindowTitle("Embedding Explorer")
         self.map_view = MapView(self.session, self.thumbnails)
@@ -223,11 +152,16 @@ class MainWindow(QMainWindow):
         self.side_tabs.addTab(self.gallery, "Gallery")
         self.side_tabs.addTab(self.review, "Review")
         self.label_panel = LabelPanel(self.session)
+        self.loop = LabellingLoop(self.session, self)
+        # The loop's job runners, which the status bar and the jobs dock watch.
+        self.jobs, self.propagation = self.loop.jobs, self.loop.propagation
+        self.lookups, self.calibration = self.loop.lookups, self.loop.calibration
         self.jobs_panel = JobsPanel(TITLES)
         self.jobs_panel.watch(self.jobs)
         self.jobs_panel.watch(self.propagation, history=False)
         self.jobs_panel.watch(self.calibration, history=False)
         self.jobs_panel.watch(self.lookups, history=False)
+        self.jobs_panel.watch(self.session.reading, history=False)
         self.jobs_dock = QDockWidget("Jobs", self)
         self.jobs_dock.setObjectName("JobsDock")
         self.jobs_dock.setWidget(self.jobs_panel)
@@ -377,14 +311,14 @@ class MainWindow(QMainWindow):
             "Find clusters…", self.find_clusters, None, "Find the map's clusters again, more or fewer of them"
         )
         self.classes_action = action(
-            "Manage classes…", self.manage_classes, "Ctrl+K", "Rename, recolour, merge, reorder or delete classes"
+            "Manage classes…", self.edit_classes, "Ctrl+K", "Rename, recolour, merge, reorder or delete classes"
         )
         self.jobs_action = self.jobs_dock.toggleViewAction()
         self.jobs_action.setText("Jobs and training curve")
         self.jobs_action.setShortcut(QKeySequence("Ctrl+J"))
         self.deselect_action = action("Select none", self._select_none, "Esc", "Clear the selection")
         self.auto_action = QAction("Propagate after each edit", self, checkable=True, checked=True)
-        self.auto_action.toggled.connect(lambda on: setattr(self, "auto_propagate", on))
+        self.auto_action.toggled.connect(lambda on: setattr(self.loop, "auto_propagate", on))
         self.pipeline_actions = (
             self.build_action,
             self.quick_action,
@@ -509,38 +443,34 @@ class MainWindow(QMainWindow):
             widget.hide()
 
     def _connect(self) -> None:
-        s = self.session
+        s, loop = self.session, self.loop
         s.projectChanged.connect(self._update_state)
         s.mapChanged.connect(self._update_state)
         s.itemsChanged.connect(self._update_state)
         s.labelsChanged.connect(self._update_counts)
         s.classesChanged.connect(self._update_state)
         s.selectionChanged.connect(self._update_counts)
-        s.labelsEdited.connect(self._labels_edited)
-        s.projectChanged.connect(self._to_label.clear)  # suggestions belong to the project they came from
         s.message.connect(self.show_message)
+        s.projectOpened.connect(self._project_shown)
+        s.openFailed.connect(self._open_failed)
+        s.reading.progress.connect(lambda _r, _n, report: self.empty.show_state(s, report.step))
+        loop.message.connect(self.show_message)
+        loop.failed.connect(self.report_error)
+        loop.propagationText.connect(self.label_panel.set_propagation_text)
+        loop.galleryShown.connect(self._show_in_gallery)
+        loop.previewReady.connect(self._show_preview)
+        loop.evaluated.connect(self._show_evaluation)
+        loop.stepFinished.connect(lambda *_: self._update_state())
         self.label_panel.propagateRequested.connect(self.propagate)
         self.gallery.activated.connect(self.map_view.centre_on)
         self.jobs.started.connect(lambda *_: self.jobs_dock.show())
-        self.jobs.started.connect(self._maybe_preview)
-        self.lookups.finished.connect(self._lookup_finished)
-        self.lookups.failed.connect(lambda _r, name, message: self.show_message(f"{name} failed: {message}", True))
         self.label_panel.exportRequested.connect(self.choose_export)
         self.empty.build_button.clicked.connect(self.build_action.trigger)
         self.empty.quick_button.clicked.connect(self.quick_action.trigger)
         self.empty.open_button.clicked.connect(self.open_action.trigger)
         self.jobs.started.connect(self._job_started)
         self.jobs.progress.connect(self._job_progress)
-        self.jobs.finished.connect(self._job_finished)
-        self.jobs.failed.connect(self._job_failed)
-        self.jobs.cancelled.connect(lambda _, name: self.show_message(f"{name} cancelled"))
         self.jobs.busyChanged.connect(self._job_busy)
-        self.propagation.finished.connect(self._propagation_finished)
-        self.propagation.failed.connect(lambda _, __, msg: self._propagation_failed(msg))
-        self.calibration.finished.connect(self._calibration_finished)
-        self.calibration.failed.connect(
-            lambda _r, _n, msg: self.show_message(f"calibrating confidence failed: {msg}", True)
-        )
 
     # ---- project ------------------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -549,11 +479,12 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_project(folder)
 
-    def open_project(self, root: str | Path, state_dir: str | Path | None = None) -> bool:
-        """Open the collection at ``root``; scans it first when nothing is recorded yet."""
-        self.propagation.cancel()
-        self.calibration.cancel()
-        self._propagate_timer.stop()
+    def open_project(
+        self, root: str | Path, state_dir: str | Path | None = None, then: Callable[[], None] | None = None
+    ) -> bool:
+        """Open the collection at ``root``: the project at once, its tables read on a worker; the
+        map shows when they land (then ``then()`` runs, and a scan starts when nothing is
+        recorded yet). False when it cannot be opened (the person was told why)."""
         try:
             self.thumbnails.clear()
             self.session.open_project(root, state_dir)
@@ -564,19 +495,28 @@ class MainWindow(QMainWindow):
                 str(Path.home()),
             )
             if state and Path(state) != Path(state_dir or ""):
-                return self.open_project(root, state)
+                return self.open_project(root, state, then)
             self.report_error(f"Cannot open {root}: {exc}")
             return False
         except ProjectError as exc:
             self.report_error(f"Cannot open {root}: {exc}")
             return False
+        self._opened = then
         project = self.session.project
         self.setWindowTitle(f"{project.root.name} — Embedding Explorer")
         self.settings.setValue("project/root", str(project.root))
         self.settings.setValue("project/state_dir", str(state_dir) if state_dir else "")
-        if not project.item_count(readable_only=False):
-            self.run_step("scan")
         return True
+
+    def _project_shown(self) -> None:
+        then, self._opened = self._opened, None
+        if then is not None:
+            then()
+
+    def _open_failed(self, text: str) -> None:
+        self._opened = None
+        self.setWindowTitle("Embedding Explorer")
+        self.report_error(text)
 
     def restore_last_project(self) -> bool:
         root = self.settings.value("project/root")
@@ -584,23 +524,11 @@ class MainWindow(QMainWindow):
             return False
         return self.open_project(str(root), self.settings.value("project/state_dir") or None)
 
-    # ---- jobs ---------------------------------------------------------------------------
+    # ---- jobs (the loop runs them; the window picks files and settings) ---------------------
     def run_step(self, name: str) -> int:
         """Start a pipeline step (scan, train, embed, map, build, quick map); returns its request id
         (0 when another job is running or no project is open)."""
-        if self.session.project is None:
-            self.show_message("open a folder first")
-            return 0
-        if self.jobs.busy:
-            self.show_message(f"{self.jobs.current_name} is still running: wait or cancel it first")
-            return 0
-        step, kwargs, _ = STEPS[name]
-        kwargs = dict(kwargs)
-        if step in ("train", "run_all"):
-            kwargs["training"] = training_settings(self.settings)
-        if step == "refine":
-            kwargs["device"] = training_settings(self.settings).get("device", "auto")
-        return self.jobs.start(name, _workflow_job(step, self.session.project, **kwargs))
+        return self.loop.run_step(name, training_settings(self.settings))
 
     def choose_evaluation(self) -> int:
         """Evaluate the embeddings on the people's labels when there are enough (more than 20 in
@@ -621,23 +549,8 @@ class MainWindow(QMainWindow):
         return self.evaluate(path) if path else 0
 
     def evaluate(self, truth: str | Path | None = None) -> int:
-        """``workflow.evaluate`` as a job (``truth``: a path,label CSV, or None for the people's
-        labels); the table is shown when it finishes. Returns the request id, or 0."""
-        project = self.session.project
-        if project is None:
-            self.show_message("open a folder first")
-            return 0
-        if self.jobs.busy:
-            self.show_message(f"{self.jobs.current_name} is still running: wait or cancel it first")
-            return 0
-        truth = Path(truth) if truth else None
-
-        def job(progress, cancel):
-            from explorer import workflow
-
-            return workflow.evaluate(project, truth, progress=progress, cancel=cancel)
-
-        return self.jobs.start("evaluate", job)
+        """``LabellingLoop.evaluate``: the table is shown when it finishes."""
+        return self.loop.evaluate(truth)
 
     def _show_evaluation(self, report) -> None:
         box = QMessageBox(QMessageBox.Icon.Information, "Evaluation", report.summary(), QMessageBox.StandardButton.Ok)
@@ -665,39 +578,9 @@ class MainWindow(QMainWindow):
             settings = dialog.settings()
             self.export_to(settings.pop("out"), settings.pop("fmt"), **settings)
 
-    def export_to(
-        self,
-        path: str | Path,
-        fmt: str = "csv",
-        include=("seed", "accepted", "imported", "pseudo"),
-        min_confidence: float = 0.0,
-        **options,
-    ) -> int:
-        """Export the labelled dataset to ``path`` as ``fmt`` (see ``explorer.exchange.export``)
-        as a job; ``options``: labelled_only, mode, split, seed. Returns the request id, or 0."""
-        if self.session.project is None:
-            self.show_message("open a folder first")
-            return 0
-        if self.jobs.busy:
-            self.show_message(f"{self.jobs.current_name} is still running: wait or cancel it first")
-            return 0
-        project, out = self.session.project, Path(path)
-
-        def job(progress, cancel):
-            from explorer import workflow
-
-            return workflow.export(
-                project,
-                fmt,
-                out,
-                include=tuple(include),
-                min_confidence=min_confidence,
-                progress=progress,
-                cancel=cancel,
-                **options,
-            )
-
-        return self.jobs.start("export", job)
+    def export_to(self, path: str | Path, fmt: str = "csv", **options) -> int:
+        """``LabellingLoop.export_to``: the labelled dataset to ``path`` as a job."""
+        return self.loop.export_to(path, fmt, **options)
 
     def _job_started(self, _request: int, name: str) -> None:
         self._pace = Pace()
@@ -723,28 +606,6 @@ class MainWindow(QMainWindow):
             text += " · " + ", ".join(f"{k} {v:.3g}" for k, v in list(report.metrics.items())[:2])
         self.job_label.setText(text)
 
-    def _job_finished(self, _request: int, name: str, result) -> None:
-        self.last_result = result
-        reload = STEPS.get(name, (None, None, None))[2]
-        if reload == "items":
-            self.session.reload_items()
-        elif reload == "map":
-            self.session.reload_map()
-            self._propagate_timer.start()
-        summary = result.summary().splitlines()[0] if hasattr(result, "summary") else f"{name} finished"
-        if name == "evaluate":
-            self._show_evaluation(result)
-        if isinstance(result, int) and not isinstance(result, bool):
-            summary = f"{name} finished (run {result})"
-            run = self.session.project.run(result) if self.session.project is not None else None
-            if run is not None and run.metrics.get("note"):  # e.g. raw pixels chosen over the encoder
-                summary = f"{summary}: {run.metrics['note']}"
-        self.show_message(summary)
-        self._update_state()
-
-    def _job_failed(self, _request: int, name: str, message: str) -> None:
-        self.report_error(f"{TITLES.get(name, name)} failed: {message}")
-
     def _job_busy(self, busy: bool) -> None:
         for widget in (self.job_label, self.progress_bar, self.cancel_button):
             widget.setVisible(busy)
@@ -753,133 +614,28 @@ class MainWindow(QMainWindow):
         self._update_resume()  # a cancelled or failed run may have left a checkpoint
         self.cancel_action.setEnabled(busy)
 
-    # ---- propagation --------------------------------------------------------------------
-    def _labels_edited(self) -> None:
-        if self.auto_propagate and self.session.map is not None:
-            self._propagate_timer.start()  # restarts: a burst of edits propagates once
-        self._continue_label_next()
+    @property
+    def last_result(self):
+        """The last pipeline job's result."""
+        return self.loop.last_result
 
-    def _continue_label_next(self) -> None:
-        """After the suggestion being labelled got its label, move on to the next one (a label
-        given anywhere else leaves the person where they are)."""
-        current = self.session.current
-        if current is None or current not in self._to_label:
-            return
-        labels = self.session.labels
-        human = set(labels.item_ids[np.isin(labels.source, HUMAN_SOURCES)].tolist())
-        if current not in human:
-            return
-        self._to_label = [i for i in self._to_label if i not in human]
-        if self._to_label:
-            self._show_next_to_label()
-            text = f"{len(self._to_label)} suggestion(s) left: press the class key of the one shown"
-            if self._why.get(self._to_label[0]):
-                text += f" ({self._why[self._to_label[0]]})"
-        else:
-            text = "every suggestion has a label: Label next (Ctrl+L) for the next ones"
-        QTimer.singleShot(0, lambda: self.show_message(text))  # after the edit's own message
-
-    def _show_next_to_label(self) -> None:
-        item = self._to_label[0]
-        self.session.set_selection([item])
-        self.session.set_current(item)
-
+    # ---- labelling: propagation, Label next and the other lookups ----------------------------
     def propagate(self) -> int:
         """Request a propagation over the current map (latest request wins); returns its id."""
-        self._propagate_timer.stop()
-        project = self.session.project
-        if project is None or self.session.map is None:
-            self.show_message("no map yet: build a map first")
-            return 0
-        self._propagation_project = project
+        return self.loop.propagate()
 
-        def job(progress, cancel):
-            from explorer import workflow
-
-            result = workflow.compute_propagation(project, progress=progress, cancel=cancel, fit_calibration=False)
-            cancel.raise_if_cancelled()  # a newer request replaces it: do not write this one
-            workflow.save_propagation(project, result)  # here, not on the GUI thread (1M rows: seconds)
-            return result
-
-        self.label_panel.set_propagation_text("propagating…")
-        return self.propagation.start("propagate", job)
-
-    def _propagation_finished(self, _request: int, _name: str, result) -> None:
-        project = self.session.project
-        if project is None or project is not self._propagation_project:
-            return
-        if self.session.map is None or result.map_run != self.session.map.run_id:
-            return  # computed on a map that is no longer shown
-        self.session.apply_pseudo_labels(result.item_ids, result.class_ids, result.confidence)
-        self.label_panel.set_propagation_text(result.summary())
-        if result.calibration_due and not self.calibration.busy:
-
-            def job(progress, cancel):
-                from explorer import workflow
-
-                return workflow.calibrate(project, progress=progress, cancel=cancel)
-
-            self._calibration_project = project
-            self.calibration.start("calibrate confidence", job)
-
-    def _calibration_finished(self, _request: int, _name: str, _calibration) -> None:
-        """A new calibration is kept on the solver: propagate again (every class reused) to show it."""
-        if self.session.project is not None and self.session.project is self._calibration_project:
-            self.propagate()
-
-    def _propagation_failed(self, message: str) -> None:
-        self.label_panel.set_propagation_text(f"propagation failed: {message}")
-        self.show_message(f"propagation failed: {message}", error=True)
-
-    def _check_outside_changes(self) -> None:
-        project = self.session.project
-        if project is None or self.jobs.busy:
-            self._data_version = None
-            return
-        try:
-            version = project.data_version()
-        except ProjectError:
-            return
-        if self._data_version is not None and version != self._data_version and not self.propagation.busy:
-            self.session.reload_classes()
-            self.show_message("labels changed by another window or command: reloaded")
-        self._data_version = version
-
-    # ---- lookups: label next, duplicates, a preview while mapping ------------------------------
     def suggest_next(self, n: int = LABEL_NEXT) -> int:
-        if self.session.map is None:
-            self.show_message("no map yet: build a map first")
-            return 0
-        project = self.session.project
-
-        def job(progress, cancel):
-            from explorer import workflow
-
-            return workflow.suggest(project, n)
-
-        return self.lookups.start("label next", job)
-
-    def _map_lookup(self, name: str, compute) -> int:
-        """Run ``compute(workflow, project, progress, cancel)`` as a lookup job when there is a map;
-        ``_lookup_finished`` gets ``(name, its result)``. Returns the request id, or 0."""
-        if self.session.map is None:
-            self.show_message("no map yet: build a map first")
-            return 0
-        project = self.session.project
-
-        def job(progress, cancel):
-            from explorer import workflow
-
-            return (name, compute(workflow, project, progress, cancel))
-
-        return self.lookups.start(name, job)
+        return self.loop.suggest_next(n)
 
     def find_duplicates(self, threshold: float = 0.98) -> int:
-        return self._map_lookup("duplicates", lambda w, project, *_: w.near_duplicates(project, threshold))
+        return self.loop.find_duplicates(threshold)
 
     def find_outliers(self) -> int:
-        """The least typical images (``workflow.quality``) in the gallery, outliers first."""
-        return self._map_lookup("outliers", lambda w, project, *_: w.quality(project))
+        """The least typical images in the gallery, outliers first."""
+        return self.loop.find_outliers()
+
+    def check_labels(self) -> int:
+        return self.loop.check_labels()
 
     def select_cluster(self) -> int:
         """Select the current image's cluster; returns how many images."""
@@ -900,9 +656,7 @@ class MainWindow(QMainWindow):
             )
             if not ok:
                 return 0
-        return self._map_lookup(
-            "clusters", lambda w, project, progress, cancel: w.clusters(project, resolution, progress, cancel)
-        )
+        return self.loop.find_clusters(resolution)
 
     def choose_similar(self) -> int:
         if self.session.map is None:
@@ -917,19 +671,8 @@ class MainWindow(QMainWindow):
         return self.find_similar(path) if path else 0
 
     def find_similar(self, file: str | Path, n: int = SIMILAR_SHOWN) -> int:
-        """The collection's ``n`` images most like ``file``, selected (so the map marks them) and in
-        the gallery; returns the request id, or 0."""
-        if self.session.map is None:
-            self.show_message("no map yet: build a map first")
-            return 0
-        project = self.session.project
-
-        def job(progress, cancel):
-            from explorer import workflow
-
-            return ("similar", workflow.similar(project, Path(file), n))
-
-        return self.lookups.start("similar", job)
+        """The collection's ``n`` images most like ``file``, selected and in the gallery."""
+        return self.loop.find_similar(file, n)
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         if self.session.map is not None and _dropped_file(event) is not None:
@@ -941,91 +684,19 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.find_similar(file)
 
-    def check_labels(self) -> int:
-        return self._map_lookup("check", lambda w, project, _progress, cancel: w.check_labels(project, cancel))
+    def _show_in_gallery(self, item_ids, title: str) -> None:
+        self.gallery.set_items(item_ids, title)
+        self.side_tabs.setCurrentWidget(self.gallery)
 
-    def _maybe_preview(self, _request: int, name: str) -> None:
-        if name not in ("map", "build", "quick map") or self.session.map is not None:
-            return
-        project = self.session.project
+    def _show_preview(self, item_ids, xy) -> None:
+        self.map_stack.setCurrentWidget(self.map_view)
+        self.map_view.show_preview(item_ids, xy)
 
-        def job(progress, cancel):
-            from explorer import workflow
-
-            return ("preview", workflow.map_preview(project))
-
-        self.lookups.start("preview", job)
-
-    def _lookup_finished(self, _request: int, name: str, result) -> None:
-        from explorer.workflow import Suggestions
-
-        if isinstance(result, Suggestions):
-            # One at a time: the whole set selected would take one key as the label of all of them.
-            ids = result.item_ids
-            self._to_label = [int(i) for i in ids]
-            self._why = dict(zip(self._to_label, result.reasons, strict=False))
-            self.gallery.set_items(ids, "Label next")
-            self.side_tabs.setCurrentWidget(self.gallery)
-            if not self._to_label:
-                self.show_message("nothing left to label")
-                return
-            self._show_next_to_label()
-            what = "typical images of distinct groups" if result.cold_start else "where a label helps most"
-            first = f"; this one: {result.reasons[0]}" if result.reasons else ""
-            self.show_message(
-                f"{len(ids)} images to label next ({what}): press each one's class key, it moves on{first}"
-            )
-        elif isinstance(result, tuple) and result[0] == "duplicates":
-            pairs = result[1]
-            ids = np.array([i for a, b, _ in pairs for i in (a, b)], np.int64)
-            self.gallery.set_items(ids, f"Near-duplicates: {len(pairs)} pairs")
-            self.side_tabs.setCurrentWidget(self.gallery)
-            self.show_message(f"{len(pairs)} pairs of near-duplicate images (side by side in the gallery)")
-        elif isinstance(result, tuple) and result[0] == "similar":
-            found = result[1]
-            self.session.set_selection(found.item_ids)
-            self.gallery.set_items(found.item_ids, f"Like the image: {len(found.item_ids)} most similar")
-            self.side_tabs.setCurrentWidget(self.gallery)
-            self.show_message(
-                f"the {len(found.item_ids)} images most like it are selected (nearest: {found.paths[0]}, "
-                f"similarity {found.similarities[0]:.2f})"
-            )
-        elif isinstance(result, tuple) and result[0] == "check":
-            found = result[1]
-            shown = found.item_ids[:CHECK_SHOWN]
-            self.gallery.set_items(shown, f"Check labels: the {len(shown)} most suspect of {len(found.paths)}")
-            self.side_tabs.setCurrentWidget(self.gallery)
-            if not len(shown):
-                self.show_message("no class has 3 labels yet: nothing to check")
-                return
-            says = found.graph_says[0] or "nothing"
-            self.show_message(
-                f"{len(shown)} labels to check, most suspect first; the first is labelled {found.given[0]}, "
-                f"the other labels say {says} ({found.suspicion[0]:.0%} against)"
-            )
-        elif isinstance(result, tuple) and result[0] == "outliers":
-            found = result[1]
-            order = np.argsort(found.typicality, kind="stable")[:OUTLIERS_SHOWN]
-            self.gallery.set_items(found.item_ids[order], f"Outliers: the {len(order)} least typical images")
-            self.side_tabs.setCurrentWidget(self.gallery)
-            twins = int((found.uniqueness[order] < 0.02).sum())
-            self.show_message(
-                f"the {len(order)} least typical images, most unusual first ({twins} of them have a near twin): "
-                "broken files, wrong crops and strays show up here"
-            )
-        elif isinstance(result, tuple) and result[0] == "clusters":
-            self.session.reload_clusters()
-            self.show_message(f"{len(result[1].names)} clusters on the map (click a name to select its images)")
-        elif isinstance(result, tuple) and result[0] == "preview" and result[1] is not None:
-            if self.session.map is None and self.jobs.busy:
-                self.map_stack.setCurrentWidget(self.map_view)
-                self.map_view.show_preview(result[1].item_ids, result[1].xy)
-
-    def manage_classes(self) -> None:
+    def edit_classes(self) -> None:
         if self.session.project is None:
             self.show_message("open a folder first")
             return
-        dialog = ClassManagerDialog(self.session, self)
+        dialog = ClassesDialog(self.session, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
 
@@ -1082,33 +753,20 @@ class MainWindow(QMainWindow):
         self.counts_label.setText(text)
 
     def settled(self) -> bool:
-        """Nothing left to draw: the map (if any) is on screen and no job or thumbnail is pending."""
+        """Nothing left to draw: the project (if any) is read, the map (if any) is on screen and no
+        job or thumbnail is pending."""
         map_ready = self.session.map is None or self.map_view.drawn
-        return (
-            map_ready
-            and not self.jobs.busy
-            and not self.propagation.busy
-            and not self.calibration.busy
-            and not self.lookups.busy
-            and not self.thumbnails.busy
-        )
+        return map_ready and not self.session.opening and not self.loop.busy and not self.thumbnails.busy
 
     # ---- closing ------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/splitter", self.splitter.saveState())
         self.settings.sync()
-        self._propagate_timer.stop()
-        self._outside_timer.stop()
         self.map_view.stop()
-        self.jobs.cancel()
-        self.propagation.cancel()
-        self.calibration.cancel()
-        self.lookups.cancel()
-        self.jobs.wait(10_000)
-        self.propagation.wait(5_000)
-        self.calibration.wait(5_000)
-        self.lookups.wait(5_000)
+        self.session.reading.cancel()
+        self.loop.shutdown()
+        self.session.reading.wait(5_000)
         self.thumbnails.clear()
         self.thumbnails.wait(5_000)
         self.session.close_project(emit=False)

@@ -1,10 +1,12 @@
-"""The map: every item as one point of a single pyqtgraph ``ScatterPlotItem``.
+"""The map: every item as one point, drawn by ``PointLayers`` (``explorer.gui.map_layers``: one
+scatter item, or a density image for a big map zoomed out).
 
 Speed rules (see FACTS.md): arrays in, never a Python loop over points; brushes come from a small
 palette (grey, then per class one full-colour brush and a few fading pseudo-label brushes by
-confidence) and are indexed with a code array; hover and click picking go through a
-``cKDTree`` on the map coordinates, not through ``hoverable=True``. Overlays (human labels,
-selection, current item, its neighbours, hover) are separate small items drawn above.
+confidence) and are indexed with a code array; hover and click picking go through a spatial
+index on the map coordinates (``explorer.gui.picking``), not through ``hoverable=True``.
+Overlays (human labels, selection, current item, its neighbours, hover) are separate small items
+drawn above.
 
 Mouse: hover shows a card with the thumbnail; click selects (Ctrl toggles, Shift adds);
 drag pans, Shift-drag draws a selection box, the Box/Lasso tools make a plain drag select;
@@ -38,8 +40,9 @@ from PySide6.QtWidgets import (
 from explorer.gui import style
 from explorer.gui.cluster_overlay import ClusterOverlay
 from explorer.gui.colouring import MODE_TITLES, MODES, Colouring, Palettes, colour_points, folder_groups, group_counts
-from explorer.gui.density import contains, density_image, grow, inside, with_outline
 from explorer.gui.legend import Legend
+from explorer.gui.map_layers import PassivePoints, PointLayers
+from explorer.gui.picking import PointIndex, rows_in_polygon
 from explorer.gui.session import HUMAN, Session
 from explorer.gui.shading import unlabelled_regions
 from explorer.gui.thumbnails import Thumbnails
@@ -49,96 +52,12 @@ HOVER_DELAY_MS = 30  # hover picking runs at most this often
 HOVER_THUMB = 160
 MORPH_FRAMES = 12  # frames of the move from the old layout to the new one
 MORPH_MAX_POINTS = 30_000  # above this a frame costs too much: the new layout shows at once
-# A big map (more points than DENSITY_ABOVE) is drawn as a density image while more than that are
-# in view (1M points one by one: ~350 ms a repaint); zoomed in, the scatter holds only the points
-# around the view (at most LOADED_MAX), so a repaint never walks all of them.
-DENSITY_ABOVE = 150_000
-LOADED_MAX = 300_000
-OVERLAY_POINTS_MAX = 20_000  # in density mode, more selected points in view than this become an image too
-VIEW_DELAY_MS = 60  # the density image follows the view this long after it stops moving
-RASTER_MAX = 4096  # pixels along a side of the density image, at most
-SELECTION_RGBA = (255, 216, 77, 255)  # the selection's ring, as on the points
+VIEW_DELAY_MS = 60  # a big map's points or density image follow the view this long after it stops moving
 
 
 def point_size(n: int) -> float:
     """Point diameter in pixels for a map of ``n`` points: big for a few, small for millions."""
     return float(np.clip(round(10.5 - 1.5 * math.log10(max(n, 1))), 3, 9))
-
-
-def points_in_polygon(xy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """(N,) bool: which of ``xy`` (N, 2) lie inside ``polygon`` (M, 2) (even-odd rule).
-
-    Vectorised over points; the loop runs over the polygon's vertices only.
-    """
-    polygon = np.asarray(polygon, np.float64)
-    inside = np.zeros(len(xy), bool)
-    if len(polygon) < 3 or len(xy) == 0:
-        return inside
-    lo, hi = polygon.min(axis=0), polygon.max(axis=0)
-    candidates = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1]))
-    x, y = xy[candidates, 0].astype(np.float64), xy[candidates, 1].astype(np.float64)
-    hit = np.zeros(len(candidates), bool)
-    xj, yj = polygon[-1]
-    for xi, yi in polygon:
-        crosses = (yi > y) != (yj > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            at = (xj - xi) * (y - yi) / (yj - yi) + xi
-        hit ^= crosses & (x < at)
-        xj, yj = xi, yi
-    inside[candidates] = hit
-    return inside
-
-
-def set_brush_codes(item: pg.ScatterPlotItem, palette: np.ndarray, codes: np.ndarray) -> None:
-    """``item.setBrush(palette[codes])`` without pyqtgraph's per-point Python loop.
-
-    pyqtgraph looks up every point's symbol in its atlas one by one (about 0.5 s at 100k
-    points). Our points share symbol, size and pen and take their brush from a small palette,
-    so the atlas is asked once per palette entry and the per-point rectangles are filled with
-    one numpy gather. Falls back to ``setBrush`` if pyqtgraph's internals are not as expected.
-    """
-    data = item.data
-    try:
-        if len(codes) != len(data) or (data["size"] != -1).any() or data["pen"].dtype != object:
-            raise TypeError("points carry their own size or pen")
-        styles = [(item.opts["symbol"], item.opts["size"], item.opts["pen"], brush) for brush in palette]
-        rects = np.array(item.fragmentAtlas[styles], dtype=data["sourceRect"].dtype)
-        data["brush"] = palette[codes]
-        data["sourceRect"] = rects[codes]
-        item._maybeRebuildAtlas()
-        item._updateMaxSpotSizes(data=data)
-        item.invalidate()
-    except (AttributeError, KeyError, TypeError, ValueError):
-        item.setBrush(palette[codes])
-
-
-class _Passive(pg.ScatterPlotItem):
-    """A scatter item that never takes mouse events (picking is the view's job)."""
-
-    def mouseClickEvent(self, ev):
-        ev.ignore()
-
-    def hoverEvent(self, ev):
-        pass
-
-
-class _Points(_Passive):
-    """The map's points: positions go in without pyqtgraph's per-point symbol lookup, which
-    ``set_brush_codes`` then does once per palette entry (1M points: 1.9 s -> 0.6 s)."""
-
-    _deferred = False
-
-    def set_positions(self, xy: np.ndarray, size: float, palette: np.ndarray, codes: np.ndarray) -> None:
-        self._deferred = True
-        try:
-            self.setData(pos=xy, size=size)
-        finally:
-            self._deferred = False
-        set_brush_codes(self, palette, codes)
-
-    def updateSpots(self, dataSet=None):
-        if not self._deferred:
-            super().updateSpots(dataSet)
 
 
 class _MapViewBox(pg.ViewBox):
@@ -241,7 +160,7 @@ class MapView(QWidget):
         super().__init__(parent)
         self.session = session
         self.thumbnails = thumbnails
-        self.tree = None  # scipy.spatial.cKDTree over the map coordinates, for picking
+        self.index: PointIndex | None = None  # over the map coordinates, for picking; None: no map to pick from
         self.xy = np.empty((0, 2), np.float32)
         self._item_ids = np.empty(0, np.int64)
         self.size = 6.0
@@ -258,12 +177,6 @@ class MapView(QWidget):
         self._hover_pos: QPointF | None = None
         self._hover_row: int | None = None
         self._dragging = False
-        # A big map: None = every point is in the scatter (small maps); else the rows that are.
-        self._loaded: np.ndarray | None = None
-        self._loaded_rect: tuple[float, float, float, float] | None = None
-        self.density_mode = False  # the density image stands in for the points
-        self._density_rect: tuple[float, float, float, float] | None = None
-        self._rgba: tuple[np.ndarray, np.ndarray] | None = None  # (palette, its (P, 4) uint8 colours)
         self._view_timer = QTimer(self, singleShot=True, interval=VIEW_DELAY_MS, timeout=self.refresh_view)
 
         layout = QVBoxLayout(self)
@@ -284,30 +197,21 @@ class MapView(QWidget):
         self.shade.setZValue(-1)
         self.shade.hide()
         self.plot.addItem(self.shade)
-        # The density stand-ins for the points and for a big selection: never part of "fit".
-        self.density = pg.ImageItem()
-        self.density_selected = pg.ImageItem()
-        for z, image in ((0, self.density), (3, self.density_selected)):
-            image.setZValue(z)
-            image.hide()
-            self.plot.addItem(image, ignoreBounds=True)
-        self.points = _Points(pxMode=True, pen=None, size=self.size, symbol="o")
-        self.humans = _Passive(pxMode=True, pen=pg.mkPen("#ffffff", width=1.0), symbol="o")
+        self.layers = PointLayers(self.plot, self.view_box, self._draw_overlays)
+        # the items the layers draw the points with (read by tests and benchmarks)
+        self.points, self.density, self.density_selected = (
+            self.layers.points,
+            self.layers.density,
+            self.layers.density_selected,
+        )
+        self.humans = PassivePoints(pxMode=True, pen=pg.mkPen("#ffffff", width=1.0), symbol="o")
         self.links = pg.PlotCurveItem(pen=pg.mkPen(255, 255, 255, 90, width=1), connect="pairs")
-        self.neighbour_marks = _Passive(pxMode=True, pen=pg.mkPen("#ffffff", width=1.2), brush=None, symbol="o")
-        self.selected = _Passive(pxMode=True, pen=pg.mkPen("#ffd84d", width=1.6), symbol="o")
-        self.current_mark = _Passive(pxMode=True, pen=pg.mkPen("#ffffff", width=2.2), brush=None, symbol="o")
-        self.hover_mark = _Passive(pxMode=True, pen=pg.mkPen("#ffffff", width=1.2), brush=None, symbol="o")
+        self.neighbour_marks = PassivePoints(pxMode=True, pen=pg.mkPen("#ffffff", width=1.2), brush=None, symbol="o")
+        self.selected = PassivePoints(pxMode=True, pen=pg.mkPen("#ffd84d", width=1.6), symbol="o")
+        self.current_mark = PassivePoints(pxMode=True, pen=pg.mkPen("#ffffff", width=2.2), brush=None, symbol="o")
+        self.hover_mark = PassivePoints(pxMode=True, pen=pg.mkPen("#ffffff", width=1.2), brush=None, symbol="o")
         for z, overlay in enumerate(
-            (
-                self.points,
-                self.links,
-                self.humans,
-                self.selected,
-                self.neighbour_marks,
-                self.current_mark,
-                self.hover_mark,
-            )
+            (self.links, self.humans, self.selected, self.neighbour_marks, self.current_mark, self.hover_mark), start=1
         ):
             overlay.setZValue(z)
             self.plot.addItem(overlay)
@@ -398,7 +302,7 @@ class MapView(QWidget):
     def centre_on(self, item_id: int) -> None:
         """Pan (keeping the zoom) so that ``item_id`` is in the middle of the map, and make it current."""
         rows = self.session.rows_of([item_id])
-        if self.tree is None or len(rows) == 0:
+        if self.index is None or len(rows) == 0:
             return
         (x0, x1), (y0, y1) = self.view_box.viewRange()
         x, y = self.xy[int(rows[0])]
@@ -424,34 +328,32 @@ class MapView(QWidget):
         if m is None or len(m.item_ids) == 0:
             self.xy = np.empty((0, 2), np.float32)
             self._item_ids = np.empty(0, np.int64)
-            self.tree = None
-            for overlay in (self.points, self.humans, self.selected, self.neighbour_marks, self.current_mark):
+            self.index = None
+            self.layers.set_map(self.xy, self.size)
+            self.layers.clear()
+            for overlay in (self.humans, self.selected, self.neighbour_marks, self.current_mark):
                 overlay.clear()
             self.links.setData([], [])
             self.shade.hide()
-            self._loaded, self._loaded_rect, self.density_mode = None, None, False
-            self.density.hide()
-            self.density_selected.hide()
             self.legend.hide()
             self.hint.setText("")
             self.cluster_overlay.set_clusters(self.xy, np.empty(0, np.int32))
             return
-        from scipy.spatial import cKDTree  # here, not at import: the window shows before scipy loads
-
         self.xy = np.asarray(m.xy, np.float32)
         self._item_ids = np.asarray(m.item_ids, np.int64)
-        self.tree = cKDTree(self.xy)
+        self.index = PointIndex(self.xy)
         self.size = point_size(len(self.xy))
+        self.layers.set_map(self.xy, self.size)
         self._folders = None
         start = self._morph_start(old_ids, old_xy)
         self._recolour(draw_points=False)
         self.fit()
-        self._set_positions(self.xy if start is None else start)
+        self.layers.draw(self.xy if start is None else start)
         self._update_overlays()
         self.drawn = True
         self.legend.show()
         self._place_legend()
-        zoom = " · zoom in for single points" if self.large else ""  # zoomed out it is a density image
+        zoom = " · zoom in for single points" if self.layers.large else ""  # zoomed out it is a density image
         self.hint.setText(f"{len(self.xy):,} images · hover to preview · click to select{zoom}")
         if start is not None:
             self._morph = (start, self.xy, 0)
@@ -500,7 +402,7 @@ class MapView(QWidget):
         picking; the map replaces it (moving each point from its preview place) when it lands."""
         self._morph_timer.stop()
         self.previewing = True
-        self.tree = None
+        self.index = None
         self._item_ids = np.asarray(item_ids, np.int64)
         self.xy = np.asarray(xy, np.float32)
         self.size = point_size(len(self.xy))
@@ -508,13 +410,15 @@ class MapView(QWidget):
         grey[:] = [pg.mkBrush(style.UNLABELLED), pg.mkBrush(0, 0, 0, 0)]
         self._colouring = Colouring(np.zeros(len(self.xy), np.int64), [], np.zeros(len(self.xy), np.int64), grey)
         self._codes = self._colouring.codes
+        self.layers.set_map(self.xy, self.size)
+        self.layers.set_colours(grey, self._codes)
         for overlay in (self.humans, self.selected, self.neighbour_marks, self.current_mark):
             overlay.clear()
         self.density_selected.hide()
         self.links.setData([], [])
         self.legend.hide()
         self.fit()
-        self._set_positions(self.xy)
+        self.layers.draw(self.xy)
         self.hint.setText(f"{len(self.xy):,} images · quick preview (PCA) while the map is computed")
 
     # ---- moving from the old layout to the new one ------------------------------------------
@@ -538,118 +442,26 @@ class MapView(QWidget):
         frame += 1
         t = frame / MORPH_FRAMES
         t = t * t * (3 - 2 * t)  # ease in and out
-        self._set_positions(start + (end - start) * t)
+        self.layers.draw(start + (end - start) * t)
         if frame >= MORPH_FRAMES:
             self._morph = None
             self._morph_timer.stop()
         else:
             self._morph = (start, end, frame)
 
-    def _set_positions(self, xy: np.ndarray) -> None:
-        if self.large:  # the points around the view, or the density image (after ``fit``)
-            self._loaded, self._loaded_rect = np.empty(0, np.int64), None
-            self.points.clear()
-            self.refresh_view()
-            return
-        self._loaded, self.density_mode = None, False
-        self.density.hide()
-        self.density_selected.hide()
-        self.points.show()
-        self.points.set_positions(xy, self.size, self._colouring.palette, self._codes)
-
-    # ---- a map too big to draw point by point ---------------------------------------------
-    density_above = DENSITY_ABOVE  # class attributes, so tests can try the big-map paths on small maps
-    loaded_max = LOADED_MAX
-    overlay_points_max = OVERLAY_POINTS_MAX
-
-    @property
-    def large(self) -> bool:
-        """More points than ``density_above``: the scatter holds only the points around the view,
-        and a density image stands in for them while more than that are in view."""
-        return len(self.xy) > self.density_above
-
+    # ---- a big map: its points or density image follow the view --------------------------------
     def _on_range_changed(self, *_) -> None:
         self._hide_hover()
         self.cluster_overlay.update_view()
-        if self.large:
+        if self.layers.large:
             self._view_timer.start()  # restarted on every move: recomputed once the view rests
 
-    def _view_rect(self) -> tuple[float, float, float, float]:
-        (x0, x1), (y0, y1) = self.view_box.viewRange()
-        return (float(x0), float(y0), float(x1), float(y1))
-
-    def _raster(self) -> tuple[tuple[int, int], int]:
-        """The density image's (W, H) in device pixels of the view, and a drawn point's size in them."""
-        ratio = self.plot.devicePixelRatioF()
-        width = int(np.clip(round(self.view_box.width() * ratio), 1, RASTER_MAX))
-        height = int(np.clip(round(self.view_box.height() * ratio), 1, RASTER_MAX))
-        return (width, height), max(1, round(self.size * ratio))
-
-    def _palette_rgba(self) -> np.ndarray:
-        """(P, 4) uint8 colours of the current palette's brushes (built once per palette)."""
-        palette = self._colouring.palette
-        if self._rgba is None or self._rgba[0] is not palette:
-            rgba = np.array([brush.color().getRgb() for brush in palette], np.uint8).reshape(-1, 4)
-            self._rgba = (palette, rgba)
-        return self._rgba[1]
-
     def refresh_view(self) -> None:
-        """Big maps: draw the density image when more than ``density_above`` points are in view,
-        else the points around the view. Runs ``VIEW_DELAY_MS`` after the view stops moving (and
-        at once when a map is drawn), never while painting."""
+        """Big maps: the density image, or the points around the view, for the view as it is now
+        (``PointLayers.refresh_view``). Runs ``VIEW_DELAY_MS`` after the view stops moving (and at
+        once when a map is drawn), never while painting."""
         self._view_timer.stop()
-        if not self.large or self._colouring is None:
-            return
-        rect = self._view_rect()
-        if np.count_nonzero(inside(self.xy, rect)) > self.density_above:
-            if not self.density_mode:
-                self.density_mode = True
-                self.points.hide()
-                self.points.clear()  # nothing to keep coloured while it is not drawn
-                self._loaded, self._loaded_rect = np.empty(0, np.int64), None
-            self._draw_density(rect)
-        else:
-            changed = self.density_mode
-            if self.density_mode:
-                self.density_mode = False
-                self.density.hide()
-            if self._loaded_rect is None or not contains(self._loaded_rect, rect):
-                self._load_points_around(rect)
-                changed = True
-            self.points.show()
-            if not changed:
-                return
-        self._draw_overlays()
-
-    def _draw_density(self, rect) -> None:
-        shape, splat = self._raster()
-        image = density_image(self.xy, self._codes, self._palette_rgba(), rect, shape, splat)
-        self.density.setImage(image, autoLevels=False)
-        self.density.setRect(rect[0], rect[1], rect[2] - rect[0], rect[3] - rect[1])
-        self.density.show()
-        self._density_rect = rect
-
-    def _load_points_around(self, rect) -> None:
-        """Put the points in and around ``rect`` into the scatter: a margin of up to the view's
-        size on every side, so panning a little needs no reload."""
-        for margin in (1.0, 0.5, 0.25, 0.0):
-            region = grow(rect, margin)
-            near = inside(self.xy, region)
-            if np.count_nonzero(near) <= self.loaded_max:
-                break
-        self._loaded, self._loaded_rect = np.flatnonzero(near), region
-        self.points.set_positions(self.xy[self._loaded], self.size, self._colouring.palette, self._codes[self._loaded])
-
-    def _drawn_part(self, rows: np.ndarray) -> np.ndarray:
-        """Of ``rows``, those in the part of a big map that is drawn (the density image's
-        rectangle, or the loaded points' region); all of them on a small map."""
-        rows = np.asarray(rows, np.int64)
-        if not self.large:
-            return rows
-        region = self._density_rect if self.density_mode else self._loaded_rect
-        if region is None or len(rows) == 0:
-            return rows[:0]
-        return rows[inside(self.xy[rows], region)]
+        self.layers.refresh_view()
 
     # ---- colours ------------------------------------------------------------------------
     def set_colour_mode(self, mode: str) -> None:
@@ -663,7 +475,7 @@ class MapView(QWidget):
         self._recolour()
 
     def _recolour(self, draw_points: bool = True) -> None:
-        if self.tree is None:
+        if self.index is None:
             return
         if self.colour_mode == "folder" and self._folders is None:
             self._folders = folder_groups([self.session.path_of(int(i)) for i in self._item_ids])
@@ -674,7 +486,7 @@ class MapView(QWidget):
 
     def _on_filter(self) -> None:
         """The filter changed: hide what it leaves out (same colours, new hidden mask)."""
-        if self.tree is not None and self._colouring is not None and len(self._colouring.group) == len(self.xy):
+        if self.index is not None and self._colouring is not None and len(self._colouring.group) == len(self.xy):
             self._show_codes()
 
     def _show_codes(self, draw_points: bool = True) -> None:
@@ -686,13 +498,9 @@ class MapView(QWidget):
             self.hidden = self.hidden | ~kept
         self._codes = np.where(self.hidden, len(colouring.palette) - 1, colouring.codes)
         self._brushes = colouring.palette[self._codes]
+        self.layers.set_colours(colouring.palette, self._codes)
         if draw_points:
-            if self._loaded is None:
-                set_brush_codes(self.points, colouring.palette, self._codes)
-            elif len(self._loaded):
-                set_brush_codes(self.points, colouring.palette, self._codes[self._loaded])
-            if self.density_mode:
-                self._draw_density(self._density_rect)
+            self.layers.recolour()
             self._update_overlays()
         self._update_legend_counts()
         self._update_shading()
@@ -727,7 +535,7 @@ class MapView(QWidget):
         self.legend.raise_()
 
     def _update_shading(self) -> None:
-        if not self.shade_box.isChecked() or self.tree is None:
+        if not self.shade_box.isChecked() or self.index is None:
             self.shade.hide()
             return
         image, rect = unlabelled_regions(self.xy, self.session.map_source, self.session.map_confidence)
@@ -742,44 +550,35 @@ class MapView(QWidget):
     def _draw_overlays(self) -> None:
         """Human-label rings, the selection and the current item, for the drawn part of the map."""
         s = self.session
-        if self.tree is None:
+        if self.index is None:
             return
         humans = np.flatnonzero((s.map_source == HUMAN) & ~self.hidden) if len(s.map_source) == len(self.xy) else []
-        humans = self._drawn_part(humans)
-        if self.density_mode and len(humans) > self.overlay_points_max:
+        humans = self.layers.drawn_part(humans)
+        if self.layers.too_many_to_ring(len(humans)):
             humans = humans[:0]  # their colours are in the density image; a ring each would cost a repaint
         self.humans.setData(pos=self.xy[humans], size=self.size + 3, brush=self._brushes[humans])
         self._draw_selection()
         self._on_current(-1 if s.current is None else s.current)
 
     def _on_selection(self) -> None:
-        if self.tree is None:
+        if self.index is None:
             return
         self._draw_selection()
         self._update_legend_counts()
 
     def _draw_selection(self) -> None:
         rows = self.session.rows_of(self.session.selection)
-        shown = self._drawn_part(rows)
-        if self.density_mode and len(shown) > self.overlay_points_max:
-            # Too many to ring one by one: their own density image, full strength, outlined.
+        shown = self.layers.drawn_part(rows)
+        if self.layers.draw_selection(shown):  # too many to ring one by one: their own density image
             self.selected.clear()
-            rect = self._density_rect
-            shape, splat = self._raster()
-            image = density_image(self.xy[shown], self._codes[shown], self._palette_rgba(), rect, shape, splat)
-            self.density_selected.setImage(with_outline(image, SELECTION_RGBA), autoLevels=False)
-            self.density_selected.setRect(rect[0], rect[1], rect[2] - rect[0], rect[3] - rect[1])
-            self.density_selected.show()
         else:
-            self.density_selected.hide()
             self.selected.setData(pos=self.xy[shown], size=self.size + 5, brush=self._brushes[shown])
         # Keep the rest visible but dimmed while something is selected.
-        for layer in (self.points, self.density):
-            layer.setOpacity(0.45 if len(rows) else 1.0)
+        self.layers.dim(len(rows) > 0)
         self.humans.setOpacity(0.6 if len(rows) else 1.0)
 
     def _on_current(self, item_id: int) -> None:
-        if self.tree is None:
+        if self.index is None:
             return
         rows = self.session.rows_of([item_id]) if item_id >= 0 else np.empty(0, np.int64)
         if len(rows) == 0:
@@ -800,17 +599,11 @@ class MapView(QWidget):
     def pick(self, x: float, y: float, max_pixels: float | None = None) -> int | None:
         """The map row nearest to view point (x, y) within ``max_pixels`` screen pixels, or None."""
         m = self.session.map
-        if self.tree is None or m is None or len(m.item_ids) != len(self.xy):
+        if self.index is None or m is None or len(m.item_ids) != len(self.xy):
             return None
         max_pixels = max_pixels if max_pixels is not None else max(6.0, self.size)
         pixel = self.view_box.viewPixelSize()[0] or 1.0
-        distances, rows = self.tree.query((x, y), k=16, distance_upper_bound=max_pixels * pixel)
-        for distance, row in zip(np.atleast_1d(distances), np.atleast_1d(rows)):
-            if not np.isfinite(distance):
-                return None
-            if not (len(self.hidden) and self.hidden[row]):
-                return int(row)
-        return None
+        return self.index.nearest(x, y, max_pixels * pixel, self.hidden)
 
     def viewport_pos(self, row: int) -> QPoint:
         """Where map row ``row`` is drawn, in the plot viewport's pixel coordinates (for tests
@@ -832,10 +625,7 @@ class MapView(QWidget):
         self.session.set_current(item_id)
 
     def _on_region(self, polygon: np.ndarray, modifiers) -> None:
-        inside = points_in_polygon(self.xy, polygon)
-        if len(self.hidden) == len(inside):
-            inside &= ~self.hidden
-        rows = np.flatnonzero(inside)
+        rows = rows_in_polygon(self.xy, polygon, self.hidden)
         add = bool(modifiers & Qt.KeyboardModifier.ControlModifier)
         remove = bool(modifiers & Qt.KeyboardModifier.AltModifier)
         self.session.select_rows(rows, "remove" if remove else "add" if add else "replace")
@@ -883,7 +673,7 @@ class MapView(QWidget):
         self.hover_mark.clear()
 
     def _update_hover(self) -> None:
-        if self._hover_pos is None or self.tree is None or self._dragging:
+        if self._hover_pos is None or self.index is None or self._dragging:
             self._hide_hover()
             return
         p = self.view_box.mapSceneToView(self._hover_pos)

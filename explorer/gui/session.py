@@ -7,6 +7,12 @@ reloads what changed and emits a signal; views listen and never talk to each oth
 Item identity: views speak in item ids; the map speaks in row positions (``map.item_ids[row]``).
 ``rows_of`` and ``ids_of`` translate, vectorised.
 
+Opening a project (``open_project``) creates the ``Project`` at once (a bad folder raises there)
+and reads its tables on a worker (``explorer.gui.tables.read_tables``, latest request wins):
+``opening`` is true meanwhile and the session looks like an empty project; ``projectOpened``
+fires when the tables landed (``openFailed`` when they could not be read). A label action or an
+outside change while they are read makes them be read again.
+
 The filter (``set_filter``, see ``explorer.store.filters``) is worked out on a worker thread,
 latest request wins; ``filtered`` holds the item ids it keeps (None: no filter) and follows label,
 class and item changes. Views hide what is outside it.
@@ -21,12 +27,23 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from explorer.gui.jobs import JobRunner
+from explorer.gui.tables import (
+    HUMAN,
+    NONE,
+    PSEUDO,
+    MapOrder,
+    ProjectTables,
+    align_labels,
+    current_map,
+    empty_labels,
+    map_clusters,
+    read_tables,
+)
 from explorer.store import HUMAN_SOURCES, LabelClass, LabelTable, Project, ProjectError
 from explorer.store.filters import FileFacts, Filter, matching_ids, read_file_facts
-from explorer.store.ids import lookup, lookup_unsorted, pair_keys
+from explorer.store.ids import lookup, pair_keys
 
-# Codes for ``Session.map_source``: what kind of label each map row has.
-NONE, HUMAN, PSEUDO = 0, 1, 2
+__all__ = ["HUMAN", "NONE", "PSEUDO", "ItemInfo", "Session"]  # the label codes, for the views
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,8 @@ class ItemInfo:
 
 class Session(QObject):
     projectChanged = Signal()  # a project was opened or closed (everything else reloads too)
+    projectOpened = Signal()  # an opened project's tables landed (after projectChanged and the rest)
+    openFailed = Signal(str)  # its tables could not be read (the project is closed again): why
     itemsChanged = Signal()  # the item list changed (after a scan)
     mapChanged = Signal()  # a new map (or none)
     clustersChanged = Signal()  # the map's clusters were found again
@@ -59,19 +78,19 @@ class Session(QObject):
         super().__init__(parent)
         self.project: Project | None = None
         self.map = None  # explorer.workflow.MapData | None
-        self.labels = LabelTable(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, object), np.empty(0))
+        self.labels = empty_labels()
         self.classes: list[LabelClass] = []
         self.selection = np.empty(0, np.int64)  # sorted unique item ids
         self.current: int | None = None
         self._paths: dict[int, str] = {}
+        self.recorded = 0  # items the project has recorded, readable or not (0: never scanned)
         self._label_counts: tuple | None = None
         # Map-aligned label state (N,), recomputed with the label table.
         self.map_class_index = np.empty(0, np.int64)  # position in ``classes``, -1 none
         self.map_source = np.empty(0, np.int8)  # NONE / HUMAN / PSEUDO
         self.map_confidence = np.empty(0, np.float64)
         self.map_clusters = np.empty(0, np.int32)  # (N,) cluster per map row, -1 none; empty: not found
-        self._map_order = np.empty(0, np.int64)  # argsort of map.item_ids
-        self._map_sorted = np.empty(0, np.int64)
+        self._map_order = MapOrder.of(None)  # map.item_ids sorted, for ids -> rows
         # The filter: the rule asked for, and (once worked out) the rule shown and what it keeps.
         self.filter: Filter | None = None
         self.filtered: np.ndarray | None = None  # sorted item ids; None = no filter
@@ -81,24 +100,72 @@ class Session(QObject):
         self._filtering = JobRunner(latest_wins=True, parent=self)
         self._filtering.finished.connect(self._filter_done)
         self._filtering.failed.connect(lambda _r, _n, text: self.message.emit(f"filter: {text}"))
+        # Opening: the tables are read here, latest request wins (``reading.progress`` says how far).
+        self.reading = JobRunner(latest_wins=True, parent=self)
+        self.reading.finished.connect(self._tables_read)
+        self.reading.failed.connect(self._tables_failed)
+        self.reading.cancelled.connect(self._tables_failed)
+        self._opening = 0  # the request reading the tables of the project being opened; 0: none
         self.labelsChanged.connect(lambda: self._refilter(labels_only=True))
         self.classesChanged.connect(lambda: self._refilter(labels_only=True))
         self.itemsChanged.connect(self._refilter)
         self.mapChanged.connect(self._refilter)
 
     # ---- project ------------------------------------------------------------------------
-    def open_project(self, root: str | Path, state_dir: str | Path | None = None) -> None:
-        """Open (or create) the project for the folder ``root``. Raises ProjectError."""
+    def open_project(self, root: str | Path, state_dir: str | Path | None = None) -> int:
+        """Open (or create) the project for the folder ``root``: at once (raises ProjectError, or
+        StateNotWritable for a folder it cannot keep its state in), with its tables read on a
+        worker; ``projectOpened`` fires when they landed. Returns the reading's request id."""
         project = Project(root, state_dir)
         self.close_project(emit=False)
         self.project = project
-        self._paths = project.paths_by_id()
-        self.selection = np.empty(0, np.int64)
-        self.current = None
-        self._forget_filter()
-        self._reload_classes()
-        self._load_map()
-        self._reload_labels()
+        request = self._read_tables()  # lands on this thread, after the signals below
+        self._emit_all()  # an empty project until the tables land
+        return request
+
+    @property
+    def opening(self) -> bool:
+        """A project is open but its tables are still being read."""
+        return self._opening != 0
+
+    def _read_tables(self) -> int:
+        project = self.project
+        self._opening = self.reading.start(
+            "open", lambda progress, cancel: read_tables(project, progress=progress, cancel=cancel)
+        )
+        return self._opening
+
+    def _read_again(self) -> bool:
+        """While opening, the store changed (a label action, an outside change): read the tables
+        again, latest request wins. True when it did (the caller then has nothing to reload)."""
+        if not self.opening:
+            return False
+        self._read_tables()
+        return True
+
+    def _tables_read(self, request: int, _name: str, tables: ProjectTables) -> None:
+        if request != self._opening or tables.project is not self.project:
+            return  # a project opened (or closed) since
+        self._opening = 0
+        self._paths = tables.paths
+        self.recorded = tables.recorded
+        self.classes = tables.classes
+        self.map = tables.map
+        self._map_order = tables.map_order
+        self.map_clusters = tables.clusters
+        self.labels = tables.labels
+        self._set_aligned(tables.aligned)
+        self._emit_all()
+        self.projectOpened.emit()
+
+    def _tables_failed(self, request: int, _name: str, text: str = "cancelled") -> None:
+        if request != self._opening:
+            return
+        root = self.project.root if self.project is not None else ""
+        self.close_project()
+        self.openFailed.emit(f"Cannot open {root}: {text}")
+
+    def _emit_all(self) -> None:
         self.projectChanged.emit()
         self.itemsChanged.emit()
         self.classesChanged.emit()
@@ -109,11 +176,15 @@ class Session(QObject):
         self.filterChanged.emit()
 
     def close_project(self, emit: bool = True) -> None:
+        if self._opening:
+            self.reading.cancel()  # it lands as stale: ``_tables_read`` drops it
+            self._opening = 0
         if self.project is not None:
             self.project.close()
         self.project = None
         self.map = None
         self._paths = {}
+        self.recorded = 0
         self.classes = []
         self.selection = np.empty(0, np.int64)
         self.current = None
@@ -130,7 +201,7 @@ class Session(QObject):
 
     def reload_items(self) -> None:
         """After a scan: new paths, new counts."""
-        if self.project is None:
+        if self.project is None or self._read_again():
             return
         self._paths = self.project.paths_by_id()
         self._files = None
@@ -140,7 +211,7 @@ class Session(QObject):
 
     def reload_map(self) -> None:
         """After a map run finished: show the newest map."""
-        if self.project is None:
+        if self.project is None or self._read_again():
             return
         self._paths = self.project.paths_by_id()
         self._files = None  # a build scans first
@@ -155,6 +226,8 @@ class Session(QObject):
 
     def reload_labels(self, edited: bool = False) -> None:
         """Re-read the label table (after propagation, or any outside change)."""
+        if self._read_again():
+            return
         self._reload_labels()
         self.labelsChanged.emit()
         if edited:
@@ -164,7 +237,7 @@ class Session(QObject):
         """New pseudo-labels (already saved to the store) into the label table in memory: the
         same table the store would give back, without reading 100k rows again after every
         propagation. Human labels win; rejected (item, class) pairs are left out."""
-        if self.project is None:
+        if self.project is None or self._read_again():
             return
         table = self.labels
         human = np.isin(table.source, HUMAN_SOURCES)
@@ -189,68 +262,37 @@ class Session(QObject):
         self.labelsChanged.emit()
 
     def _load_map(self) -> None:
-        from explorer import workflow  # light: numpy and the store only
-
-        self.map = workflow.current_map(self.project) if self.project is not None else None
-        if self.map is not None:
-            self.map.xy = np.ascontiguousarray(self.map.xy, dtype=np.float32)
+        self.map = current_map(self.project) if self.project is not None else None
         self._align_map()
 
     def _load_clusters(self) -> None:
-        found = None
-        if self.map is not None:
-            found = self.project.load_run_array(self.map.run_id, "clusters")
-        ok = found is not None and len(found) == len(self.map.item_ids)
-        self.map_clusters = np.asarray(found, np.int32) if ok else np.empty(0, np.int32)
+        self.map_clusters = map_clusters(self.project, self.map) if self.project is not None else np.empty(0, np.int32)
 
     def _align_map(self) -> None:
         self._load_clusters()
-        if self.map is None:
-            self._map_order = np.empty(0, np.int64)
-            self._map_sorted = np.empty(0, np.int64)
-            return
-        ids = np.asarray(self.map.item_ids, np.int64)
-        self._map_order = np.argsort(ids, kind="stable")
-        self._map_sorted = ids[self._map_order]
+        self._map_order = MapOrder.of(self.map)
 
     def _reload_classes(self) -> None:
         self.classes = self.project.classes() if self.project is not None else []
 
     def _reload_labels(self) -> None:
-        if self.project is None:
-            self.labels = LabelTable(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, object), np.empty(0))
-        else:
-            self.labels = self.project.label_table()
+        self.labels = self.project.label_table() if self.project is not None else empty_labels()
         self._align_labels()
 
     def _align_labels(self) -> None:
-        n = len(self.map.item_ids) if self.map is not None else 0
-        self.map_class_index = np.full(n, -1, np.int64)
-        self.map_source = np.zeros(n, np.int8)
-        self.map_confidence = np.full(n, np.nan)
-        if n == 0 or len(self.labels) == 0:
-            return
-        pos, found = lookup(self.labels.item_ids, np.asarray(self.map.item_ids, np.int64))
-        class_ids = np.full(n, -1, np.int64)
-        class_ids[found] = self.labels.class_ids[pos[found]]
-        source = np.full(n, "", object)
-        source[found] = self.labels.source[pos[found]]
-        self.map_confidence[found] = self.labels.confidence[pos[found]]
-        self.map_class_index = self._class_positions(class_ids)
-        self.map_source[np.isin(source, HUMAN_SOURCES)] = HUMAN
-        self.map_source[source == "pseudo"] = PSEUDO
-        self.map_source[self.map_class_index < 0] = NONE
+        self._set_aligned(align_labels(self.map, self.labels, self.classes))
 
-    def _class_positions(self, class_ids: np.ndarray) -> np.ndarray:
-        """Store class ids -> positions in ``self.classes`` (-1 for none or unknown)."""
-        return lookup_unsorted(np.array([c.id for c in self.classes], np.int64), class_ids)[0]
+    def _set_aligned(self, aligned) -> None:
+        self.map_class_index = aligned.class_index
+        self.map_source = aligned.source
+        self.map_confidence = aligned.confidence
 
     # ---- lookups ------------------------------------------------------------------------
     def rows_of(self, item_ids) -> np.ndarray:
         """Map row positions of ``item_ids`` (ids not on the map are left out)."""
         ids = np.atleast_1d(np.asarray(item_ids, np.int64))
-        pos, found = lookup(self._map_sorted, ids)
-        return self._map_order[pos[found]]
+        pos, found = lookup(self._map_order.sorted, ids)
+        return self._map_order.order[pos[found]]
 
     def ids_of(self, rows) -> np.ndarray:
         if self.map is None:
@@ -450,6 +492,8 @@ class Session(QObject):
         except ProjectError as exc:
             self.message.emit(str(exc))
             return None
+        if self._read_again():
+            return label
         self._reload_classes()
         self._reload_labels()
         self.classesChanged.emit()
@@ -515,12 +559,14 @@ class Session(QObject):
 
     def _classes_may_have_changed(self, action: str | None) -> None:
         # Undoing a class delete or merge brings the class back (and redo removes it again).
-        if action and [c.id for c in self.project.classes()] != [c.id for c in self.classes]:
+        if action and not self.opening and [c.id for c in self.project.classes()] != [c.id for c in self.classes]:
             self._reload_classes()
             self.classesChanged.emit()
 
     def reload_classes(self, edited: bool = False) -> None:
         """After a class was renamed, recoloured, moved, merged or deleted in the store."""
+        if self._read_again():
+            return
         self._reload_classes()
         self._reload_labels()
         self.classesChanged.emit()
@@ -532,8 +578,9 @@ class Session(QObject):
         if event is None:
             self.message.emit(none)
             return 0
-        self._reload_labels()
-        self.labelsChanged.emit()
+        if not self._read_again():
+            self._reload_labels()
+            self.labelsChanged.emit()
         self.labelsEdited.emit()
         self.message.emit(text)
         return 1
@@ -541,6 +588,8 @@ class Session(QObject):
     # ---- clusters -----------------------------------------------------------------------
     def reload_clusters(self) -> None:
         """After the clusters of the current map were found again."""
+        if self._read_again():
+            return
         self._load_clusters()
         self.clustersChanged.emit()
 

@@ -77,6 +77,18 @@ def build_project(root: Path, with_map: bool = True):
 
 
 @pytest.fixture
+def wait_opened(qtbot):
+    """``wait_opened(session)``: wait until the project it is opening has been read (opening reads
+    the tables on a worker)."""
+
+    def wait(session, timeout: int = 15000) -> None:
+        qtbot.waitUntil(lambda: not session.opening, timeout=timeout)
+        assert session.project is not None
+
+    return wait
+
+
+@pytest.fixture
 def make_project():
     return build_project
 
@@ -96,7 +108,7 @@ def settings(tmp_path: Path):
 
 
 @pytest.fixture
-def window(qtbot, project_dir, settings):
+def window(qtbot, project_dir, settings, wait_opened):
     import pyqtgraph as pg
 
     from explorer.gui import style
@@ -109,6 +121,7 @@ def window(qtbot, project_dir, settings):
     win.show()
     qtbot.waitExposed(win)
     assert win.open_project(project_dir)
+    wait_opened(win.session)
     win.activateWindow()
     yield win
     win.close()

@@ -113,16 +113,16 @@ def big_project(root):
 
 
 @pytest.fixture
-def big_window(qtbot, tmp_path, settings, monkeypatch):
+def big_window(qtbot, tmp_path, settings, monkeypatch, wait_opened):
     import pyqtgraph as pg
 
     from explorer.gui import style
     from explorer.gui.main_window import MainWindow
-    from explorer.gui.scatter import MapView
+    from explorer.gui.map_layers import PointLayers
 
-    monkeypatch.setattr(MapView, "density_above", 1000)
-    monkeypatch.setattr(MapView, "loaded_max", 1200)
-    monkeypatch.setattr(MapView, "overlay_points_max", 100)
+    monkeypatch.setattr(PointLayers, "density_above", 1000)
+    monkeypatch.setattr(PointLayers, "loaded_max", 1200)
+    monkeypatch.setattr(PointLayers, "overlay_points_max", 100)
     big_project(tmp_path / "big")
     pg.setConfigOptions(background=style.PLOT, antialias=False)
     win = MainWindow(settings)
@@ -131,6 +131,7 @@ def big_window(qtbot, tmp_path, settings, monkeypatch):
     win.show()
     qtbot.waitExposed(win)
     assert win.open_project(tmp_path / "big")
+    wait_opened(win.session)
     win.map_view.refresh_view()
     yield win
     win.close()
@@ -144,7 +145,7 @@ def rows_in(window, folder: str) -> np.ndarray:
 def pixel_at(view, image_item, x: float, y: float) -> np.ndarray:
     """The RGBA of ``image_item`` (a density image) at map point (x, y)."""
     image = image_item.image
-    x0, y0, x1, y1 = view._density_rect
+    x0, y0, x1, y1 = view.layers.density_rect
     i = int((x - x0) / (x1 - x0) * image.shape[0])
     j = int((y - y0) / (y1 - y0) * image.shape[1])
     return image[i, j]
@@ -160,7 +161,7 @@ def test_zoomed_out_the_map_is_a_density_image(big_window):
     from explorer.gui import style
 
     view = big_window.map_view
-    assert view.large and view.density_mode
+    assert view.layers.large and view.layers.density_mode
     assert view.density.isVisible() and not view.points.isVisible() and len(view.points.data) == 0
     for name, (x, y) in CENTRES.items():
         assert pixel_at(view, view.density, x, y)[3] > 100, name
@@ -174,21 +175,21 @@ def test_zoomed_out_the_map_is_a_density_image(big_window):
 def test_zoomed_in_the_scatter_holds_the_points_around_the_view(qtbot, big_window):
     view = big_window.map_view
     zoom(view, *CENTRES["left"], 0.5)
-    qtbot.waitUntil(lambda: not view.density_mode, timeout=3000)  # after the debounce, by itself
+    qtbot.waitUntil(lambda: not view.layers.density_mode, timeout=3000)  # after the debounce, by itself
     assert view.points.isVisible() and not view.density.isVisible()
-    visible = np.flatnonzero(inside(view.xy, view._view_rect()))
-    loaded = view._loaded
+    visible = np.flatnonzero(inside(view.xy, view.layers.view_rect()))
+    loaded = view.layers.loaded
     assert set(visible.tolist()) <= set(loaded.tolist()) and len(view.points.data) == len(loaded)
-    assert len(loaded) <= view.loaded_max < N
+    assert len(loaded) <= view.layers.loaded_max < N
     assert np.allclose(view.points.data["x"], view.xy[loaded, 0])
     zoom(view, CENTRES["left"][0] + 0.1, 0.1, 0.5)  # a small pan stays inside the loaded region
     view.refresh_view()
-    assert view._loaded is loaded
+    assert view.layers.loaded is loaded
     zoom(view, *CENTRES["right"], 0.5)  # a far one loads the points there
     view.refresh_view()
-    assert view._loaded is not loaded and (view.xy[view._loaded, 0] > 0).all()
+    assert view.layers.loaded is not loaded and (view.xy[view.layers.loaded, 0] > 0).all()
     view.fit()
-    qtbot.waitUntil(lambda: view.density_mode, timeout=3000)
+    qtbot.waitUntil(lambda: view.layers.density_mode, timeout=3000)
     assert len(view.points.data) == 0
 
 
@@ -247,5 +248,5 @@ def test_a_big_preview_is_a_density_image_too(big_window):
     view = big_window.map_view
     m = big_window.session.map
     view.show_preview(m.item_ids, m.xy * 2)
-    assert view.previewing and view.density_mode and view.density.isVisible()
+    assert view.previewing and view.layers.density_mode and view.density.isVisible()
     assert pixel_at(view, view.density, 2 * CENTRES["left"][0], 0.0)[3] > 0

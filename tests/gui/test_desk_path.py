@@ -57,7 +57,7 @@ def review_key(qtbot, window, key) -> None:
     qtbot.keyClick(window.review.picture, key)
 
 
-def test_a_whole_labelling_session(qtbot, window, settings, project_dir):
+def test_a_whole_labelling_session(qtbot, window, settings, project_dir, wait_opened):
     s = window.session
     add_classes(qtbot, window)
     red = rows_of_cluster(window, "red")
@@ -103,7 +103,7 @@ def test_a_whole_labelling_session(qtbot, window, settings, project_dir):
         window.map_view.plot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
     )
     assert (second, rejected_class) in set(s.project.rejections())
-    qtbot.waitUntil(lambda: not window.propagation.busy and not window._propagate_timer.isActive(), timeout=15000)
+    qtbot.waitUntil(lambda: not window.propagation.busy and not window.loop.propagation_due, timeout=15000)
     before = s.project.label_table()
     history = s.history(50)
 
@@ -115,6 +115,7 @@ def test_a_whole_labelling_session(qtbot, window, settings, project_dir):
     qtbot.addWidget(again)
     again.show()
     assert again.restore_last_project()
+    wait_opened(again.session)
     t = again.session
     after = t.project.label_table()
     human = np.isin(before.source, ["seed", "accepted"])

@@ -165,6 +165,7 @@ def test_export_dialog_writes_only_the_filtered_or_the_selected(qtbot, window, t
             box.setCurrentIndex(box.findData(choice))
             dialog.path_edit.setText(str(out))
             dialog.refresh()
+            qtbot.waitUntil(lambda: not dialog.counting, timeout=15_000)  # counted on a worker
             assert dialog.last_preview.rows == (30 if choice == "filtered" else 3)
             qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
 

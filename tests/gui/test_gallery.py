@@ -18,17 +18,18 @@ from explorer.gui.session import Session
 from explorer.gui.thumbnails import Thumbnails, cache_path
 
 
-def open_session(project_dir: Path) -> tuple[Session, Thumbnails]:
+def open_session(project_dir: Path, wait_opened) -> tuple[Session, Thumbnails]:
     """A session on the fixture project and thumbnails cached in its state folder."""
     session = Session()
     session.open_project(project_dir)
+    wait_opened(session)
     thumbs = Thumbnails(session.absolute_path, cache_dir=session.project.state_dir / "thumbs")
     return session, thumbs
 
 
 @pytest.fixture
-def session(project_dir):
-    session, thumbs = open_session(project_dir)
+def session(project_dir, wait_opened):
+    session, thumbs = open_session(project_dir, wait_opened)
     yield session, thumbs
     thumbs.clear()
     thumbs.wait(5000)

@@ -50,7 +50,7 @@ def test_near_duplicates_side_by_side(qtbot, window):
     assert "near-duplicate" in window.statusBar().currentMessage()
 
 
-def test_preview_shows_while_the_map_is_computed(qtbot, tmp_path, settings, make_project):
+def test_preview_shows_while_the_map_is_computed(qtbot, tmp_path, settings, make_project, wait_opened):
     from explorer.gui.main_window import MainWindow
 
     project = make_project(tmp_path / "p", with_map=False)
@@ -60,6 +60,7 @@ def test_preview_shows_while_the_map_is_computed(qtbot, tmp_path, settings, make
     qtbot.addWidget(window)
     window.show()
     assert window.open_project(tmp_path / "p")
+    wait_opened(window.session)
     seen = []
     original = window.map_view.show_preview
     window.map_view.show_preview = lambda ids, xy: (seen.append(len(ids)), original(ids, xy))

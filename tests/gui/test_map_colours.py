@@ -113,7 +113,7 @@ def test_pseudo_labels_applied_in_memory_match_the_store(qtbot, window):
 def test_fast_brush_codes_match_pyqtgraph(qtbot):
     import pyqtgraph as pg
 
-    from explorer.gui.scatter import set_brush_codes
+    from explorer.gui.map_layers import set_brush_codes
 
     rng = np.random.default_rng(0)
     xy = rng.normal(0, 1, (500, 2))

@@ -40,8 +40,8 @@ def source_of(session, item_id: int) -> tuple[int, str]:
 
 
 @pytest.fixture
-def review(qtbot, project_dir):
-    session, thumbs = open_session(project_dir)
+def review(qtbot, project_dir, wait_opened):
+    session, thumbs = open_session(project_dir, wait_opened)
     seed_and_propagate(session)
     widget = ReviewQueue(session, thumbs)
     widget.resize(520, 760)

@@ -82,7 +82,7 @@ def test_evaluate_in_the_window_on_the_peoples_labels_shows_the_table(qtbot, win
 
 
 def test_window_trains_on_two_processes(qtbot, window):
-    """The Processes setting reaches the trainer: helper processes start from the window's
+    """The Processes setting reaches the trainer: extra training processes start from the window's
     worker thread, train with it, and the run records them."""
     for key, value in (("device", "cpu"), ("epochs", 1), ("backbone", "small-cnn"), ("processes", 2)):
         window.settings.setValue(f"train/{key}", value)

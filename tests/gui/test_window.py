@@ -68,7 +68,7 @@ def test_window_shows_the_map(window):
     assert len({id(b) for b in window.map_view.points.data["brush"]}) <= 2
 
 
-def test_empty_state_without_a_map(qtbot, tmp_path, settings, make_project):
+def test_empty_state_without_a_map(qtbot, tmp_path, settings, make_project, wait_opened):
     from explorer.gui.main_window import MainWindow
 
     root = tmp_path / "nomap"
@@ -77,6 +77,7 @@ def test_empty_state_without_a_map(qtbot, tmp_path, settings, make_project):
     qtbot.addWidget(win)
     win.show()
     assert win.open_project(root)
+    wait_opened(win.session)
     assert win.map_stack.currentWidget() is win.empty
     assert "No map yet" in win.empty.title.text()
     assert "60 images" in win.empty.text.text()
@@ -262,7 +263,7 @@ def test_confidence_is_calibrated_in_the_background_once_enough_labels(qtbot, wi
     add_classes(qtbot, window)
     seed_each_cluster(qtbot, window, per_cluster=2)
     s, text = window.session, window.label_panel.propagation_text
-    qtbot.waitUntil(lambda: window.settled() and not window._propagate_timer.isActive(), timeout=15000)
+    qtbot.waitUntil(lambda: window.settled() and not window.loop.propagation_due, timeout=15000)
     assert "not yet calibrated" in text.text()
     seed_each_cluster(qtbot, window, per_cluster=8)  # 24 labels: enough to check against
     qtbot.waitUntil(lambda: window.settled() and "calibrated on 24 hidden" in text.text(), timeout=30000)
@@ -284,7 +285,7 @@ def test_export_csv(qtbot, window, tmp_path):
     add_classes(qtbot, window)
     seed_each_cluster(qtbot, window, per_cluster=1)
     out = tmp_path / "labels.csv"
-    qtbot.waitUntil(lambda: not window.propagation.busy and not window._propagate_timer.isActive(), timeout=15000)
+    qtbot.waitUntil(lambda: not window.propagation.busy and not window.loop.propagation_due, timeout=15000)
     assert window.export_to(out, "csv")
     qtbot.waitUntil(lambda: not window.jobs.busy, timeout=15000)
     assert not window.last_error, window.last_error
@@ -297,13 +298,14 @@ def test_export_csv(qtbot, window, tmp_path):
     assert all(r["path"].startswith(r["label"] + "/") for r in seeds)
 
 
-def test_settings_remember_last_project(qtbot, window, settings, project_dir):
+def test_settings_remember_last_project(qtbot, window, settings, project_dir, wait_opened):
     window.close()
     from explorer.gui.main_window import MainWindow
 
     again = MainWindow(settings)
     qtbot.addWidget(again)
     assert again.restore_last_project()
+    wait_opened(again.session)
     assert again.session.project.root == project_dir.resolve()
     again.close()
 
@@ -325,9 +327,9 @@ def test_point_size_shrinks_with_count(n):
 
 def test_labels_from_another_process_show_up(qtbot, window, project_dir):
     add_classes(qtbot, window, ("x",))
-    window._check_outside_changes()  # the window notes where the store is
+    window.loop.check_outside_changes()  # the window notes where the store is
     with Project(project_dir) as other:  # a CLI command or a second window
         cls = other.class_by_name("x").id
         other.set_labels([int(window.session.map.item_ids[0])], cls, source="seed")
-    window._check_outside_changes()
+    window.loop.check_outside_changes()
     assert window.session.counts()["human"] == 1

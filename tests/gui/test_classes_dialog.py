@@ -1,4 +1,4 @@
-"""The class manager driven as a person would: select rows, click buttons, answer the dialogs."""
+"""The Classes dialog driven as a person would: select rows, click buttons, answer the dialogs."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QColorDialog, QInputDialog, QMessageBox
 
-from explorer.gui.class_manager import (
-    ClassManager,
-    ClassManagerDialog,
+from explorer.gui.classes_dialog import (
+    ClassesDialog,
+    ClassesEditor,
     delete_preview,
     merge_preview,
     reload_session,
@@ -22,7 +22,7 @@ from explorer.store.project import ClassUsage
 
 
 @pytest.fixture
-def session(qtbot, tmp_path, make_project):
+def session(qtbot, tmp_path, make_project, wait_opened):
     """A session on the shapes project: red (4 seed, 1 accepted), green (3 seed), blue; 5 red and
     6 green pseudo-labels; one green pseudo-label rejected."""
     root = tmp_path / "shapes"
@@ -39,13 +39,14 @@ def session(qtbot, tmp_path, make_project):
     project.close()
     s = Session()
     s.open_project(root)
+    wait_opened(s)
     yield s
     s.close_project()
 
 
 @pytest.fixture
-def manager(qtbot, session):
-    widget = ClassManager(session)
+def editor(qtbot, session):
+    widget = ClassesEditor(session)
     qtbot.addWidget(widget)
     widget.show()
     return widget
@@ -77,11 +78,11 @@ def answers(monkeypatch):
     return replies
 
 
-def rows(manager: ClassManager) -> list[list[str]]:
+def rows(editor: ClassesEditor) -> list[list[str]]:
     out = []
-    for k in range(manager.class_list.topLevelItemCount()):
-        item = manager.class_list.topLevelItem(k)
-        out.append([item.text(c) for c in range(len(manager.COLUMNS))])
+    for k in range(editor.class_list.topLevelItemCount()):
+        item = editor.class_list.topLevelItem(k)
+        out.append([item.text(c) for c in range(len(editor.COLUMNS))])
     return out
 
 
@@ -90,58 +91,58 @@ def click(qtbot, button) -> None:
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
 
 
-def test_list_shows_keys_names_counts_and_swatches(manager):
-    assert rows(manager) == [["1", "red", "5", "5"], ["2", "green", "3", "6"], ["3", "blue", "0", "0"]]
-    assert not manager.class_list.topLevelItem(0).icon(1).isNull()
-    assert not manager.rename_button.isEnabled() and not manager.delete_button.isEnabled()
+def test_list_shows_keys_names_counts_and_swatches(editor):
+    assert rows(editor) == [["1", "red", "5", "5"], ["2", "green", "3", "6"], ["3", "blue", "0", "0"]]
+    assert not editor.class_list.topLevelItem(0).icon(1).isNull()
+    assert not editor.rename_button.isEnabled() and not editor.delete_button.isEnabled()
 
 
-def test_add_rename_and_recolour_through_the_dialogs(qtbot, manager, session, answers):
+def test_add_rename_and_recolour_through_the_dialogs(qtbot, editor, session, answers):
     answers["text"] = ("cyan", True)
     with qtbot.waitSignal(session.classesChanged):
-        click(qtbot, manager.add_button)
-    assert rows(manager)[3] == ["4", "cyan", "0", "0"] and manager.status.text() == "added 'cyan' on key 4"
+        click(qtbot, editor.add_button)
+    assert rows(editor)[3] == ["4", "cyan", "0", "0"] and editor.status.text() == "added 'cyan' on key 4"
 
-    manager.select([session.classes[0].id])
+    editor.select([session.classes[0].id])
     answers["text"] = ("  crimson ", True)
     with qtbot.waitSignal(session.classesChanged):
-        click(qtbot, manager.rename_button)
+        click(qtbot, editor.rename_button)
     assert [c.name for c in session.classes] == ["crimson", "green", "blue", "cyan"]
     assert session.project.class_by_name("crimson").id == session.classes[0].id
 
     answers["text"] = ("green", True)  # taken: a clear message, nothing changes
-    click(qtbot, manager.rename_button)
-    assert "'green' already exists" in manager.status.text()
+    click(qtbot, editor.rename_button)
+    assert "'green' already exists" in editor.status.text()
     assert [c.name for c in session.classes] == ["crimson", "green", "blue", "cyan"]
 
     answers["colour"] = QColor("#123456")
     with qtbot.waitSignal(session.classesChanged):
-        click(qtbot, manager.colour_button)
+        click(qtbot, editor.colour_button)
     assert session.classes[0].colour == "#123456" == session.project.classes()[0].colour
     answers["colour"] = QColor()  # the dialog was cancelled
-    assert manager.ask_colour() is False
+    assert editor.ask_colour() is False
 
 
-def test_move_changes_the_number_key(qtbot, manager, session):
+def test_move_changes_the_number_key(qtbot, editor, session):
     blue = session.classes[2]
-    manager.select([blue.id])
-    assert not manager.down_button.isEnabled()
-    click(qtbot, manager.up_button)
-    click(qtbot, manager.up_button)
-    assert [r[:2] for r in rows(manager)] == [["1", "blue"], ["2", "red"], ["3", "green"]]
-    assert manager.selected_classes() == [blue.id] and not manager.up_button.isEnabled()
+    editor.select([blue.id])
+    assert not editor.down_button.isEnabled()
+    click(qtbot, editor.up_button)
+    click(qtbot, editor.up_button)
+    assert [r[:2] for r in rows(editor)] == [["1", "blue"], ["2", "red"], ["3", "green"]]
+    assert editor.selected_classes() == [blue.id] and not editor.up_button.isEnabled()
     session.set_selection(session.map.item_ids[:2])
     session.label_with_key(1)  # key 1 is blue now
     assert set(session.labels.class_ids[np.isin(session.labels.item_ids, session.map.item_ids[:2])]) == {blue.id}
 
 
-def test_delete_shows_what_happens_then_updates_session_and_label_panel(qtbot, manager, session, answers):
+def test_delete_shows_what_happens_then_updates_session_and_label_panel(qtbot, editor, session, answers):
     panel = LabelPanel(session)
     qtbot.addWidget(panel)
     red = session.classes[0]
-    manager.select([red.id])
+    editor.select([red.id])
     answers["question"] = QMessageBox.StandardButton.Cancel
-    click(qtbot, manager.delete_button)
+    click(qtbot, editor.delete_button)
     assert answers["shown"]["question"][-1].splitlines()[:2] == [
         "Delete the class 'red'?",
         "5 human labels (4 seed, 1 accepted) and 5 pseudo-labels of 'red' will be removed; "
@@ -151,38 +152,38 @@ def test_delete_shows_what_happens_then_updates_session_and_label_panel(qtbot, m
 
     answers["question"] = QMessageBox.StandardButton.Ok
     with qtbot.waitSignals([session.classesChanged, session.labelsChanged, session.labelsEdited]):
-        click(qtbot, manager.delete_button)
-    assert rows(manager) == [["1", "green", "3", "6"], ["2", "blue", "0", "0"]]
+        click(qtbot, editor.delete_button)
+    assert rows(editor) == [["1", "green", "3", "6"], ["2", "blue", "0", "0"]]
     assert panel.class_list.topLevelItemCount() == 2 and panel.class_list.topLevelItem(0).text(1) == "green"
     assert session.counts()["human"] == 3 and session.counts()["pseudo"] == 6
     assert session.map_class_index.max() == 0  # map colours index the new class list
-    assert manager.status.text() == "deleted 'red'"
+    assert editor.status.text() == "deleted 'red'"
 
     assert session.project.undo() == "delete class 'red'"
     reload_session(session, labels_changed=True)  # what Session.undo must do too (see the report)
-    assert rows(manager)[0] == ["1", "red", "5", "5"]
+    assert rows(editor)[0] == ["1", "red", "5", "5"]
 
 
-def test_merge_into_another_class(qtbot, manager, session, answers):
+def test_merge_into_another_class(qtbot, editor, session, answers):
     red, green, blue = session.classes
-    manager.select([green.id, blue.id])
-    assert manager.merge_button.isEnabled() and not manager.rename_button.isEnabled()
+    editor.select([green.id, blue.id])
+    assert editor.merge_button.isEnabled() and not editor.rename_button.isEnabled()
     answers["item"] = ("red", True)
     with qtbot.waitSignal(session.labelsEdited):
-        click(qtbot, manager.merge_button)
+        click(qtbot, editor.merge_button)
     assert answers["shown"]["item"][-1] == ["red"]  # only the classes not merged
     text = answers["shown"]["question"][-1]
     assert "Merge 'green', 'blue' into 'red'?" in text and "3 human labels and 6 pseudo-labels" in text
     assert "1 rejection of 'green', 'blue' will be dropped" in text
-    assert rows(manager) == [["1", "red", "8", "12"]]  # the rejected one shows as red now
-    assert manager.selected_classes() == [red.id]
+    assert rows(editor) == [["1", "red", "8", "12"]]  # the rejected one shows as red now
+    assert editor.selected_classes() == [red.id]
     assert session.project.history(1)[0][2] == "merge 'green', 'blue' into 'red'"
 
 
-def test_every_class_selected_cannot_merge(manager, session, answers):
-    manager.select([c.id for c in session.classes])
-    assert not manager.merge_button.isEnabled()
-    assert manager.ask_merge() is False and "keep one other class" in manager.status.text()
+def test_every_class_selected_cannot_merge(editor, session, answers):
+    editor.select([c.id for c in session.classes])
+    assert not editor.merge_button.isEnabled()
+    assert editor.ask_merge() is False and "keep one other class" in editor.status.text()
 
 
 def test_previews_in_words():
@@ -202,7 +203,7 @@ def test_previews_in_words():
     ]
 
 
-def test_dialog_wraps_the_manager(qtbot, session):
-    dialog = ClassManagerDialog(session)
+def test_dialog_wraps_the_editor(qtbot, session):
+    dialog = ClassesDialog(session)
     qtbot.addWidget(dialog)
-    assert dialog.manager.class_list.topLevelItemCount() == 3 and dialog.windowTitle() == "Classes"
+    assert dialog.editor.class_list.topLevelItemCount() == 3 and dialog.windowTitle() == "Classes"

@@ -1,4 +1,4 @@
-"""The class manager: add, rename, recolour, reorder, merge and delete classes.
+"""The Classes dialog: add, rename, recolour, reorder, merge and delete classes.
 
 A list of the classes with swatch, number key (1-9 for the first nine), name and counts, and a
 button per action. Merge and delete say first what will happen to the labels and ask; both are
@@ -99,7 +99,7 @@ def merge_preview(usages: Sequence[ClassUsage], target: LabelClass) -> str:
 
 
 # ---- the widget ------------------------------------------------------------------------------
-class ClassManager(QWidget):
+class ClassesEditor(QWidget):
     """The classes of the session's project, with the actions that change them."""
 
     changed = Signal(str)  # a class action was done: what it did, in words
@@ -396,8 +396,8 @@ def reload_session(session: Session, labels_changed: bool) -> None:
         session.labelsEdited.emit()
 
 
-class ClassManagerDialog(QDialog):
-    """The class manager in its own window (non-modal is fine: it follows the session)."""
+class ClassesDialog(QDialog):
+    """The classes editor in its own window (non-modal is fine: it follows the session)."""
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -405,8 +405,8 @@ class ClassManagerDialog(QDialog):
         self.resize(420, 460)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 8)
-        self.manager = ClassManager(session, self)
-        layout.addWidget(self.manager, 1)
+        self.editor = ClassesEditor(session, self)
+        layout.addWidget(self.editor, 1)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
         layout.addWidget(close)
