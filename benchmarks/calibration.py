@@ -23,18 +23,58 @@ Run: ``nice -n 10 python benchmarks/calibration.py [--collection digits|clusters
 from __future__ import annotations
 
 import argparse
+import csv
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from labelling_effort import prepare, prepare_clusters
 
 from explorer import workflow
+from explorer.demo import write_demo
 from explorer.labels.calibrate import calibration_for
 from explorer.store import Project
 from explorer.workflow.labelling import human_evidence, map_solver
+
+
+def prepare(folder: Path) -> tuple[Path, dict[str, str]]:
+    """The demo collection scanned, embedded (pixels) and mapped, and its true labels by path."""
+    demo = write_demo(folder)
+    with open(demo.truth, newline="", encoding="utf-8") as f:
+        truth = {row["path"]: row["label"] for row in csv.DictReader(f)}
+    with Project(demo.images) as project:
+        workflow.scan(project)
+        workflow.embed(project, workflow.PIXELS)
+        workflow.make_map(project)
+    return demo.images, truth
+
+
+def prepare_clusters(folder: Path, seed: int = 1, n: int = 3000, classes: int = 16, noise: float = 1.0):
+    """A harder collection than the digits, with known answers: n tiny image files whose
+    embeddings (imported, 32-d) are overlapping Gaussian clusters: 16 classes of unequal size
+    (Dirichlet(2) shares), each made of 1-3 separate modes, noise ``noise`` around unit-scale
+    centres. Returns (images folder, truth by path)."""
+    from PIL import Image
+
+    from explorer.exchange.embeddings import import_embeddings
+
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(classes, n, p=rng.dirichlet(np.full(classes, 2.0)))
+    modes = [rng.normal(0, 1, (rng.integers(1, 4), 32)) for _ in range(classes)]
+    x = np.stack([modes[c][rng.integers(len(modes[c]))] for c in labels]) + rng.normal(0, noise, (n, 32))
+    images = folder / "clusters"
+    images.mkdir(parents=True)
+    paths = [f"item-{k:05d}.png" for k in range(n)]
+    for k, path in enumerate(paths):  # the pixels do not matter: the imported embeddings do
+        Image.fromarray(np.full((4, 4, 3), k % 251, np.uint8)).save(images / path)
+    np.save(folder / "vectors.npy", x.astype(np.float32))
+    (folder / "paths.txt").write_text("\n".join(paths), encoding="utf-8")
+    with Project(images) as project:
+        workflow.scan(project)
+        import_embeddings(project, folder / "vectors.npy", folder / "paths.txt")
+        workflow.make_map(project)
+    return images, {path: f"class {c}" for path, c in zip(paths, labels.tolist(), strict=True)}
 
 
 def ece(confidence: np.ndarray, right: np.ndarray, bins: int = 10) -> float:

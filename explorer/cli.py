@@ -393,6 +393,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\naborted; results of the interrupted step were not made current", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `explorer duplicates P | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except (ProjectError, ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"explorer: error: {exc}", file=sys.stderr)
         return 1

@@ -54,12 +54,8 @@ class Quality:
 def quality(project: Project, threshold: float = 0.98) -> Quality:
     """Uniqueness, typicality and near-duplicate groups of every item, read off the current map's
     kNN graph (no new search)."""
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import connected_components
-
     from explorer.labels.suggest import local_density
-    from explorer.neighbours.knn import KnnGraph
-    from explorer.neighbours.knn import near_duplicates as pairs_in
+    from explorer.neighbours.knn import KnnGraph, duplicate_groups
 
     graph_map = current_map(project)
     if graph_map is None:
@@ -69,14 +65,7 @@ def quality(project: Project, threshold: float = 0.98) -> Quality:
     others = np.where(graph.indices[:, 1:] >= 0, graph.similarities[:, 1:], -1.0)
     nearest = others.max(axis=1) if others.shape[1] else np.full(n, -1.0)
     uniqueness = np.clip(1.0 - nearest, 0.0, 1.0)
-    pairs, _ = pairs_in(graph, threshold)
-    group = np.full(n, -1, np.int64)
-    if len(pairs):
-        links = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
-        _, component = connected_components(links, directed=False)
-        in_pair = np.zeros(n, bool)
-        in_pair[pairs.ravel()] = True
-        _, group[in_pair] = np.unique(component[in_pair], return_inverse=True)
+    group = duplicate_groups(graph, threshold)
     return Quality(graph_map.item_ids, uniqueness.astype(np.float32), local_density(graph).astype(np.float32), group)
 
 
