@@ -14,7 +14,6 @@ Every method runs in the calling thread and returns what the command line prints
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -205,34 +204,16 @@ class Collection:
             modified_after=modified_after,
             modified_before=modified_before,
         )
-        table = self.labels()
-        return table[table["item_id"].isin(find(self.project, rule))].reset_index(drop=True)
+        return self._label_frame(find(self.project, rule))
 
-    def _label_frame(self, label=None, source=None, min_confidence=None, max_confidence=None, path=None):
-        """:meth:`labels` filtered as :meth:`select` says; the filters on the label table's arrays
-        run first, so paths, names and map positions are looked up only for the rows kept."""
+    def _label_frame(self, items: np.ndarray | None = None):
+        """:meth:`labels`, only for the item ids ``items`` when given: paths, names and map
+        positions are looked up for the rows kept only."""
         classes = self.project.classes()
-        filtered = any(f is not None for f in (label, source, min_confidence, max_confidence))
-        table = self.project.label_table(paths=not filtered)
-        keep = np.ones(len(table), bool)
-        if label is not None:
-            wanted = {label} if isinstance(label, str) else set(label)
-            keep &= np.isin(table.class_ids, [c.id for c in classes if c.name in wanted])
-        if source is not None:
-            keep &= np.isin(table.source.astype(str), [source] if isinstance(source, str) else list(source))
-        if min_confidence is not None:
-            keep &= table.confidence >= min_confidence
-        if max_confidence is not None:
-            keep &= table.confidence <= max_confidence
-        rows = np.flatnonzero(keep)
+        table = self.project.label_table(paths=items is None)
+        rows = np.arange(len(table)) if items is None else np.flatnonzero(np.isin(table.item_ids, items))
         ids = table.item_ids[rows]
-        if table.paths is None:
-            paths = self.project.paths_of(ids)
-        else:
-            paths = table.paths if len(rows) == len(table) else [table.paths[r] for r in rows.tolist()]
-        if path is not None:
-            match = np.array([fnmatch.fnmatchcase(p, path) for p in paths], bool)
-            rows, ids, paths = rows[match], ids[match], [p for p, m in zip(paths, match.tolist(), strict=True) if m]
+        paths = table.paths if table.paths is not None else self.project.paths_of(ids)
         class_ids = np.array([c.id for c in classes], np.int64)
         names = np.array([None] + [c.name for c in classes], dtype=object)
         name_rows = lookup_unsorted(class_ids, table.class_ids[rows])[0] + 1  # 0: no label (or a class that is gone)
