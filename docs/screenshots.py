@@ -182,7 +182,30 @@ def main() -> int:
     window.side_tabs.setCurrentWidget(window.gallery)
     window.gallery.show_filtered()
     snap(app, window, out / "step9-filter.png")
+    bar.clear()  # the next pictures show everything
+    bar.toggle_action.trigger()
+    wait(app, lambda: not s.filtering and s.filtered is None)
+
+    # Labels > Find outliers: the least typical images first, in the gallery.
+    s.clear_selection()
+    window.find_outliers()
+    wait(app, lambda: not window.lookups.busy and window.gallery.item_ids.size > 0)
+    s.set_current(int(window.gallery.item_ids[0]))
+    snap(app, window, out / "step11-outliers.png")
     window.close()
+
+    # From a notebook: a selection made in Python, shown in the window (`Collection.show`).
+    import explorer
+
+    with explorer.open(demo.images) as collection:
+        unsure = collection.select(label="8", max_confidence=0.9)
+        shown = collection.show(unsure, block=False)
+    shown.resize(1280, 800)
+    wait(app, lambda: shown.session.map is not None and shown.session.selection.size == len(unsure))
+    shown.side_tabs.setCurrentWidget(shown.gallery)
+    shown.gallery.show_selection()
+    snap(app, shown, out / "step12-notebook.png")
+    shown.close()
     tmp.cleanup()
     return 0
 
