@@ -341,7 +341,8 @@ class MapView(QWidget):
             return
         self.xy = np.asarray(m.xy, np.float32)
         self._item_ids = np.asarray(m.item_ids, np.int64)
-        self.index = PointIndex(self.xy)
+        built = self.session.map_index  # when opening, the worker built it
+        self.index = built if built is not None and built.xy is self.xy else PointIndex(self.xy)
         self.size = point_size(len(self.xy))
         self.layers.set_map(self.xy, self.size)
         self._folders = None

@@ -91,6 +91,7 @@ class Session(QObject):
         self.map_confidence = np.empty(0, np.float64)
         self.map_clusters = np.empty(0, np.int32)  # (N,) cluster per map row, -1 none; empty: not found
         self._map_order = MapOrder.of(None)  # map.item_ids sorted, for ids -> rows
+        self.map_index = None  # a PointIndex over map.xy built on the worker when opening; None: not built
         # The filter: the rule asked for, and (once worked out) the rule shown and what it keeps.
         self.filter: Filter | None = None
         self.filtered: np.ndarray | None = None  # sorted item ids; None = no filter
@@ -152,6 +153,7 @@ class Session(QObject):
         self.classes = tables.classes
         self.map = tables.map
         self._map_order = tables.map_order
+        self.map_index = tables.map_index
         self.map_clusters = tables.clusters
         self.labels = tables.labels
         self._set_aligned(tables.aligned)
@@ -269,6 +271,7 @@ class Session(QObject):
         self.map_clusters = map_clusters(self.project, self.map) if self.project is not None else np.empty(0, np.int32)
 
     def _align_map(self) -> None:
+        self.map_index = None  # the map view builds one for a map loaded here
         self._load_clusters()
         self._map_order = MapOrder.of(self.map)
 

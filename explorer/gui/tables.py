@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.gui.picking import PointIndex
 from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import HUMAN_SOURCES, LabelClass, LabelTable, Project
 from explorer.store.ids import lookup, lookup_unsorted
@@ -104,6 +105,7 @@ class ProjectTables:
     classes: list[LabelClass]
     map: object  # explorer.store.current.MapData | None
     map_order: MapOrder
+    map_index: PointIndex | None  # over map.xy, for picking (1M points: 0.4 s to build)
     clusters: np.ndarray  # (N,) int32, empty: none
     labels: LabelTable
     aligned: AlignedLabels
@@ -132,10 +134,11 @@ def read_tables(
     step(2)
     graph_map = current_map(project)
     order = MapOrder.of(graph_map)
+    index = PointIndex(graph_map.xy) if graph_map is not None else None
     clusters = map_clusters(project, graph_map)
     step(3)
     labels = project.label_table()
     aligned = align_labels(graph_map, labels, classes)
     cancel.raise_if_cancelled()
     progress(Progress("read", total, total))
-    return ProjectTables(project, paths, recorded, classes, graph_map, order, clusters, labels, aligned)
+    return ProjectTables(project, paths, recorded, classes, graph_map, order, index, clusters, labels, aligned)

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from explorer.gui.picking import PointIndex
 from explorer.gui.session import Session
 from explorer.store import Project, ProjectError
 
@@ -23,6 +24,13 @@ def reads(monkeypatch):
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(Project, name, spy)
+    original_index = PointIndex.__init__
+
+    def index_spy(self, xy):
+        seen.setdefault("PointIndex", []).append(threading.current_thread())
+        original_index(self, xy)
+
+    monkeypatch.setattr(PointIndex, "__init__", index_spy)
     return seen
 
 
@@ -32,11 +40,12 @@ def test_opening_reads_the_tables_off_the_gui_thread(qtbot, project_dir, reads):
         assert s.open_project(project_dir)
         assert s.opening and s.project is not None and s.map is None  # open at once, tables to come
     assert not s.opening
-    assert set(reads) == {"paths_by_id", "classes", "label_table", "load_run_array", "item_count"}
+    assert set(reads) == {"paths_by_id", "classes", "label_table", "load_run_array", "item_count", "PointIndex"}
     main = threading.main_thread()
     assert all(thread is not main for threads in reads.values() for thread in threads), reads
     assert len(s.map.item_ids) == 60 and len(s.labels) == 60 and s.path_of(int(s.map.item_ids[0]))
     assert len(s.map_source) == 60 and s.rows_of(s.map.item_ids[:3]).tolist() == [0, 1, 2]
+    assert s.map_index.xy is s.map.xy and s.map_index.nearest(*map(float, s.map.xy[5]), radius=1e-6) == 5
     s.close_project()
 
 
@@ -99,5 +108,6 @@ def test_the_window_says_opening_then_shows_the_map(qtbot, project_dir, settings
     wait_opened(window.session)
     assert shown == [True]
     assert window.map_stack.currentWidget() is window.map_view and window.map_view.drawn
+    assert window.map_view.index is window.session.map_index  # picking uses the index built on the worker
     assert "60 images" in window.counts_label.text()
     window.close()
