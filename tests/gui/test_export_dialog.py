@@ -117,3 +117,18 @@ def test_export_pressed_during_a_recount_exports_with_the_new_counts(qtbot, wind
     with qtbot.waitSignal(dialog.accepted, timeout=15000):
         qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     assert dialog.settings()["labelled_only"] and dialog.last_preview is not None
+
+
+def test_the_dialog_says_before_writing_that_near_duplicates_share_a_split(qtbot, tmp_path):
+    from explorer.gui.export_dialog import ExportDialog
+    from tests.exchange.test_leaks import _labelled
+
+    project, _ = _labelled(tmp_path / "blobs", twins=5)
+    with project:
+        dialog = ExportDialog(project, "imagefolder")
+        qtbot.addWidget(dialog)
+        dialog.split.setValue(0.5)
+        dialog.refresh()
+        assert "10 near-duplicate image(s) in 5 group(s)" in counted(qtbot, dialog).summary.text()
+        assert "kept on one side" in dialog.summary.text()
+        dialog.reject()
