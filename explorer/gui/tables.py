@@ -17,6 +17,7 @@ import numpy as np
 from explorer.gui.picking import PointIndex
 from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import HUMAN_SOURCES, LabelClass, LabelTable, Project
+from explorer.store.current import current_map as newest_map
 from explorer.store.ids import lookup, lookup_unsorted
 
 # Codes for ``Session.map_source``: what kind of label each map row has.
@@ -87,9 +88,7 @@ def map_clusters(project: Project, graph_map) -> np.ndarray:
 
 def current_map(project: Project):
     """The project's newest map (``MapData`` with contiguous float32 ``xy``), or None."""
-    from explorer import workflow  # light: numpy and the store only
-
-    graph_map = workflow.current_map(project)
+    graph_map = newest_map(project)
     if graph_map is not None:
         graph_map.xy = np.ascontiguousarray(graph_map.xy, dtype=np.float32)
     return graph_map
