@@ -22,9 +22,26 @@ def run_all(
     progress: ProgressFn = no_progress,
     cancel: CancelToken | None = None,
 ) -> int:
-    """Scan, train (unless a trained encoder exists), embed and map; returns the map run id."""
+    """Scan, train (unless the latest trained encoder was trained with ``config``'s settings, or with
+    any when ``config`` is None), embed and map; returns the map run id."""
     scan(project, progress, cancel)
-    if not trained_runs(project):
+    trained = trained_runs(project)
+    if not trained or not _same_recipe(trained[-1].params, config):
         train(project, config, progress=progress, cancel=cancel)
     embed(project, progress=progress, cancel=cancel)
     return make_map(project, progress=progress, cancel=cancel)
+
+
+# What changes the encoder; the device, the process count and the time budget do not count as a new
+# recipe (a resumed or moved run is the same encoder), so Build map does not retrain for them.
+_RECIPE = ("method", "backbone", "epochs", "image_size", "batch_size", "learning_rate", "weight_decay", "seed")
+
+
+def _same_recipe(params: dict, config: TrainConfig | None) -> bool:
+    """Whether a training run stored with ``params`` used the settings of ``config`` (None: any)."""
+    if config is None:
+        return True
+    from dataclasses import asdict
+
+    wanted = asdict(config)
+    return all(params.get(key) == wanted[key] for key in _RECIPE)
