@@ -44,6 +44,8 @@ optimiser steps: a small collection's epoch is a step or two."""
 MIN_STEPS = 300
 PSEUDO_SHARE = 0.6
 """Share of each class's pseudo-labels (the most confident) that the encoder is trained on."""
+PSEUDO_MIN_RIGHT = 0.8
+"""Calibrated confidence a pseudo-label needs to be trained on (when there is a calibration)."""
 MIN_CHECKED = 20
 """Human labels needed before a fifth of them is set aside to check each round."""
 CHECK_FOLDS = 5
@@ -236,15 +238,26 @@ def _held_out_accuracy(project: Project, checked_items: np.ndarray) -> float:
 def _round_labels(project: Project, checked_items: np.ndarray) -> tuple[dict[int, tuple[int, float]], int]:
     """(item id -> (class index, weight) to train on, how many of them are pseudo-labels).
 
-    Human labels (less the checked ones) weigh 1; of each class's pseudo-labels, propagated from
-    those human labels, the ``PSEUDO_SHARE`` most confident join with weight 1."""
+    Human labels (less the checked ones) weigh 1. Pseudo-labels, propagated from those human
+    labels: of each class's, the ``PSEUDO_SHARE`` most confident; when the human labels are enough
+    to calibrate the confidence, only those expected right at least ``PSEUDO_MIN_RIGHT`` of the
+    time, each weighted by that expectation (a weak map's guesses would otherwise teach the
+    encoder its own mistakes: on the shapes collection they made refine worse than no refine)."""
+    from explorer.labels.calibrate import calibrated, fit_calibration, held_out_scores
+
     solver, item_ids, seeds, rejected, _rows, _truth, classes = _evidence(project, checked_items)
     result = solver.run_apart(seeds, classes, rejected)
+    # fitted here, not through the solver's kept curve: these seeds lack the checked labels
+    calibration = fit_calibration(*held_out_scores(solver, seeds, classes, rejected), classes)
+    expected = calibrated(result, seeds, calibration) if calibration is not None else None
     chosen = np.zeros(len(seeds), bool)
     for c in range(classes):
         rows = np.flatnonzero((result.predicted == c) & (seeds < 0))
+        if expected is not None:
+            rows = rows[expected[rows] >= PSEUDO_MIN_RIGHT]
         take = int(round(PSEUDO_SHARE * len(rows)))
         chosen[rows[np.argsort(-result.confidence[rows], kind="stable")[:take]]] = True
+    weight = np.ones(len(seeds)) if expected is None else expected
     out = {int(item_ids[r]): (int(seeds[r]), 1.0) for r in np.flatnonzero(seeds >= 0)}
-    out |= {int(item_ids[r]): (int(result.predicted[r]), 1.0) for r in np.flatnonzero(chosen)}
+    out |= {int(item_ids[r]): (int(result.predicted[r]), float(weight[r])) for r in np.flatnonzero(chosen)}
     return out, int(chosen.sum())
