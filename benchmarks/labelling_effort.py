@@ -13,7 +13,8 @@ For each collection of ``benchmarks/collections`` it takes the default path of t
   ``--batch`` images, labels them with their true class, propagates, and reads what the export
   would write (human labels plus every pseudo-label); the same with random picks, and with
   suggestions on the raw-pixel map; ``--refine-at N ...`` runs ``explorer refine`` once the
-  person has given N labels (the default path when the README recommends it).
+  person has given N labels; ``--refine-when-advised`` whenever ``propagate`` advises it (the
+  person who follows the tool's advice).
 
 Prints one table row per collection and writes every figure as JSON lines to ``--out``.
 
@@ -127,6 +128,7 @@ def simulate(folder: Path, truth: dict[str, str], strategy: str, work: Path, arg
     curve: list[tuple[int, float]] = []
     started = time.perf_counter()
     refine_at = sorted(args.refine_at) if strategy == "suggest" else []
+    refined_at: list[int] = []
     with Project(copy) as project:
         labelled: set[int] = set()
         all_items = sorted(project.paths_by_id())
@@ -144,13 +146,20 @@ def simulate(folder: Path, truth: dict[str, str], strategy: str, work: Path, arg
 
                 refine_at.pop(0)
                 refine(project, max_minutes=args.refine_minutes)
-            estimate = workflow.propagate(project).estimated_right()
+            result = workflow.propagate(project)
+            if args.refine_when_advised and strategy == "suggest" and result.advice:
+                from explorer.workflow.refine import refine
+
+                result = refine(project, max_minutes=args.refine_minutes).propagation
+                refined_at.append(len(labelled))
+            estimate = result.estimated_right()
             accuracy = exported_accuracy(project, truth)
             curve.append((len(labelled), round(accuracy, 4), None if estimate is None else round(estimate, 4)))
             for target in args.targets:
                 if reached[target] is None and accuracy >= target:
                     reached[target] = len(labelled)
-    return {"reached": reached, "final": accuracy, "curve": curve, "seconds": time.perf_counter() - started}
+    seconds = time.perf_counter() - started
+    return {"reached": reached, "final": accuracy, "curve": curve, "refined_at": refined_at, "seconds": seconds}
 
 
 def knn_figures(folder: Path, truth_csv: Path) -> dict[str, float]:
@@ -174,6 +183,9 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=5, help="random seed draws for seeded accuracy")
     parser.add_argument("--refine", action="store_true", help="also: one seed a class + `explorer refine`")
     parser.add_argument("--refine-at", type=int, nargs="*", default=[], help="label counts at which to refine")
+    parser.add_argument(
+        "--refine-when-advised", action="store_true", help="run `explorer refine` whenever propagation advises it"
+    )
     parser.add_argument("--refine-minutes", type=float, default=None, help="`explorer refine --max-minutes`")
     parser.add_argument("--no-random", action="store_true", help="skip the random-picks baseline")
     parser.add_argument("--out", type=Path, default=None, help="JSON lines with every figure")
@@ -201,7 +213,8 @@ def main() -> None:
         return
 
     heads = " / ".join(f"{t:.0%}" for t in args.targets)
-    print(f"train {args.train_minutes} min, {args.batch} labels a round, refine at {args.refine_at or 'never'}")
+    when = "when advised" if args.refine_when_advised else (args.refine_at or "never")
+    print(f"train {args.train_minutes} min, {args.batch} labels a round, refine at {when}")
     print(
         f"| collection | items | classes | kNN encoder / pixels | seeded 1 / 3 / 10 a class | 1 a class + refine "
         f"| labels to {heads}: suggest | raw pixels + suggest | random picks |"

@@ -150,7 +150,12 @@ def refine(
                 max_minutes=None if budget is None else budget / rounds,
             )
             keep = np.fromiter(label_of, np.int64, count=len(label_of))
-            counts = {"human_labels": int(len(label_of) - pseudo), "pseudo_labels": pseudo, "refine_round": k + 1}
+            counts = {
+                "human_labels": int(len(label_of) - pseudo),
+                "pseudo_labels": pseudo,
+                "refine_round": k + 1,
+                "labels_seen": int((seeds >= 0).sum()),  # checked ones included: what refine advice counts
+            }
             train_run = train_with_labels(
                 project, start, description, config, label_of, len(class_ids), keep, counts, 1.0, progress, cancel
             )
