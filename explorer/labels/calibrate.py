@@ -185,12 +185,22 @@ def held_out_scores(
     rejected: np.ndarray | None = None,
     folds: int | None = None,
     cancel: CancelToken | None = None,
+    checkable: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(score (M,), right (M,) bool) of the human labels in classes with ``MIN_CLASS_LABELS`` or
-    more, each hidden in its fold and propagated from the other folds (:func:`hidden_folds`)."""
+    more, each hidden in its fold and propagated from the other folds (:func:`hidden_folds`).
+
+    ``checkable`` (N,) bool: only these rows' pairs count (every label is still hidden in turn),
+    when at least ``MIN_HELD_OUT`` of them are labelled. An encoder fine-tuned on some labels
+    (``refine``) places exactly those near their class, so hiding them checks the encoder's memory,
+    not the propagation: on shapes after a refine the estimate said 72 % right where 64 % was."""
     seeds = np.asarray(seeds, np.int64)
+    if checkable is not None and int((checkable & (seeds >= 0)).sum()) < MIN_HELD_OUT:
+        checkable = None  # too few unseen labels to check on: all of them (the estimate errs high)
     scores, right = [], []
     for hidden, result in hidden_folds(solver, seeds, n_classes, rejected, FOLDS if folds is None else folds, cancel):
+        if checkable is not None:
+            hidden = hidden[checkable[hidden]]
         scores.append(score(result)[hidden])
         right.append(result.predicted[hidden] == seeds[hidden])
     if not scores:
@@ -204,13 +214,14 @@ def calibration_for(
     n_classes: int,
     rejected: np.ndarray | None = None,
     cancel: CancelToken | None = None,
+    checkable: np.ndarray | None = None,
 ) -> Calibration | None:
     """The calibration for these labels on ``solver``'s graph, fitted again only when the labels
     changed enough since the one kept on the solver (``REFIT_SHARE``); None when there are too
-    few labels to check (``MIN_HELD_OUT``)."""
+    few labels to check (``MIN_HELD_OUT``). ``checkable``: see :func:`held_out_scores`."""
     if not calibration_due(solver, seeds, n_classes, rejected):
         return kept_calibration(solver)
-    score, right = held_out_scores(solver, seeds, n_classes, rejected, cancel=cancel)
+    score, right = held_out_scores(solver, seeds, n_classes, rejected, cancel=cancel, checkable=checkable)
     calibration = fit_calibration(score, right, n_classes)
     solver.calibration_memo = (_evidence(seeds, rejected), n_classes, calibration)
     return calibration

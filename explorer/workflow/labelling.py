@@ -179,7 +179,9 @@ def compute_propagation(
     from explorer.labels.calibrate import calibrated, calibration_due, kept_calibration
 
     if fit_calibration:
-        calibration = _fit_calibration(project, map_run, solver, seeds, len(class_ids), rejected, progress, cancel)
+        calibration = _fit_calibration(
+            project, map_run, item_ids, solver, seeds, len(class_ids), rejected, progress, cancel
+        )
     else:
         calibration = kept_calibration(solver)
     due = calibration_due(solver, seeds, len(class_ids), rejected)
@@ -202,10 +204,7 @@ def refine_advice(project: Project, map_run: int, labels: int) -> str:
     self-supervised encoder was weak (benchmarks/README.md)."""
     if labels < ADVISE_FROM:
         return ""
-    mapped = project.run(map_run)
-    embedded = project.run(mapped.params.get("embed_run", -1)) if mapped is not None else None
-    encoder = str(embedded.params.get("encoder", "")) if embedded is not None else ""
-    trained = project.run(_run_number(encoder.removeprefix("train run "))) if encoder.startswith("train run ") else None
+    trained = map_encoder_run(project, map_run)
     if trained is None:
         return ""  # raw pixels or a loaded encoder: refine starts from a trained one
     metrics = trained.metrics
@@ -216,18 +215,53 @@ def refine_advice(project: Project, map_run: int, labels: int) -> str:
     return f"refine with labels could help: {labels:,} human labels, {learned} (`explorer refine`, Build > Refine with labels)"
 
 
-def _run_number(text: str) -> int:
-    return int(text) if text.isdigit() else -1
+def map_encoder_run(project: Project, map_run: int):
+    """The training run whose encoder made map ``map_run``'s vectors, or None (raw pixels, a loaded
+    encoder, a run that is gone)."""
+    mapped = project.run(map_run)
+    embedded = project.run(mapped.params.get("embed_run", -1)) if mapped is not None else None
+    encoder = str(embedded.params.get("encoder", "")) if embedded is not None else ""
+    number = encoder.removeprefix("train run ")
+    return project.run(int(number)) if encoder.startswith("train run ") and number.isdigit() else None
+
+
+TRAINED_LABELS = "trained_labels"
+"""Run array of a training run: the item ids whose human labels its encoder learned from (refine)."""
+
+
+def unseen_labels(project: Project, map_run: int, item_ids: np.ndarray) -> np.ndarray | None:
+    """(N,) bool over the map's rows: not among the human labels the map's encoder was fine-tuned
+    on; None when it learned from none (every label is a fair check)."""
+    trained = map_encoder_run(project, map_run)
+    seen = project.load_run_array(trained.id, TRAINED_LABELS) if trained is not None else None
+    if seen is None or not len(seen):
+        return None
+    rows, _found = rows_in(item_ids, np.asarray(seen, np.int64))
+    out = np.ones(len(item_ids), bool)
+    out[rows] = False
+    return out
 
 
 def _fit_calibration(
-    project: Project, map_run: int, solver, seeds, n_classes, rejected, progress: ProgressFn, cancel: CancelToken | None
+    project: Project,
+    map_run: int,
+    item_ids: np.ndarray,
+    solver,
+    seeds,
+    n_classes,
+    rejected,
+    progress: ProgressFn,
+    cancel: CancelToken | None,
 ):
-    from explorer.labels.calibrate import calibration_for
+    from explorer.labels.calibrate import calibration_due, calibration_for
 
     progress(Progress("calibrate", 0, 1, "checking confidence against hidden labels"))
     kept = solver.calibration_memo
-    calibration = calibration_for(solver, seeds, n_classes, rejected, cancel=cancel)
+    if not calibration_due(solver, seeds, n_classes, rejected):
+        checkable = None  # not fitted again: no need to read which labels the encoder saw
+    else:
+        checkable = unseen_labels(project, map_run, item_ids)
+    calibration = calibration_for(solver, seeds, n_classes, rejected, cancel=cancel, checkable=checkable)
     if solver.calibration_memo is not kept:  # fitted now: kept for the next process too
         _save_calibration(project, map_run, solver.calibration_memo)
     progress(Progress("calibrate", 1, 1, "confidence calibrated" if calibration else "too few labels to calibrate"))
@@ -240,7 +274,7 @@ def calibrate(project: Project, progress: ProgressFn = no_progress, cancel: Canc
     map_run, item_ids, solver = map_solver(project)
     class_ids = np.array([c.id for c in project.classes()], np.int64)
     seeds, rejected = human_evidence(project, item_ids, class_ids)
-    return _fit_calibration(project, map_run, solver, seeds, len(class_ids), rejected, progress, cancel)
+    return _fit_calibration(project, map_run, item_ids, solver, seeds, len(class_ids), rejected, progress, cancel)
 
 
 def save_propagation(project: Project, result: PropagationResult) -> None:

@@ -29,7 +29,14 @@ from explorer.store.current import current_embeddings
 from explorer.store.ids import rows_in
 from explorer.workflow.embedding import embed
 from explorer.workflow.encoders import PIXELS, resolve_encoder
-from explorer.workflow.labelling import PropagationResult, human_evidence, map_solver, propagate
+from explorer.workflow.labelling import (
+    TRAINED_LABELS,
+    PropagationResult,
+    human_evidence,
+    map_solver,
+    propagate,
+    unseen_labels,
+)
 from explorer.workflow.mapping import make_map
 from explorer.workflow.runs import WorkflowError
 from explorer.workflow.training import train_with_labels
@@ -159,6 +166,8 @@ def refine(
             train_run = train_with_labels(
                 project, start, description, config, label_of, len(class_ids), keep, counts, 1.0, progress, cancel
             )
+            taught = np.union1d(_taught(project, best_spec), np.setdiff1d(item_ids[seeds >= 0], checked))
+            project.save_run_arrays(train_run, **{TRAINED_LABELS: taught.astype(np.int64)})
             embed_run = embed(project, str(train_run), device=device, progress=progress, cancel=cancel)
             map_run = make_map(project, progress=progress, cancel=cancel)
             accuracy = _held_out_accuracy(project, checked) if len(checked) else None
@@ -207,6 +216,15 @@ def held_out_rows(seeds: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
 
 
+def _taught(project: Project, spec: str | None) -> np.ndarray:
+    """Item ids whose human labels the encoder ``spec`` (a train run id) was fine-tuned on, its
+    own starting encoders' included (each refine starts from the last)."""
+    if spec is None or not spec.isdigit():
+        return np.zeros(0, np.int64)
+    seen = project.load_run_array(int(spec), TRAINED_LABELS)
+    return np.zeros(0, np.int64) if seen is None else np.asarray(seen, np.int64)
+
+
 def _current_encoder(project: Project) -> str | None:
     """What the current map's vectors came from, as ``embed`` takes it: a train run's id, a file, a
     pretrained spec or ``pixels``; None when unknown (the latest trained encoder)."""
@@ -252,8 +270,10 @@ def _round_labels(project: Project, checked_items: np.ndarray) -> tuple[dict[int
 
     solver, item_ids, seeds, rejected, _rows, _truth, classes = _evidence(project, checked_items)
     result = solver.run_apart(seeds, classes, rejected)
-    # fitted here, not through the solver's kept curve: these seeds lack the checked labels
-    calibration = fit_calibration(*held_out_scores(solver, seeds, classes, rejected), classes)
+    # fitted here, not through the solver's kept curve: these seeds lack the checked labels; and on
+    # labels an earlier refine did not teach, where there are enough
+    checkable = unseen_labels(project, project.latest_run("map").id, item_ids)
+    calibration = fit_calibration(*held_out_scores(solver, seeds, classes, rejected, checkable=checkable), classes)
     expected = calibrated(result, seeds, calibration) if calibration is not None else None
     chosen = np.zeros(len(seeds), bool)
     for c in range(classes):

@@ -115,6 +115,22 @@ def test_hidden_labels_come_back_right_on_separate_clusters(make_clusters):
     assert len(score) == 30 and right.all() and ((score > 0) & (score <= 1)).all()
 
 
+def test_only_labels_the_encoder_did_not_learn_are_checked_when_there_are_enough(make_clusters):
+    """After ``refine`` the encoder has learnt some labels by heart; the curve is fitted on the
+    others, while every label still helps propagate the folds."""
+    solver, y = _diffusion(make_clusters)
+    seeds = np.full(len(y), -1)
+    rows = np.concatenate([np.flatnonzero(y == c)[:12] for c in range(3)])
+    seeds[rows] = y[rows]
+    seeds[rows[0]] = 1  # a wrong label among the checked ones: it must still come back wrong
+    checkable = np.zeros(len(y), bool)
+    checkable[rows[::12]] = True  # 3 unseen: too few, so all 36 are checked
+    assert len(held_out_scores(solver, seeds, 3, checkable=checkable)[0]) == 36
+    checkable[rows[: calibrate.MIN_HELD_OUT]] = True
+    score, right = held_out_scores(solver, seeds, 3, checkable=checkable)
+    assert len(score) == int(checkable.sum()) >= calibrate.MIN_HELD_OUT and (~right).sum() == 1
+
+
 def test_classes_with_too_few_labels_are_not_checked(make_clusters):
     """Hiding one of a class's two labels halves what it has: such checks said 22 % right when
     90 % was (benchmarks/calibration.py, clusters at 30 labels), so they are left out."""

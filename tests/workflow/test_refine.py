@@ -10,6 +10,7 @@ from explorer import workflow
 from explorer.cli import main
 from explorer.ssl.trainer import TrainConfig
 from explorer.store import Project
+from explorer.workflow.labelling import unseen_labels
 from explorer.workflow.refine import MIN_CHECKED, held_out_rows, refine
 
 pytestmark = pytest.mark.slow
@@ -80,8 +81,26 @@ def test_refine_teaches_the_encoder_what_the_labels_mean(bars, tmp_path):
         run = project.runs("train")[-1]
         assert len(project.runs("train")) == runs_before + 1 and run.metrics["refine_round"] == 1
         assert run.metrics["human_labels"] == 24  # the colour map's guesses were not trusted enough
+        # the labels it learned are remembered, so that the confidence is not checked on them
+        taught = project.load_run_array(run.id, "trained_labels")
+        assert len(taught) == 24 and not set(taught.tolist()) & set(report_checked(project, report))
+        map_run = project.latest_run("map").id
+        item_ids = project.load_run_array(map_run, "item_ids")
+        assert (~unseen_labels(project, map_run, item_ids)).sum() == 24
         assert project.run(project.latest_run("embed").id).params["encoder"] == f"train run {run.id}"
         assert report.kept == 0 and "round 1" in report.summary()
+
+
+def report_checked(project: Project, report) -> list[int]:
+    """The item ids refine set aside to check on (the same draw as its own)."""
+    from explorer.workflow.labelling import human_evidence
+
+    item_ids = project.load_run_array(project.latest_run("map").id, "item_ids")
+    class_ids = np.array([c.id for c in project.classes()], np.int64)
+    seeds, _ = human_evidence(project, item_ids, class_ids)
+    checked = item_ids[held_out_rows(seeds)]
+    assert len(checked) == report.held_out
+    return checked.tolist()
 
 
 def test_only_pseudo_labels_expected_right_are_trained_on(bars, tmp_path):
