@@ -138,11 +138,15 @@ class LabelPanel(QWidget):
         self.export_button.setMenu(menu)
         layout.addWidget(self.export_button)
 
-        session.classesChanged.connect(self._refresh)
-        session.labelsChanged.connect(self._refresh)
-        session.selectionChanged.connect(self._refresh)
-        session.currentChanged.connect(lambda _: self._refresh())
-        session.projectChanged.connect(self._refresh)
+        refresh = session.coalesced(self._refresh)  # once per landing, however many signals it emits
+        for signal in (
+            session.classesChanged,
+            session.labelsChanged,
+            session.selectionChanged,
+            session.currentChanged,
+            session.projectChanged,
+        ):
+            signal.connect(refresh)
         self._refresh()
 
     # ---- actions ------------------------------------------------------------------------

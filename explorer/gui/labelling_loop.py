@@ -371,8 +371,7 @@ class LabellingLoop(QObject):
         current = self.session.current
         if current is None or current not in self.to_label:
             return
-        labels = self.session.labels
-        human = set(labels.item_ids[np.isin(labels.source, HUMAN_SOURCES)].tolist())
+        human = {i for i in self.to_label if self.session.info(i).source in HUMAN_SOURCES}  # a few: no pass over 1M
         if current not in human:
             return
         self.to_label = [i for i in self.to_label if i not in human]

@@ -120,7 +120,7 @@ def pseudo_scope(session: Session, in_selection: bool) -> tuple[np.ndarray, np.n
     """(item ids, class ids, confidence) of the pseudo-labels in scope: the selection when
     ``in_selection`` and a selection exists, else all of them; only those the filter keeps."""
     table = session.labels
-    keep = table.source == "pseudo"
+    keep = session.state.kinds == PSEUDO  # int8 codes: comparing 1M source strings costs ~20 ms
     if in_selection and len(session.selection):
         keep &= np.isin(table.item_ids, session.selection)
     if session.filtered is not None:
@@ -280,12 +280,11 @@ class ReviewQueue(QWidget):
         for child in self.findChildren(QWidget):
             child.installEventFilter(self)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        session.labelsChanged.connect(self.refresh)
-        session.classesChanged.connect(self.refresh)
-        session.mapChanged.connect(self.refresh)
-        session.selectionChanged.connect(self._on_selection)
+        refresh = session.coalesced(self.refresh)  # once per landing
+        for signal in (session.labelsChanged, session.classesChanged, session.mapChanged, session.filterChanged):
+            signal.connect(refresh)
+        session.selectionChanged.connect(session.coalesced(self._on_selection))
         session.currentChanged.connect(self._on_current)
-        session.filterChanged.connect(self.refresh)
         thumbnails.ready.connect(self._on_thumbnail)
         self.refresh()
 

@@ -347,6 +347,11 @@ class Session(QObject):
             return np.empty(0, np.int64)
         return np.asarray(self.map.item_ids, np.int64)[np.atleast_1d(np.asarray(rows, np.int64))]
 
+    @property
+    def paths(self) -> dict[int, str]:
+        """item id -> path relative to the root (replaced, never changed in place: workers may read it)."""
+        return self._paths
+
     def path_of(self, item_id: int) -> str:
         return self._paths.get(int(item_id), "")
 

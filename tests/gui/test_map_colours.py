@@ -36,7 +36,7 @@ def test_colour_by_folder_and_review(qtbot, window):
     view.set_colour_mode("review")
     assert legend_texts(window)[-1] == "unlabelled   60"
     view.set_colour_mode("confidence")
-    assert len(view._brushes) == 60
+    assert len(view.points.data["brush"]) == 60
 
 
 def test_hidden_group_is_not_picked_or_selected(qtbot, window):
