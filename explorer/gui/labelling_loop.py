@@ -305,19 +305,20 @@ class LabellingLoop(QObject):
             result = workflow.compute_propagation(project, progress=progress, cancel=cancel, fit_calibration=False)
             cancel.raise_if_cancelled()  # a newer request replaces it: do not write this one
             workflow.save_propagation(project, result)  # here, not on the GUI thread (1M rows: seconds)
-            return result
+            return result, result.summary()  # its summary too (1M items: tens of ms)
 
         self.propagationText.emit("propagating…")
         return self.propagation.start("propagate", job)
 
-    def _propagation_finished(self, _request: int, _name: str, result) -> None:
+    def _propagation_finished(self, _request: int, _name: str, landed: tuple) -> None:
+        result, summary = landed
         project = self.session.project
         if project is None or project is not self._propagation_project:
             return
         if self.session.map is None or result.map_run != self.session.map.run_id:
             return  # computed on a map that is no longer shown
         self.session.apply_pseudo_labels(result.item_ids, result.class_ids, result.confidence)
-        self.propagationText.emit(result.summary())
+        self.propagationText.emit(summary)
         if result.calibration_due and not self.calibration.busy:
 
             def job(progress, cancel):

@@ -338,9 +338,12 @@ class Session(QObject):
     # ---- lookups ------------------------------------------------------------------------
     def rows_of(self, item_ids) -> np.ndarray:
         """Map row positions of ``item_ids`` (ids not on the map are left out)."""
-        ids = np.atleast_1d(np.asarray(item_ids, np.int64))
-        pos, found = lookup(self._map_order.sorted, ids)
-        return self._map_order.order[pos[found]]
+        return self._map_order.rows_of(item_ids)
+
+    @property
+    def map_order(self) -> MapOrder:
+        """The map's ids sorted (``rows_of`` without the session, for a worker)."""
+        return self._map_order
 
     def ids_of(self, rows) -> np.ndarray:
         if self.map is None:

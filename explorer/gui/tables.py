@@ -17,6 +17,7 @@ from explorer.gui.picking import PointIndex
 from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import LabelClass, LabelTable, Project
 from explorer.store.current import current_map as newest_map
+from explorer.store.ids import lookup
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,12 @@ class MapOrder:
         ids = np.asarray(graph_map.item_ids, np.int64)
         order = np.argsort(ids, kind="stable")
         return cls(order, ids[order])
+
+    def rows_of(self, item_ids) -> np.ndarray:
+        """Map row positions of ``item_ids`` (ids not on the map are left out)."""
+        ids = np.atleast_1d(np.asarray(item_ids, np.int64))
+        pos, found = lookup(self.sorted, ids)
+        return self.order[pos[found]]
 
 
 def map_clusters(project: Project, graph_map) -> np.ndarray:
