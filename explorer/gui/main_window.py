@@ -755,7 +755,8 @@ class MainWindow(QMainWindow):
         """Nothing left to draw: the project (if any) is read, the map (if any) is on screen and no
         job or thumbnail is pending."""
         map_ready = self.session.map is None or (self.map_view.drawn and not self.map_view.busy)
-        return map_ready and not self.session.busy and not self.loop.busy and not self.thumbnails.busy
+        views_ready = not self.review.busy and not self.thumbnails.busy
+        return map_ready and views_ready and not self.session.busy and not self.loop.busy
 
     # ---- closing ------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
