@@ -178,13 +178,11 @@ class LabelPanel(QWidget):
         name = self.class_name.text().strip()
         if not name:
             return
-        if self.session.add_class(name) is not None:
+        label = self.session.add_class(name)
+        if label is not None:  # the session's classes follow when the labels are read back
             self.class_name.clear()
-            self.session.message.emit(
-                f"class {name!r} on key {len(self.session.classes)}"
-                if len(self.session.classes) <= KEYS
-                else f"class {name!r} added"
-            )
+            key = label.position + 1
+            self.session.message.emit(f"class {name!r} on key {key}" if key <= KEYS else f"class {name!r} added")
 
     def highlighted_class(self) -> int | None:
         item = self.class_list.currentItem()

@@ -320,7 +320,7 @@ class ReviewQueue(QWidget):
         refresh = session.coalesced(self.refresh)  # once per landing
         for signal in (session.labelsChanged, session.classesChanged, session.mapChanged, session.filterChanged):
             signal.connect(refresh)
-        session.selectionChanged.connect(session.coalesced(self._on_selection))
+        session.selectionChanged.connect(lambda: self.in_selection.isChecked() and refresh())  # the same refresh
         session.currentChanged.connect(self._on_current)
         thumbnails.ready.connect(self._on_thumbnail)
         self.refresh()
@@ -569,10 +569,6 @@ class ReviewQueue(QWidget):
     def _on_thumbnail(self, item_id: int, size: int) -> None:
         if size == LARGE and item_id == self.current_item():
             self._show_picture()
-
-    def _on_selection(self) -> None:
-        if self.in_selection.isChecked():
-            self.refresh()
 
     def _on_current(self, item_id: int) -> None:
         if item_id >= 0 and item_id != self.current_item():
