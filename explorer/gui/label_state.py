@@ -127,11 +127,16 @@ def name_clusters(clusters: np.ndarray, aligned: AlignedLabels, classes: list[La
 
 
 def label_state(
-    graph_map, labels: LabelTable, classes: list[LabelClass], clusters: np.ndarray | None = None
+    graph_map,
+    labels: LabelTable,
+    classes: list[LabelClass],
+    clusters: np.ndarray | None = None,
+    kinds: np.ndarray | None = None,
 ) -> LabelState:
     """Everything the views count of ``labels`` over ``graph_map`` (None: no map) and ``classes``;
-    ``clusters``: the map's (N,) clusters, named here."""
-    kinds = label_kinds(labels.source)
+    ``clusters``: the map's (N,) clusters, named here; ``kinds``: the table's ``label_kinds``
+    when known."""
+    kinds = label_kinds(labels.source) if kinds is None else kinds
     aligned = align_labels(graph_map, labels, classes, kinds)
     clusters = np.empty(0, np.int32) if clusters is None else clusters
     return LabelState(
@@ -157,11 +162,13 @@ def merge_pseudo(
     class_ids: np.ndarray,
     confidence: np.ndarray,
     rejected: list[tuple[int, int]],
-) -> LabelTable:
-    """``table`` with its pseudo-labels replaced by a propagation's (already saved to the store):
-    the table the store would give back. Human labels win; ``rejected`` (item, class) pairs are
-    left out."""
-    human = np.isin(table.source, HUMAN_SOURCES)
+    kinds: np.ndarray | None = None,
+) -> tuple[LabelTable, np.ndarray]:
+    """(``table`` with its pseudo-labels replaced by a propagation's (already saved to the store),
+    its kinds): the table the store would give back. Human labels win; ``rejected`` (item, class)
+    pairs are left out. ``kinds``: ``table``'s, when known (string comparisons over 1M rows hold
+    the GIL the GUI thread waits for)."""
+    human = (label_kinds(table.source) if kinds is None else kinds) == HUMAN
     cls = np.where(human, table.class_ids, -1)
     src = np.where(human, table.source, "").astype(object)
     conf = np.where(human, table.confidence, np.nan)
@@ -177,4 +184,6 @@ def merge_pseudo(
     cls[rows] = class_ids[found][free]
     src[rows] = "pseudo"
     conf[rows] = np.asarray(confidence)[found][free]
-    return LabelTable(table.item_ids, cls, src, conf)
+    merged = np.where(human, HUMAN, NONE).astype(np.int8)
+    merged[rows] = PSEUDO
+    return LabelTable(table.item_ids, cls, src, conf), merged

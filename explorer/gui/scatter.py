@@ -285,7 +285,7 @@ class MapView(QWidget):
         layout.addWidget(self.colour_combo)
         self.shade_box = QCheckBox("Where to label")
         self.shade_box.setToolTip("Shade the parts of the map with no human label and unsure pseudo-labels")
-        self.shade_box.toggled.connect(lambda _: self._update_shading())
+        self.shade_box.toggled.connect(lambda _: self._recolour())  # the shade is worked out with the colours
         layout.addWidget(self.shade_box)
         self.cluster_box = QCheckBox("Clusters", checked=True)
         self.cluster_box.setToolTip(
@@ -516,15 +516,16 @@ class MapView(QWidget):
             "hidden_names": self.legend.hidden_names(),
             "kept": s.rows_in_filter(),
         }
-        classes = s.classes
+        classes, shade = s.classes, self.shade_box.isChecked()
 
         def job(progress, cancel):
-            return xy, map_colours(mode, aligned, classes, **what)
+            regions = unlabelled_regions(xy, aligned.source, aligned.confidence) if shade else None
+            return xy, map_colours(mode, aligned, classes, **what), regions
 
         self.colouring.start("colours", job, size=len(xy))
 
-    def _colours_ready(self, _request: int, _name: str, result: tuple[np.ndarray, MapColours]) -> None:
-        xy, colours = result
+    def _colours_ready(self, _request: int, _name: str, result: tuple) -> None:
+        xy, colours, shade = result
         if xy is not self.xy or self.index is None:
             return  # worked out for a map (or preview) no longer shown
         self._colours, self._folders = colours, colours.folders
@@ -538,7 +539,7 @@ class MapView(QWidget):
         else:
             self.layers.recolour()
             self._update_overlays()
-        self._update_shading()
+        self._show_shading(shade)
 
     def _update_legend_counts(self) -> None:
         if self._colours is None:
@@ -567,11 +568,12 @@ class MapView(QWidget):
         self.legend.move(max(0, area.right() - hint.width() - 8), 8)
         self.legend.raise_()
 
-    def _update_shading(self) -> None:
-        if not self.shade_box.isChecked() or self.index is None:
+    def _show_shading(self, shade: tuple | None) -> None:
+        """``shade``: (image, rect) of ``unlabelled_regions``, or None: no shade."""
+        if shade is None or not self.shade_box.isChecked() or self.index is None:
             self.shade.hide()
             return
-        image, rect = unlabelled_regions(self.xy, self.session.map_source, self.session.map_confidence)
+        image, rect = shade
         self.shade.setImage(image, autoLevels=False)
         self.shade.setRect(*rect)
         self.shade.show()

@@ -154,22 +154,22 @@ class Session(QObject):
         opening = self._opening != 0
         level = TABLES if opening else level
         self._pending = (level, edited)
-        graph_map, classes, clusters, base = self.map, self.classes, self.map_clusters, self.labels
+        graph_map, classes, clusters, base = self.map, self.classes, self.map_clusters, self.state
         if level == TABLES:
-            size = None if opening else max(len(base), project.item_count(readable_only=False))
+            size = None if opening else max(len(base.labels), project.item_count(readable_only=False))
             name = "open" if opening else "reload"
 
             def job(progress, cancel):
                 return read_tables(project, progress=progress, cancel=cancel)
 
         elif level == LABELS:
-            size, name = len(base), "labels"
+            size, name = len(base.labels), "labels"
 
             def job(progress, cancel):
                 return read_labels(project, graph_map, clusters)
 
         else:
-            size, name = len(base), "labels"
+            size, name = len(base.labels), "labels"
 
             def job(progress, cancel):
                 return with_pseudo_labels(project, base, pseudo, graph_map, classes, clusters)

@@ -15,7 +15,7 @@ import numpy as np
 from explorer.gui.label_state import LabelState, label_state, merge_pseudo
 from explorer.gui.picking import PointIndex
 from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
-from explorer.store import LabelClass, LabelTable, Project
+from explorer.store import LabelClass, Project
 from explorer.store.current import current_map as newest_map
 from explorer.store.ids import lookup
 
@@ -126,9 +126,9 @@ def read_labels(project: Project, graph_map, clusters: np.ndarray) -> LabelUpdat
 
 
 def with_pseudo_labels(
-    project: Project, base: LabelTable, pseudo: tuple, graph_map, classes: list[LabelClass], clusters: np.ndarray
+    project: Project, base: LabelState, pseudo: tuple, graph_map, classes: list[LabelClass], clusters: np.ndarray
 ) -> LabelUpdate:
-    """``base`` with a propagation's ``pseudo`` (item ids, class ids, confidence), already saved to
-    the store, in place of its pseudo-labels (``merge_pseudo``), lined up and counted."""
-    table = merge_pseudo(base, *pseudo, project.rejections())
-    return LabelUpdate(project, classes, label_state(graph_map, table, classes, clusters))
+    """``base``'s labels with a propagation's ``pseudo`` (item ids, class ids, confidence), already
+    saved to the store, in place of their pseudo-labels (``merge_pseudo``), lined up and counted."""
+    table, kinds = merge_pseudo(base.labels, *pseudo, project.rejections(), kinds=base.kinds)
+    return LabelUpdate(project, classes, label_state(graph_map, table, classes, clusters, kinds))

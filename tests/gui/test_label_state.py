@@ -59,7 +59,7 @@ def test_an_empty_project_counts_nothing():
 
 def test_merged_pseudo_labels_keep_human_labels_and_leave_rejections_out():
     labels = table()
-    merged = merge_pseudo(
+    merged, kinds = merge_pseudo(
         labels,
         item_ids=np.array([10, 12, 13, 15]),
         class_ids=np.array([3, 3, 7, 7]),
@@ -69,3 +69,4 @@ def test_merged_pseudo_labels_keep_human_labels_and_leave_rejections_out():
     assert merged.class_ids.tolist() == [7, 3, 3, -1, 7, 7]  # the seed stays; 13's cat was rejected
     assert list(merged.source) == ["seed", "accepted", "pseudo", "", "imported", "pseudo"]
     assert np.allclose(merged.confidence, [1.0, 1.0, 0.8, np.nan, 1.0, 0.6], equal_nan=True)
+    assert kinds.tolist() == label_kinds(merged.source).tolist()

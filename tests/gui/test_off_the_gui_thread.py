@@ -170,3 +170,14 @@ def test_the_latest_colouring_wins(qtbot, window, threads, big):
     assert [row.text().split("   ")[0] for row in view.legend.rows][-1] == "unlabelled"
     assert not any(row.text().startswith("red/") for row in view.legend.rows)  # the folder colouring was dropped
     assert colours and threading.main_thread() not in colours
+
+
+def test_the_where_to_label_shade_comes_with_the_colours(qtbot, window, big):
+    view = window.map_view
+    view.shade_box.setChecked(True)
+    assert view.busy and not view.shade.isVisible()
+    settle(qtbot, window)
+    assert view.shade.isVisible() and view.shade.image is not None and view.shade.image[..., 3].any()
+    view.shade_box.setChecked(False)
+    settle(qtbot, window)
+    assert not view.shade.isVisible()
