@@ -355,7 +355,7 @@ class MapView(QWidget):
             self.shade.hide()
             self.legend.hide()
             self.hint.setText("")
-            self.cluster_overlay.set_clusters(self.xy, np.empty(0, np.int32))
+            self.cluster_overlay.set_shapes(self.session.map_cluster_shapes)
             return
         self.xy = np.asarray(m.xy, np.float32)
         self._item_ids = np.asarray(m.item_ids, np.int64)
@@ -384,8 +384,7 @@ class MapView(QWidget):
 
     # ---- clusters -----------------------------------------------------------------------
     def _on_clusters(self) -> None:
-        clusters = self.session.map_clusters
-        self.cluster_overlay.set_clusters(self.xy, clusters if len(clusters) == len(self.xy) else clusters[:0])
+        self.cluster_overlay.set_shapes(self.session.map_cluster_shapes)  # worked out on the worker that read them
         self._name_clusters()
         if self.colour_mode == "cluster":
             self._recolour_soon()

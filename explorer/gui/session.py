@@ -36,9 +36,10 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from explorer.gui.cluster_shapes import ClusterShapes, cluster_shapes
 from explorer.gui.jobs import JobRunner
 from explorer.gui.label_state import HUMAN, NONE, PSEUDO, class_counts, empty_state, name_clusters
-from explorer.gui.tables import MapOrder, ProjectTables, map_clusters, read_labels, read_tables, with_pseudo_labels
+from explorer.gui.tables import MapOrder, ProjectTables, read_labels, read_tables, with_pseudo_labels
 from explorer.store import LabelClass, LabelTable, Project, ProjectError
 from explorer.store.filters import FileFacts, Filter, matching_ids, read_file_facts
 from explorer.store.ids import lookup
@@ -47,6 +48,7 @@ __all__ = ["HUMAN", "NONE", "PSEUDO", "ItemInfo", "Session"]  # the label codes,
 
 # What ``Session._update`` reads again, each including the ones before it.
 MERGE, LABELS, TABLES = 1, 2, 3
+NO_CLUSTERS: ClusterShapes = cluster_shapes(np.empty((0, 2)), np.empty(0, np.int32))
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class Session(QObject):
         self._paths: dict[int, str] = {}
         self.recorded = 0  # items the project has recorded, readable or not (0: never scanned)
         self.map_clusters = np.empty(0, np.int32)  # (N,) cluster per map row, -1 none; empty: not found
+        self.map_cluster_shapes = NO_CLUSTERS  # where they are drawn, worked out with them
         self._map_order = MapOrder.of(None)  # map.item_ids sorted, for ids -> rows
         self.map_index = None  # a PointIndex over map.xy built on the worker; None: not built
         self.map_bounds: tuple | None = None  # ((2,) lowest, (2,) highest) of map.xy, from the worker
@@ -209,7 +212,8 @@ class Session(QObject):
         if new_map:  # else the map shown stays (same run: same rows), and nothing is redrawn
             self.map, self._map_order, self.map_index = tables.map, tables.map_order, tables.map_index
             self.map_bounds = tables.map_bounds
-        self.map_clusters = tables.clusters
+        clusters_changed = not new_map and not np.array_equal(tables.clusters, self.map_clusters)
+        self.map_clusters, self.map_cluster_shapes = tables.clusters, tables.cluster_shapes
         self.state = tables.state
         if opened:
             self._emit_all()
@@ -222,6 +226,8 @@ class Session(QObject):
             self.classesChanged.emit()
         if new_map:
             self.mapChanged.emit()
+        elif clusters_changed:
+            self.clustersChanged.emit()
         self.labelsChanged.emit()
         if new_map:
             self.selectionChanged.emit()
@@ -255,7 +261,7 @@ class Session(QObject):
         self.project = None
         self.map = None
         self._map_order, self.map_index, self.map_bounds = MapOrder.of(None), None, None
-        self.map_clusters = np.empty(0, np.int32)
+        self.map_clusters, self.map_cluster_shapes = np.empty(0, np.int32), NO_CLUSTERS
         self._paths = {}
         self.recorded = 0
         self.classes = []
@@ -609,12 +615,9 @@ class Session(QObject):
 
     # ---- clusters -----------------------------------------------------------------------
     def reload_clusters(self) -> None:
-        """After the clusters of the current map were found again."""
-        if self.opening:
-            self._update(TABLES)
-            return
-        self.map_clusters = map_clusters(self.project, self.map) if self.project is not None else self.map_clusters
-        self.clustersChanged.emit()
+        """After the clusters of the current map were found again: read with the tables (on a
+        worker: where they are drawn is worked out there too), ``clustersChanged`` when they land."""
+        self._update(TABLES)
 
     def cluster_names(self) -> list:
         """``explorer.projection.clusters.ClusterName`` of each cluster, named from the labels now

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.gui.cluster_shapes import ClusterShapes, cluster_shapes
 from explorer.gui.label_state import LabelState, label_state, merge_pseudo
 from explorer.gui.picking import PointIndex
 from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
@@ -71,6 +72,7 @@ class ProjectTables:
     map_index: PointIndex | None  # over map.xy, for picking (1M points: 0.4 s to build)
     map_bounds: tuple | None  # ((2,) lowest, (2,) highest) of map.xy; None: no map
     clusters: np.ndarray  # (N,) int32, empty: none
+    cluster_shapes: ClusterShapes  # where they are drawn
     state: LabelState
 
 
@@ -111,11 +113,12 @@ def read_tables(
         (graph_map.xy.min(axis=0), graph_map.xy.max(axis=0)) if graph_map is not None and len(graph_map.xy) else None
     )
     clusters = map_clusters(project, graph_map)
+    shapes = cluster_shapes(graph_map.xy if graph_map is not None else np.empty((0, 2)), clusters)
     step(3)
     state = label_state(graph_map, project.label_table(), classes, clusters)
     cancel.raise_if_cancelled()
     progress(Progress("read", total, total))
-    return ProjectTables(project, paths, recorded, classes, graph_map, order, index, bounds, clusters, state)
+    return ProjectTables(project, paths, recorded, classes, graph_map, order, index, bounds, clusters, shapes, state)
 
 
 def read_labels(project: Project, graph_map, clusters: np.ndarray) -> LabelUpdate:

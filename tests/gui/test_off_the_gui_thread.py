@@ -181,3 +181,16 @@ def test_the_where_to_label_shade_comes_with_the_colours(qtbot, window, big):
     view.shade_box.setChecked(False)
     settle(qtbot, window)
     assert not view.shade.isVisible()
+
+
+def test_clusters_found_again_are_shaped_on_a_worker(qtbot, window, threads, big):
+    from explorer.gui import tables
+
+    s, overlay = window.session, window.map_view.cluster_overlay
+    shaped = threads(tables, "cluster_shapes")
+    assert window.find_clusters(1.0)
+    qtbot.waitUntil(lambda: overlay.count > 0, timeout=30000)
+    settle(qtbot, window)
+    assert shaped and threading.main_thread() not in shaped
+    assert overlay.count == int(s.map_clusters.max()) + 1 and overlay.sizes.sum() == (s.map_clusters >= 0).sum()
+    assert len(overlay.outline.getData()[0]) > 3 * overlay.count
