@@ -451,19 +451,21 @@ class Session(QObject):
                 self.filterChanged.emit()
             return 0
         project, files, labels, classes, asked = self.project, self._files, self.labels, self.classes, self._asked
+        graph_map, order = self.map, self._map_order
 
         def job(progress, cancel):
             facts = files if files is not None else read_file_facts(project)
-            return project, asked, facts, matching_ids(asked, facts, labels, classes)
+            ids = matching_ids(asked, facts, labels, classes)
+            return project, asked, facts, ids, (ids, graph_map, order.kept(ids))  # the map rows too, here
 
         return self._filtering.start("filter", job)
 
     def _filter_done(self, _request: int, _name: str, result) -> None:
-        project, rule, files, ids = result
+        project, rule, files, ids, rows = result
         if project is not self.project or rule is not self._asked:
             return
         self._files = files
-        self.filter, self.filtered = rule, ids
+        self.filter, self.filtered, self._filter_rows = rule, ids, rows
         self.filterChanged.emit()
 
     def _refilter(self, labels_only: bool = False) -> None:
@@ -492,9 +494,7 @@ class Session(QObject):
             return None
         cached = self._filter_rows
         if cached is None or cached[0] is not self.filtered or cached[1] is not self.map:
-            inside = np.zeros(len(self.map.item_ids), bool)
-            inside[self.rows_of(self.filtered)] = True
-            self._filter_rows = cached = (self.filtered, self.map, inside)
+            self._filter_rows = cached = (self.filtered, self.map, self._map_order.kept(self.filtered))
         return cached[2]
 
     # ---- selection ----------------------------------------------------------------------

@@ -43,6 +43,12 @@ class MapOrder:
         pos, found = lookup(self.sorted, ids)
         return self.order[pos[found]]
 
+    def kept(self, item_ids) -> np.ndarray:
+        """(N,) bool per map row: its item is one of ``item_ids``."""
+        inside = np.zeros(len(self.order), bool)
+        inside[self.rows_of(item_ids)] = True
+        return inside
+
 
 def map_clusters(project: Project, graph_map) -> np.ndarray:
     """(N,) int32 cluster per row of ``graph_map``; empty when it has none (or no map)."""
