@@ -18,8 +18,10 @@ waiting). Tests set ``inline_below`` to 0 to take the worker path.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -32,6 +34,35 @@ log = logging.getLogger(__name__)
 
 # A worker emits at most this often (seconds), except for a job's first and last report.
 PROGRESS_INTERVAL = 0.05
+
+
+class _CollectionsPaused:
+    """``with collections_paused:``: no automatic garbage collection while a job builds many Python
+    objects (an export: one per row). CPython's full collections walk every live object with the
+    GIL held, several times while such a job grows (a CSV export of 100k rows: about 0.1 s each,
+    the GUI thread waiting); reference counting still frees everything outside cycles meanwhile,
+    and collections resume when the last such job ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._was_enabled = True
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+
+    def __exit__(self, *_exc) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._was_enabled:
+                gc.enable()
+
+
+collections_paused = _CollectionsPaused()
 
 
 class _Relay(QObject):

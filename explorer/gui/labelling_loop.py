@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from explorer.gui.jobs import JobRunner
+from explorer.gui.jobs import JobRunner, collections_paused
 from explorer.gui.session import Session
 from explorer.store import HUMAN_SOURCES, ProjectError
 
@@ -253,16 +253,17 @@ class LabellingLoop(QObject):
         def job(progress, cancel):
             from explorer import workflow
 
-            return workflow.export(
-                project,
-                fmt,
-                out,
-                include=tuple(include),
-                min_confidence=min_confidence,
-                progress=progress,
-                cancel=cancel,
-                **options,
-            )
+            with collections_paused:  # one object per row: full collections would stall the window
+                return workflow.export(
+                    project,
+                    fmt,
+                    out,
+                    include=tuple(include),
+                    min_confidence=min_confidence,
+                    progress=progress,
+                    cancel=cancel,
+                    **options,
+                )
 
         return self.jobs.start("export", job)
 

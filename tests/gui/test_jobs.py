@@ -101,3 +101,17 @@ def test_small_work_runs_at_once_here_and_big_work_on_the_worker(qtbot):
     qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
     assert results[-1] == (after, "later") and request < after  # the latest wins, as ever
     assert big and gui not in big
+
+
+def test_collections_pause_while_a_job_needs_them_paused():
+    import gc
+
+    from explorer.gui.jobs import collections_paused
+
+    assert gc.isenabled()
+    with collections_paused:
+        assert not gc.isenabled()
+        with collections_paused:  # another such job at the same time
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the first one is still running
+    assert gc.isenabled()
