@@ -159,7 +159,9 @@ class Session(QObject):
         self._pending = (level, edited)
         graph_map, classes, clusters, base = self.map, self.classes, self.map_clusters, self.state
         if level == TABLES:
-            size = None if opening else max(len(base.labels), project.item_count(readable_only=False))
+            size = None if opening else max(len(base.labels), self.recorded)
+            if size is not None and size < self.reading.inline_below:  # a first scan may have found many
+                size = max(size, project.item_count(readable_only=False))
             name = "open" if opening else "reload"
 
             def job(progress, cancel):
