@@ -225,21 +225,21 @@ def map_colours(
     aligned: AlignedLabels,
     classes: list,
     *,
-    clusters: np.ndarray | None = None,
-    cluster_names: list | None = None,
-    folders: tuple[np.ndarray, list[str]] | None = None,
     paths: dict[int, str] | None = None,
     item_ids: np.ndarray | None = None,
     hidden_names: frozenset[str] = frozenset(),
     kept: np.ndarray | None = None,
+    **points,
 ) -> MapColours:
-    """Everything ``MapView`` draws of its colours: ``colour_points`` in ``mode``, with the legend
-    entries named in ``hidden_names`` and the rows outside ``kept`` ((N,) bool, None: no filter)
-    hidden. The folder mode works ``folders`` out from ``paths`` (item id -> path) of the map's
-    ``item_ids`` when not given (a Python pass over every path: 1M takes about a second)."""
-    if mode == "folder" and folders is None:
-        folders = folder_groups([paths.get(int(i), "") for i in item_ids])
-    colouring = colour_points(mode, aligned, classes, clusters, cluster_names, folders)
+    """Everything ``MapView`` draws of its colours: ``colour_points`` in ``mode`` (``points``: its
+    clusters, cluster_names and folders), with the legend entries named in ``hidden_names`` and the
+    rows outside ``kept`` ((N,) bool, None: no filter) hidden. The folder mode works the folders out
+    from ``paths`` (item id -> path) of the map's ``item_ids`` when not given (a Python pass over
+    every path: 1M takes about a second)."""
+    if mode == "folder" and points.get("folders") is None:
+        points["folders"] = folder_groups([paths.get(int(i), "") for i in item_ids])
+    colouring = colour_points(mode, aligned, classes, **points)
+    folders = points.get("folders")
     n = len(colouring.group)
     in_hidden = np.array([e.name in hidden_names for e in colouring.entries], bool)
     hidden = in_hidden[colouring.group] if in_hidden.any() else np.zeros(n, bool)
