@@ -116,6 +116,15 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def settle(app, window) -> None:
+    """Run the event loop until the window shows what it was asked to (recolouring, the density
+    image and the labels read back run on workers)."""
+    while not window.settled():
+        app.processEvents()
+        time.sleep(0.001)
+    app.processEvents()
+
+
 def open_fabricated(app, n: int):
     """A window on a fabricated n-item project with a map; returns it with the project's arrays
     and ``{"open": seconds}``."""
@@ -132,9 +141,7 @@ def open_fabricated(app, n: int):
     app.processEvents()
     start = time.perf_counter()
     window.open_project(tmp / "collection")
-    while window.session.opening:  # the tables are read on a worker
-        app.processEvents()
-    app.processEvents()
+    settle(app, window)  # the tables are read on a worker, then the map is drawn
     return window, ids, class_ids, truth, xy, {"open": time.perf_counter() - start}
 
 
@@ -152,6 +159,7 @@ def map_figures(app, n: int, repeats: int) -> dict[str, float]:
         width = float(rng.uniform(8, 60))
         box.setRange(xRange=(x0, x0 + width), yRange=(y0, y0 + width), padding=0)
         view.refresh_view()  # a big map's density image or loaded points follow the view (no-op on small maps)
+        settle(app, window)
         viewport.repaint()
 
     view.fit()
@@ -168,6 +176,7 @@ def map_figures(app, n: int, repeats: int) -> dict[str, float]:
         session.apply_pseudo_labels(
             ids, predicted, rng.uniform(0, 1, n)
         )  # what the window does when a propagation lands
+        settle(app, window)
         viewport.repaint()
 
     figures["recolour after propagation"] = median_time(recolour, max(2, repeats // 2))
@@ -204,26 +213,31 @@ def density_figures(app, n: int, repeats: int) -> dict[str, float]:
     def recolour():
         predicted = class_ids[(truth + rng.integers(0, 2, n)) % len(class_ids)]
         session.apply_pseudo_labels(ids, predicted, rng.uniform(0, 1, n))
+        settle(app, window)
         viewport.repaint()
 
     def map_recolour():  # the map's own share of a recolour: colours, density image or brushes, repaint
         view._recolour()
+        settle(app, window)
         viewport.repaint()
 
     def load_around():
         view.layers.loaded_rect = None  # forget the loaded region: time a fresh load
         view.refresh_view()
+        settle(app, window)
 
     view.fit()
     view.refresh_view()
+    settle(app, window)
     viewport.repaint()
     assert view.layers.density_mode, "the whole map should be drawn as a density image"
-    figures["density image"] = median_time(view.refresh_view, repeats)
+    figures["density image"] = median_time(lambda: (view.refresh_view(), settle(app, window)), repeats)
     figures["repaint whole, density"] = median_time(viewport.repaint, repeats)
     figures["recolour, density"] = median_time(recolour, max(2, repeats // 2))
     figures["map recolour, density"] = median_time(map_recolour, repeats)
     zoomed_in()
     view.refresh_view()
+    settle(app, window)
     assert not view.layers.density_mode, "zoomed in, the points should be drawn"
     figures["visible zoomed"] = float(np.count_nonzero(inside(xy, view.layers.view_rect())))
     figures["loaded zoomed"] = float(len(view.layers.loaded))
@@ -236,6 +250,7 @@ def density_figures(app, n: int, repeats: int) -> dict[str, float]:
     view.layers.density_above = n
     view.layers.draw(view.xy)
     view.fit()
+    settle(app, window)
     viewport.repaint()
     figures["repaint whole, all points"] = median_time(viewport.repaint, repeats)
     figures["recolour, all points"] = median_time(recolour, max(2, repeats // 2))

@@ -1,10 +1,9 @@
 """Outlines and names of the map's clusters, over the points of the map's plot.
 
-Each cluster is outlined by the convex hull of its central points (the ``CORE_SHARE`` nearest its
-median, so that a few strays do not blow the outline up); all outlines are one curve item. Names
-are text items at the clusters' middles; after each change of view the largest clusters whose
-middle is in view get their name first, and a name that would overlap one already placed waits
-until zooming in makes room: names follow the zoom. Clicking a name selects that cluster; a
+Each cluster is outlined as ``explorer.gui.cluster_shapes`` works it out (on a worker); all
+outlines are one curve item. Names are text items at the clusters' middles; after each change of
+view the largest clusters whose middle is in view get their name first, and a name that would
+overlap one already placed waits until zooming in makes room: names follow the zoom. Clicking a name selects that cluster; a
 right click asks for a menu (the map view builds it: select, label as a class).
 
 Loops run over clusters (tens to a few hundred), never over points.
@@ -17,9 +16,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, QPoint, QRectF, Qt, Signal
 from PySide6.QtGui import QFont
 
-CORE_SHARE = 0.9
-HULL_SAMPLE = 3000  # points of a big cluster its outline is drawn around
-MIN_HULL_POINTS = 3
+from explorer.gui.cluster_shapes import ClusterShapes
+
 OUTLINE = (235, 235, 235, 110)
 NAME_GAP_PX = 4.0
 
@@ -44,7 +42,7 @@ class _Name(pg.TextItem):
 
 
 class ClusterOverlay(QObject):
-    """``set_clusters(xy, clusters)`` after a map lands, ``set_names(texts)`` after labels change,
+    """``set_shapes(shapes)`` after a map or its clusters land, ``set_names(texts)`` after labels change,
     ``update_view()`` after the view moves, ``set_shown(on)``."""
 
     clicked = Signal(int, object)  # cluster, keyboard modifiers
@@ -67,32 +65,19 @@ class ClusterOverlay(QObject):
     def count(self) -> int:
         return len(self.names)
 
-    def set_clusters(self, xy: np.ndarray, clusters: np.ndarray) -> None:
-        """(N, 2) map positions and (N,) cluster per point (-1 none; empty: no clusters)."""
+    def set_shapes(self, shapes: ClusterShapes) -> None:
+        """The clusters as drawn (``explorer.gui.cluster_shapes``: worked out off the GUI thread)."""
         for name in self.names:
             self.plot.removeItem(name)
         self.names = []
-        n_clusters = int(clusters.max()) + 1 if len(clusters) and clusters.max() >= 0 else 0
-        outlines, centres = [], np.zeros((n_clusters, 2))
-        self.sizes = np.bincount(clusters[clusters >= 0], minlength=n_clusters) if n_clusters else np.zeros(0, int)
-        if n_clusters:
-            order = np.argsort(clusters, kind="stable")
-            bounds = np.searchsorted(clusters[order], np.arange(n_clusters + 1))
-            rng = np.random.default_rng(0)
-            for k in range(n_clusters):
-                rows = order[bounds[k] : bounds[k + 1]]
-                if len(rows) > HULL_SAMPLE:
-                    rows = rng.choice(rows, HULL_SAMPLE, replace=False)
-                points = xy[rows].astype(np.float64)
-                centres[k] = np.median(points, axis=0)
-                outlines.append(_outline(points, centres[k]))
-                name = _Name(self, k)
-                name.setPos(*centres[k])
-                self.plot.addItem(name, ignoreBounds=True)
-                self.names.append(name)
-        self.centres = centres
-        joined = np.concatenate([np.vstack([o, [np.nan, np.nan]]) for o in outlines if len(o)] or [np.empty((0, 2))])
-        self.outline.setData(joined[:, 0], joined[:, 1]) if len(joined) else self.outline.setData([], [])
+        for k, centre in enumerate(shapes.centres):
+            name = _Name(self, k)
+            name.setPos(*centre)
+            self.plot.addItem(name, ignoreBounds=True)
+            self.names.append(name)
+        self.centres, self.sizes = shapes.centres, shapes.sizes
+        outline = shapes.outline
+        self.outline.setData(outline[:, 0], outline[:, 1]) if len(outline) else self.outline.setData([], [])
         self._apply_shown()
 
     def set_names(self, texts: list[str]) -> None:
@@ -138,21 +123,3 @@ class ClusterOverlay(QObject):
                 continue
             placed.append(rect)
             name.show()
-
-
-def _outline(points: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """(M, 2) closed convex hull of the ``CORE_SHARE`` of ``points`` nearest ``centre`` (empty
-    when too few or all on a line)."""
-    from scipy.spatial import ConvexHull, QhullError
-
-    if len(points) > 10:
-        d = np.linalg.norm(points - centre, axis=1)
-        points = points[d <= np.quantile(d, CORE_SHARE)]
-    if len(points) < MIN_HULL_POINTS:
-        return np.empty((0, 2))
-    try:
-        hull = ConvexHull(points)
-    except QhullError:  # all on a line, or duplicates only
-        return np.empty((0, 2))
-    ring = points[hull.vertices]
-    return np.vstack([ring, ring[:1]])

@@ -2,7 +2,9 @@
 
 A ``Colouring`` gives every point a legend group (what the legend lists, counts and can hide)
 and a brush code into a small palette of reused brushes (pyqtgraph draws one cached symbol per
-brush; a fresh brush per point is ten times slower). Nothing here loops over points.
+brush; a fresh brush per point is ten times slower). Nothing here loops over points, and
+nothing here touches Qt: the map works its colours out on a worker (``map_colours``) and the GUI
+thread turns the palette's description (``spec``: (hex colour, alpha) per entry) into brushes.
 
 Modes:
 - ``label``: class colours; human labels full strength (the map also rings them), pseudo-labels
@@ -19,10 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtGui import QBrush, QColor
 
-from explorer.gui import style
-from explorer.gui.session import HUMAN, NONE, PSEUDO, Session
+from explorer.gui.label_state import HUMAN, NONE, PSEUDO, AlignedLabels
 
 MODES = ("label", "confidence", "folder", "review", "cluster")
 MODE_TITLES = {
@@ -69,62 +69,54 @@ class LegendEntry:
 class Colouring:
     group: np.ndarray  # (N,) int: legend entry of each point
     entries: list[LegendEntry]
-    codes: np.ndarray  # (N,) int: index into ``palette``
-    palette: np.ndarray  # object array of QBrush; the last one is transparent (hidden points)
-
-    def shown_codes(self, hidden: np.ndarray | None = None) -> np.ndarray:
-        """(N,) palette codes, with points of hidden groups on the transparent brush."""
-        if hidden is not None and hidden.any():
-            return np.where(hidden[self.group], len(self.palette) - 1, self.codes)
-        return self.codes
-
-    def brushes(self, hidden: np.ndarray | None = None) -> np.ndarray:
-        """(N,) brushes, with points of hidden groups drawn transparent."""
-        return self.palette[self.shown_codes(hidden)]
+    codes: np.ndarray  # (N,) int: index into the palette
+    spec: tuple[tuple[str, int], ...]  # the palette: (hex colour, alpha) per code; then a transparent one
 
 
-def _brush(hex_colour: str, alpha: int = 255) -> QBrush:
-    colour = QColor(style.display_colour(hex_colour)) if hex_colour.startswith("#") else QColor(hex_colour)
-    colour.setAlpha(alpha)
-    return QBrush(colour)
+GREY = ("#737a85", 150)  # style.UNLABELLED (style is Qt; this module is not)
 
 
-class Palettes:
-    """Brush palettes by their description, built once and reused while the colours stay the same."""
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple, np.ndarray] = {}
-
-    def get(self, spec: tuple[tuple[str, int], ...]) -> np.ndarray:
-        palette = self._cache.get(spec)
-        if palette is None:
-            brushes = [_brush(colour, alpha) for colour, alpha in spec] + [QBrush(QColor(0, 0, 0, 0))]
-            palette = np.empty(len(brushes), object)
-            palette[:] = brushes
-            if len(self._cache) > 32:
-                self._cache.clear()
-            self._cache[spec] = palette
-        return palette
+def display_rgb(hex_colour: str) -> tuple[int, int, int]:
+    """``style.display_colour`` without Qt: '#rrggbb' as drawn on the dark canvas (very dark
+    colours lifted to a light grey, unreadable ones grey)."""
+    try:
+        text = hex_colour.lstrip("#")
+        rgb = tuple(int(text[k : k + 2], 16) for k in (0, 2, 4)) if len(text) == 6 else None
+    except ValueError:
+        rgb = None
+    if rgb is None:
+        return (0xCC, 0xCC, 0xCC)
+    if (max(rgb) + min(rgb)) / 510 < 0.2:  # HSL lightness, as QColor.lightnessF
+        return (0xF2, 0xF2, 0xF2)
+    return rgb
 
 
-GREY = (style.UNLABELLED, 150)
+def spec_rgba(spec: tuple[tuple[str, int], ...]) -> np.ndarray:
+    """(P + 1, 4) uint8 RGBA of a palette ``spec``, the transparent entry last (as its brushes)."""
+    rows = [(*display_rgb(colour), alpha) for colour, alpha in spec] + [(0, 0, 0, 0)]
+    return np.array(rows, np.uint8).reshape(-1, 4)
 
 
 def colour_points(
-    session: Session, mode: str, palettes: Palettes, folders: tuple[np.ndarray, list[str]] | None = None
+    mode: str,
+    aligned: AlignedLabels,
+    classes: list,
+    clusters: np.ndarray | None = None,
+    cluster_names: list | None = None,
+    folders: tuple[np.ndarray, list[str]] | None = None,
 ) -> Colouring:
-    """The colouring of the session's map rows in ``mode`` (see the module docstring).
+    """The colouring of the map rows whose labels are ``aligned`` in ``mode`` (see the module
+    docstring), with the session's ``classes``.
 
-    ``folders``: ((N,) folder index per map row, folder names), from ``folder_groups``; needed
-    for the ``folder`` mode.
+    ``clusters`` / ``cluster_names``: the map's (N,) clusters and their names, for the ``cluster``
+    mode; ``folders``: ((N,) folder index per map row, folder names), from ``folder_groups``, for
+    the ``folder`` mode.
     """
-    n = len(session.map.item_ids) if session.map is not None else 0
-    source, cls, conf = session.map_source, session.map_class_index, session.map_confidence
-    if len(source) != n:  # labels not aligned yet
-        source, cls, conf = np.zeros(n, np.int8), np.full(n, -1), np.full(n, np.nan)
+    source, cls, conf = aligned.source, aligned.class_index, aligned.confidence
+    n = len(source)
     conf = np.nan_to_num(conf, nan=0.0)
     if mode == "label":
-        return _by_label(session, source, cls, conf, palettes)
+        return _by_label(classes, source, cls, conf)
     if mode == "confidence":
         bins = np.clip((conf * len(CONFIDENCE_RAMP)).astype(np.int64), 0, len(CONFIDENCE_RAMP) - 1)
         group = np.where(source == PSEUDO, bins, 0)
@@ -134,14 +126,14 @@ def colour_points(
         entries = [LegendEntry(f"pseudo {k * step:.1f}–{(k + 1) * step:.1f}", c) for k, c in enumerate(CONFIDENCE_RAMP)]
         entries += [LegendEntry("human label", "#ffffff"), LegendEntry("unlabelled", GREY[0])]
         spec = tuple((c, 220) for c in CONFIDENCE_RAMP) + (("#ffffff", 255), GREY)
-        return Colouring(group, entries, group, palettes.get(spec))
+        return Colouring(group, entries, group, spec)
     if mode == "folder":
         if folders is None:
             raise ValueError("the folder colouring needs the folder of every point")
         index, names = folders
         colours = [FOLDER_COLOURS[k % len(FOLDER_COLOURS)] for k in range(len(names))]
         spec = tuple((c, 200) for c in colours)
-        return Colouring(index, [LegendEntry(name, c) for name, c in zip(names, colours)], index, palettes.get(spec))
+        return Colouring(index, [LegendEntry(name, c) for name, c in zip(names, colours)], index, spec)
     if mode == "review":
         group = np.full(n, 4, np.int64)  # unlabelled
         group[source == HUMAN] = 3
@@ -156,15 +148,14 @@ def colour_points(
             LegendEntry("unlabelled", GREY[0]),
         ]
         spec = (("#ff5a4e", 255), ("#f2b33d", 230), ("#3f8f5a", 110), ("#8fb8ff", 160), (GREY[0], 90))
-        return Colouring(group, entries, group, palettes.get(spec))
+        return Colouring(group, entries, group, spec)
     if mode == "cluster":
-        return _by_cluster(session, n, palettes)
+        clusters = clusters if clusters is not None and len(clusters) == n else np.full(n, -1, np.int32)
+        return _by_cluster(clusters, [c.text for c in cluster_names or []])
     raise ValueError(f"unknown colour mode {mode!r}; choose one of {', '.join(MODES)}")
 
 
-def _by_cluster(session: Session, n: int, palettes: Palettes) -> Colouring:
-    clusters = session.map_clusters if len(session.map_clusters) == n else np.full(n, -1, np.int32)
-    names = [c.text for c in session.cluster_names()]
+def _by_cluster(clusters: np.ndarray, names: list[str]) -> Colouring:
     if len(names) > MAX_FOLDERS:
         names = names[: MAX_FOLDERS - 1] + [f"other clusters ({len(names) - MAX_FOLDERS + 1})"]
     group = np.where(clusters >= 0, np.minimum(clusters, len(names) - 1), len(names)).astype(np.int64)
@@ -172,11 +163,10 @@ def _by_cluster(session: Session, n: int, palettes: Palettes) -> Colouring:
     entries = [LegendEntry(name, c) for name, c in zip(names, colours, strict=True)]
     entries.append(LegendEntry("in no cluster" if names else "no clusters: Build > Find clusters", GREY[0]))
     spec = tuple((c, 200) for c in colours) + (GREY,)
-    return Colouring(group, entries, group, palettes.get(spec))
+    return Colouring(group, entries, group, spec)
 
 
-def _by_label(session: Session, source, cls, conf, palettes: Palettes) -> Colouring:
-    classes = session.classes
+def _by_label(classes: list, source, cls, conf) -> Colouring:
     n_classes = len(classes)
     stride = 1 + CONFIDENCE_BINS
     bins = np.clip((conf * CONFIDENCE_BINS).astype(np.int64), 0, CONFIDENCE_BINS - 1)
@@ -191,7 +181,7 @@ def _by_label(session: Session, source, cls, conf, palettes: Palettes) -> Colour
         spec.extend((c.colour, alpha) for alpha in PSEUDO_ALPHA)
     entries = [LegendEntry(c.name, c.colour, str(k + 1) if k < 9 else "") for k, c in enumerate(classes)]
     entries.append(LegendEntry("unlabelled", GREY[0]))
-    return Colouring(group, entries, codes, palettes.get(tuple(spec)))
+    return Colouring(group, entries, codes, tuple(spec))
 
 
 def folder_groups(paths: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -217,3 +207,46 @@ def group_counts(colouring: Colouring, rows: np.ndarray | None = None) -> np.nda
     """(len(entries),) how many points (of ``rows``, if given) each legend entry has."""
     group = colouring.group if rows is None else colouring.group[rows]
     return np.bincount(group, minlength=len(colouring.entries))[: len(colouring.entries)]
+
+
+@dataclass(frozen=True)
+class MapColours:
+    """The map's colours as shown (``map_colours``): worked out on a worker, drawn on the GUI thread."""
+
+    colouring: Colouring
+    hidden: np.ndarray  # (N,) bool: in a hidden legend group, or outside the filter
+    codes: np.ndarray  # (N,) palette codes as drawn: hidden points on the transparent last entry
+    totals: np.ndarray  # (entries,) points of each legend entry (those the filter keeps)
+    folders: tuple[np.ndarray, list[str]] | None  # the folder groups used (worked out once per map)
+
+
+def map_colours(
+    mode: str,
+    aligned: AlignedLabels,
+    classes: list,
+    *,
+    paths: dict[int, str] | None = None,
+    item_ids: np.ndarray | None = None,
+    hidden_names: frozenset[str] = frozenset(),
+    kept: np.ndarray | None = None,
+    **points,
+) -> MapColours:
+    """Everything ``MapView`` draws of its colours: ``colour_points`` in ``mode`` (``points``: its
+    clusters, cluster_names and folders), with the legend entries named in ``hidden_names`` and the
+    rows outside ``kept`` ((N,) bool, None: no filter) hidden. The folder mode works the folders out
+    from ``paths`` (item id -> path) of the map's ``item_ids`` when not given (a Python pass over
+    every path: 1M takes about a second)."""
+    if mode == "folder" and points.get("folders") is None:
+        points["folders"] = folder_groups([paths.get(int(i), "") for i in item_ids])
+    colouring = colour_points(mode, aligned, classes, **points)
+    folders = points.get("folders")
+    n = len(colouring.group)
+    in_hidden = np.array([e.name in hidden_names for e in colouring.entries], bool)
+    hidden = in_hidden[colouring.group] if in_hidden.any() else np.zeros(n, bool)
+    if kept is not None and len(kept) == n:
+        hidden |= ~kept
+        totals = group_counts(colouring, np.flatnonzero(kept))
+    else:
+        totals = group_counts(colouring)
+    codes = np.where(hidden, len(colouring.spec), colouring.codes) if hidden.any() else colouring.codes
+    return MapColours(colouring, hidden, codes, totals, folders)

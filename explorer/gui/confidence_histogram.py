@@ -1,10 +1,11 @@
 """How sure the pseudo-labels are, per class: one stepped line per class over confidence bins,
 with a band for the filter's confidence range, to pick a threshold by eye.
 
-``ConfidenceHistogram(session)`` counts every pseudo-label of the project (not only what the
+``ConfidenceHistogram(session)`` shows every pseudo-label of the project (not only what the
 filter keeps, so the band never hides the rest of the curve). Dragging the band or its edges, or
 clicking the plot (which moves the lower edge there), emits ``rangePicked(low, high)``.
-Counts are ``np.bincount`` over (class, bin) codes: no loop over labels, one curve per class.
+The counts come with the session's labels (``LabelState.confidence_counts``, counted on the
+worker that read them): one curve per class, redrawn once per landing.
 """
 
 from __future__ import annotations
@@ -15,20 +16,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from explorer.gui import style
-from explorer.gui.session import PSEUDO, Session
-
-BINS = 20
-
-
-def confidence_counts(session: Session, bins: int = BINS) -> np.ndarray:
-    """(classes, bins) pseudo-labels per class (in ``session.classes`` order) and confidence bin."""
-    n_classes = len(session.classes)
-    source, cls, conf = session.map_source, session.map_class_index, session.map_confidence
-    pseudo = (source == PSEUDO) & (cls >= 0) & np.isfinite(conf)
-    if n_classes == 0 or not pseudo.any():
-        return np.zeros((n_classes, bins), np.int64)
-    which = np.clip((conf[pseudo] * bins).astype(np.int64), 0, bins - 1)
-    return np.bincount(cls[pseudo] * bins + which, minlength=n_classes * bins).reshape(n_classes, bins)
+from explorer.gui.label_state import CONFIDENCE_BINS as BINS
+from explorer.gui.session import Session
 
 
 class ConfidenceHistogram(QWidget):
@@ -60,9 +49,9 @@ class ConfidenceHistogram(QWidget):
         self.plot.scene().sigMouseClicked.connect(self._clicked)
         self.curves: list[pg.PlotDataItem] = []
         self._quiet = False
-        session.labelsChanged.connect(self._changed)
-        session.classesChanged.connect(self._changed)
-        session.mapChanged.connect(self._changed)
+        changed = session.coalesced(self._changed)
+        for signal in (session.labelsChanged, session.classesChanged, session.mapChanged):
+            signal.connect(changed)
 
     def set_range(self, low: float | None, high: float | None) -> None:
         """Show the band at ``low``..``high`` (None: the end of the axis) without emitting."""
@@ -85,7 +74,7 @@ class ConfidenceHistogram(QWidget):
     def refresh(self) -> None:
         """Count again and redraw one curve per class."""
         self._dirty = False
-        self.counts = confidence_counts(self.session)
+        self.counts = self.session.state.confidence_counts
         for curve in self.curves:
             self.plot.removeItem(curve)
         edges = np.linspace(0.0, 1.0, BINS + 1)

@@ -8,11 +8,17 @@ overlapping points of that mean opacity would give (1 - (1 - a)^n), and its brig
 with the log of the count, so the inside of a cluster still shows where it is densest (a wall of
 points drawn one by one would be flat).
 
+``view_layer`` decides, for a big map, between the density image and the points around the view,
+and does the work of either (the map calls it on a worker after the view moved or the colours
+changed).
+
 Rectangles are ``(x0, y0, x1, y1)`` in map coordinates; images are ``(W, H, 4)`` uint8 RGBA
 with the first axis along x and row 0 at the bottom (pyqtgraph ``ImageItem``'s default order).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -136,3 +142,41 @@ def with_outline(image: np.ndarray, colour: tuple[int, int, int, int]) -> np.nda
     out = image.copy()
     out[grown & ~drawn] = colour
     return out
+
+
+@dataclass(frozen=True)
+class ViewLayer:
+    """What a big map draws for the view ``rect`` (``view_layer``): a density image, or the
+    points around the view (``loaded`` rows within ``region``; None: the loaded ones do)."""
+
+    rect: tuple
+    image: np.ndarray | None  # (W, H, 4) for ``rect``; None: draw points
+    loaded: np.ndarray | None
+    region: tuple | None
+
+
+def view_layer(
+    xy: np.ndarray,
+    codes: np.ndarray,
+    palette: np.ndarray,
+    rect,
+    shape: tuple[int, int],
+    splat: int,
+    density_above: int,
+    loaded_max: int,
+    loaded_region=None,
+) -> ViewLayer:
+    """The density image of ``rect`` when more than ``density_above`` points lie in it, else the
+    rows to load in the scatter: those within a margin of up to the view's size on every side (so
+    panning a little needs no reload), at most ``loaded_max``; none when ``loaded_region`` (what
+    is loaded now) still covers ``rect``. Arguments as ``density_image``."""
+    if np.count_nonzero(inside(xy, rect)) > density_above:
+        return ViewLayer(rect, density_image(xy, codes, palette, rect, shape, splat), None, None)
+    if loaded_region is not None and contains(loaded_region, rect):
+        return ViewLayer(rect, None, None, loaded_region)
+    for margin in (1.0, 0.5, 0.25, 0.0):
+        region = grow(rect, margin)
+        near = inside(xy, region)
+        if np.count_nonzero(near) <= loaded_max:
+            break
+    return ViewLayer(rect, None, np.flatnonzero(near), region)

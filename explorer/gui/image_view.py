@@ -97,9 +97,9 @@ class ImageView(QWidget):
         layout.addWidget(self.neighbours, 1)
 
         session.currentChanged.connect(self._on_current)
-        session.labelsChanged.connect(self._refresh)
-        session.classesChanged.connect(self._refresh)
-        session.mapChanged.connect(self._refresh)
+        refresh = session.coalesced(self._refresh)
+        for signal in (session.labelsChanged, session.classesChanged, session.mapChanged):
+            signal.connect(refresh)
         thumbnails.ready.connect(self._on_thumbnail)
         self._on_current(-1)
 

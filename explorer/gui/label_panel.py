@@ -138,11 +138,15 @@ class LabelPanel(QWidget):
         self.export_button.setMenu(menu)
         layout.addWidget(self.export_button)
 
-        session.classesChanged.connect(self._refresh)
-        session.labelsChanged.connect(self._refresh)
-        session.selectionChanged.connect(self._refresh)
-        session.currentChanged.connect(lambda _: self._refresh())
-        session.projectChanged.connect(self._refresh)
+        refresh = session.coalesced(self._refresh)  # once per landing, however many signals it emits
+        for signal in (
+            session.classesChanged,
+            session.labelsChanged,
+            session.selectionChanged,
+            session.currentChanged,
+            session.projectChanged,
+        ):
+            signal.connect(refresh)
         self._refresh()
 
     # ---- actions ------------------------------------------------------------------------
@@ -174,13 +178,11 @@ class LabelPanel(QWidget):
         name = self.class_name.text().strip()
         if not name:
             return
-        if self.session.add_class(name) is not None:
+        label = self.session.add_class(name)
+        if label is not None:  # the session's classes follow when the labels are read back
             self.class_name.clear()
-            self.session.message.emit(
-                f"class {name!r} on key {len(self.session.classes)}"
-                if len(self.session.classes) <= KEYS
-                else f"class {name!r} added"
-            )
+            key = label.position + 1
+            self.session.message.emit(f"class {name!r} on key {key}" if key <= KEYS else f"class {name!r} added")
 
     def highlighted_class(self) -> int | None:
         item = self.class_list.currentItem()

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from explorer.gui.jobs import JobRunner
+from explorer.gui.jobs import JobRunner, collections_paused
 from explorer.gui.session import Session
 from explorer.store import HUMAN_SOURCES, ProjectError
 
@@ -253,16 +253,17 @@ class LabellingLoop(QObject):
         def job(progress, cancel):
             from explorer import workflow
 
-            return workflow.export(
-                project,
-                fmt,
-                out,
-                include=tuple(include),
-                min_confidence=min_confidence,
-                progress=progress,
-                cancel=cancel,
-                **options,
-            )
+            with collections_paused:  # one object per row: full collections would stall the window
+                return workflow.export(
+                    project,
+                    fmt,
+                    out,
+                    include=tuple(include),
+                    min_confidence=min_confidence,
+                    progress=progress,
+                    cancel=cancel,
+                    **options,
+                )
 
         return self.jobs.start("export", job)
 
@@ -305,19 +306,20 @@ class LabellingLoop(QObject):
             result = workflow.compute_propagation(project, progress=progress, cancel=cancel, fit_calibration=False)
             cancel.raise_if_cancelled()  # a newer request replaces it: do not write this one
             workflow.save_propagation(project, result)  # here, not on the GUI thread (1M rows: seconds)
-            return result
+            return result, result.summary()  # its summary too (1M items: tens of ms)
 
         self.propagationText.emit("propagating…")
         return self.propagation.start("propagate", job)
 
-    def _propagation_finished(self, _request: int, _name: str, result) -> None:
+    def _propagation_finished(self, _request: int, _name: str, landed: tuple) -> None:
+        result, summary = landed
         project = self.session.project
         if project is None or project is not self._propagation_project:
             return
         if self.session.map is None or result.map_run != self.session.map.run_id:
             return  # computed on a map that is no longer shown
         self.session.apply_pseudo_labels(result.item_ids, result.class_ids, result.confidence)
-        self.propagationText.emit(result.summary())
+        self.propagationText.emit(summary)
         if result.calibration_due and not self.calibration.busy:
 
             def job(progress, cancel):
@@ -371,8 +373,7 @@ class LabellingLoop(QObject):
         current = self.session.current
         if current is None or current not in self.to_label:
             return
-        labels = self.session.labels
-        human = set(labels.item_ids[np.isin(labels.source, HUMAN_SOURCES)].tolist())
+        human = {i for i in self.to_label if self.session.info(i).source in HUMAN_SOURCES}  # a few: no pass over 1M
         if current not in human:
             return
         self.to_label = [i for i in self.to_label if i not in human]

@@ -58,6 +58,10 @@ class Legend(QFrame):
             row.show()  # shown now, not on the next event loop turn, so the size is right at once
             self.rows.append(row)
 
+    def hidden_names(self) -> frozenset[str]:
+        """The names of the entries hidden now."""
+        return frozenset(e.name for e, hidden in zip(self._entries, self.hidden) if hidden)
+
     def toggle(self, index: int) -> None:
         self.hidden[index] = not self.hidden[index]
         self.rows[index].setChecked(not self.hidden[index])

@@ -444,12 +444,11 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         s, loop = self.session, self.loop
-        s.projectChanged.connect(self._update_state)
-        s.mapChanged.connect(self._update_state)
-        s.itemsChanged.connect(self._update_state)
-        s.labelsChanged.connect(self._update_counts)
-        s.classesChanged.connect(self._update_state)
-        s.selectionChanged.connect(self._update_counts)
+        update_state, update_counts = s.coalesced(self._update_state), s.coalesced(self._update_counts)
+        for signal in (s.projectChanged, s.mapChanged, s.itemsChanged, s.classesChanged):
+            signal.connect(update_state)
+        s.labelsChanged.connect(update_counts)
+        s.selectionChanged.connect(update_counts)
         s.message.connect(self.show_message)
         s.projectOpened.connect(self._project_shown)
         s.openFailed.connect(self._open_failed)
@@ -755,8 +754,9 @@ class MainWindow(QMainWindow):
     def settled(self) -> bool:
         """Nothing left to draw: the project (if any) is read, the map (if any) is on screen and no
         job or thumbnail is pending."""
-        map_ready = self.session.map is None or self.map_view.drawn
-        return map_ready and not self.session.opening and not self.loop.busy and not self.thumbnails.busy
+        map_ready = self.session.map is None or (self.map_view.drawn and not self.map_view.busy)
+        views_ready = not self.review.busy and not self.thumbnails.busy
+        return map_ready and views_ready and not self.session.busy and not self.loop.busy
 
     # ---- closing ------------------------------------------------------------------------
     def closeEvent(self, event) -> None:

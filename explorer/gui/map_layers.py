@@ -10,7 +10,12 @@ around the view (at most ``loaded_max``), so a repaint never walks all of them.
 ``PointLayers`` owns those items (the points, the density image, and the selection's own density
 image for a big selection) and which of them shows; ``MapView`` owns everything else drawn
 above them and tells the layers the map (``set_map``), its colours (``set_colours``) and when the
-view moved (``refresh_view``).
+view moved (``refresh_view``). For a big map, which of the two to draw and the density image are
+worked out on a worker (``explorer.gui.density.view_layer``, latest request wins); a small map's
+work is done at once (``JobRunner.inline_below``).
+
+``Palettes`` turns a palette's description (``explorer.gui.colouring``: (hex colour, alpha) per
+entry) into brushes, once per description.
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QBrush, QColor
 
-from explorer.gui.density import contains, density_image, grow, inside, with_outline
+from explorer.gui import style
+from explorer.gui.density import ViewLayer, density_image, inside, view_layer, with_outline
+from explorer.gui.jobs import JobRunner
 
 DENSITY_ABOVE = 150_000
 LOADED_MAX = 300_000
@@ -52,6 +60,31 @@ def set_brush_codes(item: pg.ScatterPlotItem, palette: np.ndarray, codes: np.nda
         item.setBrush(palette[codes])
 
 
+def _brush(hex_colour: str, alpha: int = 255) -> QBrush:
+    colour = QColor(style.display_colour(hex_colour)) if hex_colour.startswith("#") else QColor(hex_colour)
+    colour.setAlpha(alpha)
+    return QBrush(colour)
+
+
+class Palettes:
+    """Brush palettes by their description, built once and reused while the colours stay the same."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple, np.ndarray] = {}
+
+    def get(self, spec: tuple[tuple[str, int], ...]) -> np.ndarray:
+        """(P + 1,) brushes for ``spec`` ((hex colour, alpha) each), a transparent one last."""
+        palette = self._cache.get(spec)
+        if palette is None:
+            brushes = [_brush(colour, alpha) for colour, alpha in spec] + [QBrush(QColor(0, 0, 0, 0))]
+            palette = np.empty(len(brushes), object)
+            palette[:] = brushes
+            if len(self._cache) > 32:
+                self._cache.clear()
+            self._cache[spec] = palette
+        return palette
+
+
 class PassivePoints(pg.ScatterPlotItem):
     """A scatter item that never takes mouse events (picking is the view's job)."""
 
@@ -64,17 +97,39 @@ class PassivePoints(pg.ScatterPlotItem):
 
 class MapPoints(PassivePoints):
     """The map's points: positions go in without pyqtgraph's per-point symbol lookup, which
-    ``set_brush_codes`` then does once per palette entry (1M points: 1.9 s -> 0.6 s)."""
+    ``set_brush_codes`` then does once per palette entry (1M points: 1.9 s -> 0.6 s), and without
+    its ``np.empty`` of the point records (numpy fills their object fields one record at a time:
+    0.8 s at 1M points, against 0.1 s for zeros and one fill per field)."""
 
     _deferred = False
+    _OBJECTS = ("symbol", "pen", "brush", "data", "item")
 
     def set_positions(self, xy: np.ndarray, size: float, palette: np.ndarray, codes: np.ndarray) -> None:
         self._deferred = True
         try:
-            self.setData(pos=xy, size=size)
+            if set(self._OBJECTS) <= set(self.data.dtype.names or ()):
+                self._fill(xy, size)
+            else:  # not the records this was written for: pyqtgraph's own way
+                self.setData(pos=xy, size=size)
         finally:
             self._deferred = False
         set_brush_codes(self, palette, codes)
+
+    def _fill(self, xy: np.ndarray, size: float) -> None:
+        """``setData(pos=xy, size=size)`` as pyqtgraph's ``addPoints`` does it, records zeroed first."""
+        data = np.zeros(len(xy), self.data.dtype)
+        for name in self._OBJECTS:
+            data[name] = None
+        data["x"], data["y"] = xy[:, 0], xy[:, 1]
+        data["size"] = -1  # the item's size
+        data["visible"] = True
+        self.data = data
+        self.setSize(size, update=False, dataSet=data)
+        self.prepareGeometryChange()
+        self.informViewBoundsChanged()
+        self.bounds = [None, None]
+        self.invalidate()
+        self.sigPlotChanged.emit(self)
 
     def updateSpots(self, dataSet=None):
         if not self._deferred:
@@ -112,6 +167,13 @@ class PointLayers:
         self.points = MapPoints(pxMode=True, pen=None, size=self.size, symbol="o")
         self.points.setZValue(0)
         plot.addItem(self.points)
+        self.drawing = JobRunner(latest_wins=True)  # ``view_layer`` for the view, off the GUI thread
+        self.drawing.finished.connect(self._view_ready)
+
+    @property
+    def busy(self) -> bool:
+        """The drawing of the view is being worked out."""
+        return self.drawing.busy
 
     # ---- what is drawn -------------------------------------------------------------------
     def set_map(self, xy: np.ndarray, size: float) -> None:
@@ -156,7 +218,7 @@ class PointLayers:
         elif len(self.loaded):
             set_brush_codes(self.points, self.palette, self.codes[self.loaded])
         if self.density_mode:
-            self._draw_density(self.density_rect)
+            self.refresh_view()
 
     def dim(self, dimmed: bool) -> None:
         """Dim the points (something is selected) or not."""
@@ -198,25 +260,41 @@ class PointLayers:
         return (float(x0), float(y0), float(x1), float(y1))
 
     def refresh_view(self) -> None:
-        """Big maps: draw the density image when more than ``density_above`` points are in view,
-        else the points around the view (and the overlays again when that changed)."""
+        """Big maps: the density image when more than ``density_above`` points are in view, else
+        the points around the view (and the overlays again when that changed), worked out on a
+        worker (at once for a small map)."""
         if not self.large or len(self.palette) == 0:
             return
         rect = self.view_rect()
-        if np.count_nonzero(inside(self.xy, rect)) > self.density_above:
+        shape, splat = self._raster()
+        xy, codes, rgba = self.xy, self.codes, self._palette_rgba()
+        loaded_region = None if self.density_mode else self.loaded_rect
+        limits = (self.density_above, self.loaded_max)
+
+        def job(progress, cancel):
+            return xy, view_layer(xy, codes, rgba, rect, shape, splat, *limits, loaded_region)
+
+        self.drawing.start("view", job, size=len(xy))
+
+    def _view_ready(self, _request: int, _name: str, result: tuple[np.ndarray, ViewLayer]) -> None:
+        xy, layer = result
+        if xy is not self.xy:
+            return  # worked out for a map no longer shown
+        if layer.image is not None:
             if not self.density_mode:
                 self.density_mode = True
                 self.points.hide()
                 self.points.clear()  # nothing to keep coloured while it is not drawn
                 self.loaded, self.loaded_rect = np.empty(0, np.int64), None
-            self._draw_density(rect)
+            self._show_density(layer.image, layer.rect)
         else:
             changed = self.density_mode
             if self.density_mode:
                 self.density_mode = False
                 self.density.hide()
-            if self.loaded_rect is None or not contains(self.loaded_rect, rect):
-                self._load_points_around(rect)
+            if layer.loaded is not None:
+                self.loaded, self.loaded_rect = layer.loaded, layer.region
+                self.points.set_positions(self.xy[self.loaded], self.size, self.palette, self.codes[self.loaded])
                 changed = True
             self.points.show()
             if not changed:
@@ -238,21 +316,8 @@ class PointLayers:
             self._rgba = (palette, rgba)
         return self._rgba[1]
 
-    def _draw_density(self, rect) -> None:
-        shape, splat = self._raster()
-        image = density_image(self.xy, self.codes, self._palette_rgba(), rect, shape, splat)
+    def _show_density(self, image: np.ndarray, rect) -> None:
         self.density.setImage(image, autoLevels=False)
         self.density.setRect(rect[0], rect[1], rect[2] - rect[0], rect[3] - rect[1])
         self.density.show()
         self.density_rect = rect
-
-    def _load_points_around(self, rect) -> None:
-        """Put the points in and around ``rect`` into the scatter: a margin of up to the view's
-        size on every side, so panning a little needs no reload."""
-        for margin in (1.0, 0.5, 0.25, 0.0):
-            region = grow(rect, margin)
-            near = inside(self.xy, region)
-            if np.count_nonzero(near) <= self.loaded_max:
-                break
-        self.loaded, self.loaded_rect = np.flatnonzero(near), region
-        self.points.set_positions(self.xy[self.loaded], self.size, self.palette, self.codes[self.loaded])

@@ -4,7 +4,10 @@ scatter item, or a density image for a big map zoomed out).
 Speed rules (see FACTS.md): arrays in, never a Python loop over points; brushes come from a small
 palette (grey, then per class one full-colour brush and a few fading pseudo-label brushes by
 confidence) and are indexed with a code array; hover and click picking go through a spatial
-index on the map coordinates (``explorer.gui.picking``), not through ``hoverable=True``.
+index on the map coordinates (``explorer.gui.picking``), not through ``hoverable=True``. The
+colour codes, hidden points and legend counts are worked out on a worker
+(``explorer.gui.colouring.map_colours``, latest request wins; at once for a small map) whenever
+the labels, classes, filter, legend or colour mode change, and a new map is drawn when they land.
 Overlays (human labels, selection, current item, its neighbours, hover) are separate small items
 drawn above.
 
@@ -39,9 +42,11 @@ from PySide6.QtWidgets import (
 
 from explorer.gui import style
 from explorer.gui.cluster_overlay import ClusterOverlay
-from explorer.gui.colouring import MODE_TITLES, MODES, Colouring, Palettes, colour_points, folder_groups, group_counts
+from explorer.gui.colouring import MODE_TITLES, MODES, MapColours, group_counts, map_colours
+from explorer.gui.jobs import JobRunner
+from explorer.gui.label_state import AlignedLabels
 from explorer.gui.legend import Legend
-from explorer.gui.map_layers import PassivePoints, PointLayers
+from explorer.gui.map_layers import Palettes, PassivePoints, PointLayers
 from explorer.gui.picking import PointIndex, rows_in_polygon
 from explorer.gui.session import HUMAN, Session
 from explorer.gui.shading import unlabelled_regions
@@ -168,10 +173,13 @@ class MapView(QWidget):
         self.previewing = False  # a quick PCA layout is shown while the map is computed
         self.colour_mode = "label"
         self._palettes = Palettes()
-        self._colouring: Colouring | None = None
+        self._colours: MapColours | None = None  # the colours drawn
+        self._palette = np.empty(0, object)  # their brushes
         self._folders: tuple[np.ndarray, list[str]] | None = None
-        self._brushes = np.empty(0, object)
-        self.hidden = np.zeros(0, bool)  # (N,) points of groups hidden in the legend
+        self.hidden = np.zeros(0, bool)  # (N,) points of groups hidden in the legend, or outside the filter
+        self.colouring = JobRunner(latest_wins=True, parent=self)  # ``map_colours``, off the GUI thread
+        self.colouring.finished.connect(self._colours_ready)
+        self._new_map: tuple | None = None  # (where its points start,) of a map drawn when its colours land
         self._morph: tuple[np.ndarray, np.ndarray, int] | None = None  # from, to, frame
         self._morph_timer = QTimer(self, interval=25, timeout=self._morph_step)
         self._hover_pos: QPointF | None = None
@@ -222,6 +230,7 @@ class MapView(QWidget):
         self.cluster_overlay.menuRequested.connect(self.show_cluster_menu)
         self.legend = Legend(self.plot)
         self.legend.toggled.connect(lambda *_: self._recolour())
+        self._recolour_soon = session.coalesced(self._recolour)  # once per landing
         self.card = HoverCard(self.plot)
         self._hover_timer = QTimer(self, singleShot=True, interval=HOVER_DELAY_MS, timeout=self._update_hover)
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
@@ -234,12 +243,11 @@ class MapView(QWidget):
 
         session.mapChanged.connect(self._on_map)
         session.clustersChanged.connect(self._on_clusters)
-        session.labelsChanged.connect(self._recolour)
-        session.labelsChanged.connect(self._name_clusters)
-        session.classesChanged.connect(self._recolour)
+        for signal in (session.labelsChanged, session.classesChanged, session.filterChanged):
+            signal.connect(self._recolour_soon)
+        session.labelsChanged.connect(session.coalesced(self._name_clusters))
         session.selectionChanged.connect(self._on_selection)
         session.currentChanged.connect(self._on_current)
-        session.filterChanged.connect(self._on_filter)
         thumbnails.ready.connect(self._on_thumbnail)
         self._on_map()
 
@@ -277,7 +285,7 @@ class MapView(QWidget):
         layout.addWidget(self.colour_combo)
         self.shade_box = QCheckBox("Where to label")
         self.shade_box.setToolTip("Shade the parts of the map with no human label and unsure pseudo-labels")
-        self.shade_box.toggled.connect(lambda _: self._update_shading())
+        self.shade_box.toggled.connect(lambda _: self._recolour())  # the shade is worked out with the colours
         layout.addWidget(self.shade_box)
         self.cluster_box = QCheckBox("Clusters", checked=True)
         self.cluster_box.setToolTip(
@@ -314,8 +322,16 @@ class MapView(QWidget):
     def fit(self) -> None:
         """Show the whole map (from the coordinates: the scatter may hold only part of it)."""
         if len(self.xy):
-            lo, hi = self.xy.min(axis=0).tolist(), self.xy.max(axis=0).tolist()  # Python floats, not float32
+            m, bounds = self.session.map, self.session.map_bounds  # the session's map: worked out on the worker
+            ours = bounds is not None and m is not None and m.xy is self.xy
+            lo, hi = bounds if ours else (self.xy.min(axis=0), self.xy.max(axis=0))
+            lo, hi = np.asarray(lo).tolist(), np.asarray(hi).tolist()  # Python floats, not float32
             self.view_box.setRange(xRange=(lo[0], hi[0]), yRange=(lo[1], hi[1]), padding=0.04)
+
+    @property
+    def busy(self) -> bool:
+        """Its colours or the drawing of a big map's view are being worked out."""
+        return self.colouring.busy or self.layers.busy
 
     # ---- data ---------------------------------------------------------------------------
     def _on_map(self) -> None:
@@ -325,7 +341,9 @@ class MapView(QWidget):
         self._hide_hover()
         self._morph_timer.stop()
         old_ids, old_xy = self._item_ids, self.xy
+        self._new_map = None
         if m is None or len(m.item_ids) == 0:
+            self._colours = None
             self.xy = np.empty((0, 2), np.float32)
             self._item_ids = np.empty(0, np.int64)
             self.index = None
@@ -337,7 +355,7 @@ class MapView(QWidget):
             self.shade.hide()
             self.legend.hide()
             self.hint.setText("")
-            self.cluster_overlay.set_clusters(self.xy, np.empty(0, np.int32))
+            self.cluster_overlay.set_shapes(self.session.map_cluster_shapes)
             return
         self.xy = np.asarray(m.xy, np.float32)
         self._item_ids = np.asarray(m.item_ids, np.int64)
@@ -345,9 +363,13 @@ class MapView(QWidget):
         self.index = built if built is not None and built.xy is self.xy else PointIndex(self.xy)
         self.size = point_size(len(self.xy))
         self.layers.set_map(self.xy, self.size)
-        self._folders = None
-        start = self._morph_start(old_ids, old_xy)
-        self._recolour(draw_points=False)
+        self._folders, self._colours = None, None
+        self._new_map = (self._morph_start(old_ids, old_xy),)  # drawn when its colours land
+        self._on_clusters()
+        self._recolour_soon()
+
+    def _draw_new_map(self, start: np.ndarray | None) -> None:
+        """The map's colours are known: draw it (moving each point from ``start`` when given)."""
         self.fit()
         self.layers.draw(self.xy if start is None else start)
         self._update_overlays()
@@ -359,15 +381,13 @@ class MapView(QWidget):
         if start is not None:
             self._morph = (start, self.xy, 0)
             self._morph_timer.start()
-        self._on_clusters()
 
     # ---- clusters -----------------------------------------------------------------------
     def _on_clusters(self) -> None:
-        clusters = self.session.map_clusters
-        self.cluster_overlay.set_clusters(self.xy, clusters if len(clusters) == len(self.xy) else clusters[:0])
+        self.cluster_overlay.set_shapes(self.session.map_cluster_shapes)  # worked out on the worker that read them
         self._name_clusters()
         if self.colour_mode == "cluster":
-            self._recolour()
+            self._recolour_soon()
 
     def _name_clusters(self) -> None:
         self.cluster_overlay.set_names([c.text for c in self.session.cluster_names()])
@@ -407,12 +427,11 @@ class MapView(QWidget):
         self._item_ids = np.asarray(item_ids, np.int64)
         self.xy = np.asarray(xy, np.float32)
         self.size = point_size(len(self.xy))
-        grey = np.empty(2, object)
-        grey[:] = [pg.mkBrush(style.UNLABELLED), pg.mkBrush(0, 0, 0, 0)]
-        self._colouring = Colouring(np.zeros(len(self.xy), np.int64), [], np.zeros(len(self.xy), np.int64), grey)
-        self._codes = self._colouring.codes
+        self._colours, self._new_map = None, None
+        self._palette = np.empty(2, object)
+        self._palette[:] = [pg.mkBrush(style.UNLABELLED), pg.mkBrush(0, 0, 0, 0)]
         self.layers.set_map(self.xy, self.size)
-        self.layers.set_colours(grey, self._codes)
+        self.layers.set_colours(self._palette, np.zeros(len(self.xy), np.int64))
         for overlay in (self.humans, self.selected, self.neighbour_marks, self.current_mark):
             overlay.clear()
         self.density_selected.hide()
@@ -475,50 +494,63 @@ class MapView(QWidget):
             self.colour_combo.setCurrentIndex(index)
         self._recolour()
 
-    def _recolour(self, draw_points: bool = True) -> None:
+    def _recolour(self) -> None:
+        """Work the colours out again (``map_colours``: on a worker for a big map, at once for a
+        small one); ``_colours_ready`` draws them."""
         if self.index is None:
             return
-        if self.colour_mode == "folder" and self._folders is None:
-            self._folders = folder_groups([self.session.path_of(int(i)) for i in self._item_ids])
-        colouring = colour_points(self.session, self.colour_mode, self._palettes, self._folders)
-        self._colouring = colouring
-        self.legend.set_entries(colouring.entries)
-        self._show_codes(draw_points)
+        s, xy, mode = self.session, self.xy, self.colour_mode
+        aligned = s.state.aligned
+        if len(aligned.source) != len(xy):  # labels not lined up with this map (yet)
+            aligned = AlignedLabels(
+                np.full(len(xy), -1, np.int64), np.zeros(len(xy), np.int8), np.full(len(xy), np.nan)
+            )
+        clusters, names = s.map_clusters, s.cluster_names() if mode == "cluster" else []
+        what = {
+            "clusters": clusters,
+            "cluster_names": names,
+            "folders": self._folders,
+            "paths": s.paths,
+            "item_ids": self._item_ids,
+            "hidden_names": self.legend.hidden_names(),
+            "kept": s.rows_in_filter(),
+        }
+        classes, shade = s.classes, self.shade_box.isChecked()
 
-    def _on_filter(self) -> None:
-        """The filter changed: hide what it leaves out (same colours, new hidden mask)."""
-        if self.index is not None and self._colouring is not None and len(self._colouring.group) == len(self.xy):
-            self._show_codes()
+        def job(progress, cancel):
+            regions = unlabelled_regions(xy, aligned.source, aligned.confidence) if shade else None
+            return xy, map_colours(mode, aligned, classes, **what), regions
 
-    def _show_codes(self, draw_points: bool = True) -> None:
-        """Hide the points of hidden legend groups and those outside the filter; redraw."""
-        colouring = self._colouring
-        self.hidden = self.legend.hidden[colouring.group] if len(self.legend.hidden) else np.zeros(len(self.xy), bool)
-        kept = self.session.rows_in_filter()
-        if kept is not None and len(kept) == len(self.hidden):
-            self.hidden = self.hidden | ~kept
-        self._codes = np.where(self.hidden, len(colouring.palette) - 1, colouring.codes)
-        self._brushes = colouring.palette[self._codes]
-        self.layers.set_colours(colouring.palette, self._codes)
-        if draw_points:
+        self.colouring.start("colours", job, size=len(xy))
+
+    def _colours_ready(self, _request: int, _name: str, result: tuple) -> None:
+        xy, colours, shade = result
+        if xy is not self.xy or self.index is None:
+            return  # worked out for a map (or preview) no longer shown
+        self._colours, self._folders = colours, colours.folders
+        self._palette = self._palettes.get(colours.colouring.spec)
+        self.hidden = colours.hidden
+        self.legend.set_entries(colours.colouring.entries)
+        self.layers.set_colours(self._palette, colours.codes)
+        if self._new_map is not None:
+            (start,), self._new_map = self._new_map, None
+            self._draw_new_map(start)
+        else:
             self.layers.recolour()
             self._update_overlays()
-        self._update_legend_counts()
-        self._update_shading()
+        self._show_shading(shade)
 
     def _update_legend_counts(self) -> None:
-        if self._colouring is None:
+        if self._colours is None:
             return
         rows = self.session.rows_of(self.session.selection)
         kept = self.session.rows_in_filter()
         title = MODE_TITLES[self.colour_mode]
-        if kept is not None and len(kept) == len(self.xy):  # counts of what the filter keeps
+        totals = self._colours.totals  # of what the filter keeps
+        if kept is not None and len(kept) == len(self.xy):
             rows = rows[kept[rows]]
-            totals = group_counts(self._colouring, np.flatnonzero(kept))
             title += f" · {int(totals.sum()):,} of {len(self.xy):,} filtered"
-        else:
-            totals = group_counts(self._colouring)
-        selected = group_counts(self._colouring, rows) if len(rows) else None
+        selected = group_counts(self._colours.colouring, rows) if len(rows) else None
         title += f" · {len(rows):,} selected" if len(rows) else ""
         self.legend.set_counts(totals, selected, title)
         self._place_legend()
@@ -535,11 +567,12 @@ class MapView(QWidget):
         self.legend.move(max(0, area.right() - hint.width() - 8), 8)
         self.legend.raise_()
 
-    def _update_shading(self) -> None:
-        if not self.shade_box.isChecked() or self.index is None:
+    def _show_shading(self, shade: tuple | None) -> None:
+        """``shade``: (image, rect) of ``unlabelled_regions``, or None: no shade."""
+        if shade is None or not self.shade_box.isChecked() or self.index is None:
             self.shade.hide()
             return
-        image, rect = unlabelled_regions(self.xy, self.session.map_source, self.session.map_confidence)
+        image, rect = shade
         self.shade.setImage(image, autoLevels=False)
         self.shade.setRect(*rect)
         self.shade.show()
@@ -551,18 +584,22 @@ class MapView(QWidget):
     def _draw_overlays(self) -> None:
         """Human-label rings, the selection and the current item, for the drawn part of the map."""
         s = self.session
-        if self.index is None:
+        if not self._coloured():
             return
         humans = np.flatnonzero((s.map_source == HUMAN) & ~self.hidden) if len(s.map_source) == len(self.xy) else []
         humans = self.layers.drawn_part(humans)
         if self.layers.too_many_to_ring(len(humans)):
             humans = humans[:0]  # their colours are in the density image; a ring each would cost a repaint
-        self.humans.setData(pos=self.xy[humans], size=self.size + 3, brush=self._brushes[humans])
+        self.humans.setData(pos=self.xy[humans], size=self.size + 3, brush=self._palette[self.layers.codes[humans]])
         self._draw_selection()
         self._on_current(-1 if s.current is None else s.current)
 
+    def _coloured(self) -> bool:
+        """The map's colours have landed (the overlays take their brushes)."""
+        return self.index is not None and len(self.layers.codes) == len(self.xy) and self._new_map is None
+
     def _on_selection(self) -> None:
-        if self.index is None:
+        if not self._coloured():
             return
         self._draw_selection()
         self._update_legend_counts()
@@ -573,7 +610,7 @@ class MapView(QWidget):
         if self.layers.draw_selection(shown):  # too many to ring one by one: their own density image
             self.selected.clear()
         else:
-            self.selected.setData(pos=self.xy[shown], size=self.size + 5, brush=self._brushes[shown])
+            self.selected.setData(pos=self.xy[shown], size=self.size + 5, brush=self._palette[self.layers.codes[shown]])
         # Keep the rest visible but dimmed while something is selected.
         self.layers.dim(len(rows) > 0)
         self.humans.setOpacity(0.6 if len(rows) else 1.0)
@@ -662,9 +699,12 @@ class MapView(QWidget):
         return False
 
     def stop(self) -> None:
-        """No more hover work (the window is closing)."""
+        """No more hover or drawing work (the window is closing)."""
         self._hover_timer.stop()
         self._view_timer.stop()
+        for runner in (self.colouring, self.layers.drawing):
+            runner.cancel()
+            runner.wait(5_000)
         self._hover_pos = None
         self._hide_hover()
 

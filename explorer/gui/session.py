@@ -1,8 +1,16 @@
 """The session model: the one object the views read from and act through.
 
-It holds the open ``Project`` (the source of truth), the current map, the label table, the
-selection and the current item. Every label action goes to the store first, then the model
-reloads what changed and emits a signal; views listen and never talk to each other.
+It holds the open ``Project`` (the source of truth), the current map, the label table with its
+counts (``state``, ``explorer.gui.label_state``), the selection and the current item. Every label
+action goes to the store first, then the model reads back what changed and emits a signal; views
+listen and never talk to each other.
+
+Reading back (``_update``) runs on a worker, latest request wins, the way opening does: after a
+label action the labels (and classes), after a propagation its pseudo-labels merged into the
+table, after a scan or a build every table; the worker also lines the labels up with the map and
+counts them, so the GUI thread only takes the result. Work on a small project (under
+``JobRunner.inline_below`` items) runs at once instead: its result is there when the call returns.
+A landing emits its signals inside ``batch()``: slots made with ``coalesced`` run once per landing.
 
 Item identity: views speak in item ids; the map speaks in row positions (``map.item_ids[row]``).
 ``rows_of`` and ``ids_of`` translate, vectorised.
@@ -20,30 +28,27 @@ class and item changes. Views hide what is outside it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from explorer.gui.cluster_shapes import ClusterShapes, cluster_shapes
 from explorer.gui.jobs import JobRunner
-from explorer.gui.tables import (
-    HUMAN,
-    NONE,
-    PSEUDO,
-    MapOrder,
-    ProjectTables,
-    align_labels,
-    current_map,
-    empty_labels,
-    map_clusters,
-    read_tables,
-)
-from explorer.store import HUMAN_SOURCES, LabelClass, LabelTable, Project, ProjectError
+from explorer.gui.label_state import HUMAN, NONE, PSEUDO, class_counts, empty_state, name_clusters
+from explorer.gui.tables import MapOrder, ProjectTables, read_labels, read_tables, with_pseudo_labels
+from explorer.store import LabelClass, LabelTable, Project, ProjectError
 from explorer.store.filters import FileFacts, Filter, matching_ids, read_file_facts
-from explorer.store.ids import lookup, pair_keys
+from explorer.store.ids import lookup
 
 __all__ = ["HUMAN", "NONE", "PSEUDO", "ItemInfo", "Session"]  # the label codes, for the views
+
+# What ``Session._update`` reads again, each including the ones before it.
+MERGE, LABELS, TABLES = 1, 2, 3
+NO_CLUSTERS: ClusterShapes = cluster_shapes(np.empty((0, 2)), np.empty(0, np.int32))
 
 
 @dataclass(frozen=True)
@@ -78,20 +83,17 @@ class Session(QObject):
         super().__init__(parent)
         self.project: Project | None = None
         self.map = None  # explorer.workflow.MapData | None
-        self.labels = empty_labels()
+        self.state = empty_state()  # the labels and their counts (``explorer.gui.label_state``)
         self.classes: list[LabelClass] = []
         self.selection = np.empty(0, np.int64)  # sorted unique item ids
         self.current: int | None = None
         self._paths: dict[int, str] = {}
         self.recorded = 0  # items the project has recorded, readable or not (0: never scanned)
-        self._label_counts: tuple | None = None
-        # Map-aligned label state (N,), recomputed with the label table.
-        self.map_class_index = np.empty(0, np.int64)  # position in ``classes``, -1 none
-        self.map_source = np.empty(0, np.int8)  # NONE / HUMAN / PSEUDO
-        self.map_confidence = np.empty(0, np.float64)
         self.map_clusters = np.empty(0, np.int32)  # (N,) cluster per map row, -1 none; empty: not found
+        self.map_cluster_shapes = NO_CLUSTERS  # where they are drawn, worked out with them
         self._map_order = MapOrder.of(None)  # map.item_ids sorted, for ids -> rows
-        self.map_index = None  # a PointIndex over map.xy built on the worker when opening; None: not built
+        self.map_index = None  # a PointIndex over map.xy built on the worker; None: not built
+        self.map_bounds: tuple | None = None  # ((2,) lowest, (2,) highest) of map.xy, from the worker
         # The filter: the rule asked for, and (once worked out) the rule shown and what it keeps.
         self.filter: Filter | None = None
         self.filtered: np.ndarray | None = None  # sorted item ids; None = no filter
@@ -101,12 +103,16 @@ class Session(QObject):
         self._filtering = JobRunner(latest_wins=True, parent=self)
         self._filtering.finished.connect(self._filter_done)
         self._filtering.failed.connect(lambda _r, _n, text: self.message.emit(f"filter: {text}"))
-        # Opening: the tables are read here, latest request wins (``reading.progress`` says how far).
+        # The store read again (opening, after a scan or label action), latest request wins
+        # (``reading.progress`` says how far); ``_update``.
         self.reading = JobRunner(latest_wins=True, parent=self)
-        self.reading.finished.connect(self._tables_read)
-        self.reading.failed.connect(self._tables_failed)
-        self.reading.cancelled.connect(self._tables_failed)
+        self.reading.finished.connect(self._updated)
+        self.reading.failed.connect(self._update_failed)
+        self.reading.cancelled.connect(self._update_failed)
         self._opening = 0  # the request reading the tables of the project being opened; 0: none
+        self._pending = (0, False)  # (level, edited) of the request in flight
+        self._batching = 0
+        self._due: dict[Callable[[], None], None] = {}  # coalesced slots to run when the batch ends
         self.labelsChanged.connect(lambda: self._refilter(labels_only=True))
         self.classesChanged.connect(lambda: self._refilter(labels_only=True))
         self.itemsChanged.connect(self._refilter)
@@ -120,8 +126,10 @@ class Session(QObject):
         project = Project(root, state_dir)
         self.close_project(emit=False)
         self.project = project
-        request = self._read_tables()  # lands on this thread, after the signals below
-        self._emit_all()  # an empty project until the tables land
+        self._opening = -1  # the request below is the opening one
+        request = self._update(TABLES)  # lands on this thread, after the signals below
+        with self.batch():
+            self._emit_all()  # an empty project until the tables land
         return request
 
     @property
@@ -129,43 +137,112 @@ class Session(QObject):
         """A project is open but its tables are still being read."""
         return self._opening != 0
 
-    def _read_tables(self) -> int:
+    @property
+    def busy(self) -> bool:
+        """The store is being read again (the views show the state before until it lands)."""
+        return self.reading.busy
+
+    def _update(self, level: int, edited: bool = False, pseudo: tuple | None = None) -> int:
+        """Catch up with the store, latest request wins: ``TABLES`` reads everything again (items,
+        classes, map, labels), ``LABELS`` the classes and labels, ``MERGE`` puts ``pseudo`` (a
+        saved propagation's item ids, class ids, confidence) into the labels in memory. On a worker
+        (at once for a small project); a request replaces the one in flight, so it reads what that
+        one would have. ``edited``: a person changed labels (``labelsEdited`` follows the landing).
+        Returns the request id (0: no project)."""
         project = self.project
-        self._opening = self.reading.start(
-            "open", lambda progress, cancel: read_tables(project, progress=progress, cancel=cancel)
-        )
-        return self._opening
+        if project is None:
+            return 0
+        if self.reading.busy:
+            level, edited = max(level, self._pending[0]), edited or self._pending[1]
+        opening = self._opening != 0
+        level = TABLES if opening else level
+        self._pending = (level, edited)
+        graph_map, classes, clusters, base = self.map, self.classes, self.map_clusters, self.state
+        if level == TABLES:
+            size = None if opening else max(len(base.labels), self.recorded)
+            if size is not None and size < self.reading.inline_below:  # a first scan may have found many
+                size = max(size, project.item_count(readable_only=False))
+            name = "open" if opening else "reload"
 
-    def _read_again(self) -> bool:
-        """While opening, the store changed (a label action, an outside change): read the tables
-        again, latest request wins. True when it did (the caller then has nothing to reload)."""
-        if not self.opening:
-            return False
-        self._read_tables()
-        return True
+            def job(progress, cancel):
+                return read_tables(project, progress=progress, cancel=cancel)
 
-    def _tables_read(self, request: int, _name: str, tables: ProjectTables) -> None:
-        if request != self._opening or tables.project is not self.project:
+        elif level == LABELS:
+            size, name = len(base.labels), "labels"
+
+            def job(progress, cancel):
+                return read_labels(project, graph_map, clusters)
+
+        else:
+            size, name = len(base.labels), "labels"
+
+            def job(progress, cancel):
+                return with_pseudo_labels(project, base, pseudo, graph_map, classes, clusters)
+
+        request = self.reading.start(name, job, size=size)
+        if opening:
+            self._opening = request
+        return request
+
+    def _updated(self, request: int, _name: str, result) -> None:
+        if result.project is not self.project:
             return  # a project opened (or closed) since
-        self._opening = 0
-        self._paths = tables.paths
-        self.recorded = tables.recorded
-        self.classes = tables.classes
-        self.map = tables.map
-        self._map_order = tables.map_order
-        self.map_index = tables.map_index
-        self.map_clusters = tables.clusters
-        self.labels = tables.labels
-        self._set_aligned(tables.aligned)
-        self._emit_all()
-        self.projectOpened.emit()
+        opened, self._opening = request == self._opening, 0
+        edited, self._pending = self._pending[1], (0, False)
+        with self.batch():
+            if isinstance(result, ProjectTables):
+                self._take_tables(result, opened)
+            else:
+                classes_changed = result.classes != self.classes
+                self.classes = result.classes
+                self.state = result.state
+                if classes_changed:
+                    self.classesChanged.emit()
+                self.labelsChanged.emit()
+            if edited:
+                self.labelsEdited.emit()
+        if opened:
+            self.projectOpened.emit()
 
-    def _tables_failed(self, request: int, _name: str, text: str = "cancelled") -> None:
-        if request != self._opening:
+    def _take_tables(self, tables: ProjectTables, opened: bool) -> None:
+        old = self.map
+        new_map = (
+            opened or (old is None) != (tables.map is None) or (old is not None and old.run_id != tables.map.run_id)
+        )
+        classes_changed = tables.classes != self.classes
+        self._paths, self.recorded, self.classes = tables.paths, tables.recorded, tables.classes
+        if new_map:  # else the map shown stays (same run: same rows), and nothing is redrawn
+            self.map, self._map_order, self.map_index = tables.map, tables.map_order, tables.map_index
+            self.map_bounds = tables.map_bounds
+        clusters_changed = not new_map and not np.array_equal(tables.clusters, self.map_clusters)
+        self.map_clusters, self.map_cluster_shapes = tables.clusters, tables.cluster_shapes
+        self.state = tables.state
+        if opened:
+            self._emit_all()
             return
-        root = self.project.root if self.project is not None else ""
-        self.close_project()
-        self.openFailed.emit(f"Cannot open {root}: {text}")
+        self._files = None  # a scan (a build scans first) may have changed the files
+        if new_map and self.map is not None:
+            self.selection = self.selection[np.isin(self.selection, self.map.item_ids)]
+        self.itemsChanged.emit()
+        if classes_changed:
+            self.classesChanged.emit()
+        if new_map:
+            self.mapChanged.emit()
+        elif clusters_changed:
+            self.clustersChanged.emit()
+        self.labelsChanged.emit()
+        if new_map:
+            self.selectionChanged.emit()
+            self.currentChanged.emit(self.current if self.current is not None else -1)
+
+    def _update_failed(self, request: int, _name: str, text: str = "cancelled") -> None:
+        self._pending = (0, False)
+        if request == self._opening:
+            root = self.project.root if self.project is not None else ""
+            self.close_project()
+            self.openFailed.emit(f"Cannot open {root}: {text}")
+        elif text != "cancelled":
+            self.message.emit(f"reading the project failed: {text}")
 
     def _emit_all(self) -> None:
         self.projectChanged.emit()
@@ -178,129 +255,113 @@ class Session(QObject):
         self.filterChanged.emit()
 
     def close_project(self, emit: bool = True) -> None:
-        if self._opening:
-            self.reading.cancel()  # it lands as stale: ``_tables_read`` drops it
-            self._opening = 0
+        if self.reading.busy:
+            self.reading.cancel()  # it lands as stale: ``_updated`` drops it
+        self._opening, self._pending = 0, (0, False)
         if self.project is not None:
             self.project.close()
         self.project = None
         self.map = None
+        self._map_order, self.map_index, self.map_bounds = MapOrder.of(None), None, None
+        self.map_clusters, self.map_cluster_shapes = np.empty(0, np.int32), NO_CLUSTERS
         self._paths = {}
         self.recorded = 0
         self.classes = []
+        self.state = empty_state()
         self.selection = np.empty(0, np.int64)
         self.current = None
         self._forget_filter()
-        self._align_map()
-        self._reload_labels()
         if emit:
-            self.filterChanged.emit()
-            self.projectChanged.emit()
-            self.mapChanged.emit()
-            self.labelsChanged.emit()
-            self.selectionChanged.emit()
-            self.currentChanged.emit(-1)
+            with self.batch():
+                self.filterChanged.emit()
+                self.projectChanged.emit()
+                self.mapChanged.emit()
+                self.labelsChanged.emit()
+                self.selectionChanged.emit()
+                self.currentChanged.emit(-1)
 
     def reload_items(self) -> None:
-        """After a scan: new paths, new counts."""
-        if self.project is None or self._read_again():
-            return
-        self._paths = self.project.paths_by_id()
-        self._files = None
-        self._reload_labels()
-        self.itemsChanged.emit()
-        self.labelsChanged.emit()
+        """After a scan: new paths, new counts (read on a worker: ``TABLES``)."""
+        self._update(TABLES)
 
     def reload_map(self) -> None:
-        """After a map run finished: show the newest map."""
-        if self.project is None or self._read_again():
-            return
-        self._paths = self.project.paths_by_id()
-        self._files = None  # a build scans first
-        self._load_map()
-        self._reload_labels()
-        keep = self.selection
-        self.selection = keep[np.isin(keep, self.map.item_ids)] if self.map is not None else keep
-        self.mapChanged.emit()
-        self.labelsChanged.emit()
-        self.selectionChanged.emit()
-        self.currentChanged.emit(self.current if self.current is not None else -1)
+        """After a map run finished: show the newest map (read on a worker: ``TABLES``)."""
+        self._update(TABLES)
 
     def reload_labels(self, edited: bool = False) -> None:
-        """Re-read the label table (after propagation, or any outside change)."""
-        if self._read_again():
-            return
-        self._reload_labels()
-        self.labelsChanged.emit()
-        if edited:
-            self.labelsEdited.emit()
+        """Re-read the label table (after any outside change); ``edited``: by a person."""
+        self._update(LABELS, edited)
 
     def apply_pseudo_labels(self, item_ids: np.ndarray, class_ids: np.ndarray, confidence: np.ndarray) -> None:
-        """New pseudo-labels (already saved to the store) into the label table in memory: the
-        same table the store would give back, without reading 100k rows again after every
-        propagation. Human labels win; rejected (item, class) pairs are left out."""
-        if self.project is None or self._read_again():
-            return
-        table = self.labels
-        human = np.isin(table.source, HUMAN_SOURCES)
-        cls = np.where(human, table.class_ids, -1)
-        src = np.where(human, table.source, "").astype(object)
-        conf = np.where(human, table.confidence, np.nan)
-        item_ids, class_ids = np.asarray(item_ids, np.int64), np.asarray(class_ids, np.int64)
-        pos, found = lookup(table.item_ids, item_ids)
-        found &= class_ids >= 0
-        rejected = self.project.rejections()
-        if rejected:
-            pairs = np.array(rejected, np.int64).reshape(-1, 2)
-            found &= ~np.isin(pair_keys(item_ids, class_ids), pair_keys(pairs[:, 0], pairs[:, 1]))
-        rows = pos[found]
-        free = ~human[rows]
-        rows = rows[free]
-        cls[rows] = class_ids[found][free]
-        src[rows] = "pseudo"
-        conf[rows] = np.asarray(confidence)[found][free]
-        self.labels = LabelTable(table.item_ids, cls, src, conf)
-        self._align_labels()
-        self.labelsChanged.emit()
+        """New pseudo-labels (already saved to the store) into the label table in memory, on a
+        worker: the same table the store would give back, without reading 1M rows again after
+        every propagation. Human labels win; rejected (item, class) pairs are left out."""
+        self._update(MERGE, pseudo=(item_ids, class_ids, confidence))
 
-    def _load_map(self) -> None:
-        self.map = current_map(self.project) if self.project is not None else None
-        self._align_map()
+    # The label state and its map-aligned arrays, (N,) per map row: read from ``state``.
+    @property
+    def labels(self) -> LabelTable:
+        return self.state.labels
 
-    def _load_clusters(self) -> None:
-        self.map_clusters = map_clusters(self.project, self.map) if self.project is not None else np.empty(0, np.int32)
+    @property
+    def map_class_index(self) -> np.ndarray:
+        """Position in ``classes``, -1 none."""
+        return self.state.aligned.class_index
 
-    def _align_map(self) -> None:
-        self.map_index = None  # the map view builds one for a map loaded here
-        self._load_clusters()
-        self._map_order = MapOrder.of(self.map)
+    @property
+    def map_source(self) -> np.ndarray:
+        """NONE / HUMAN / PSEUDO."""
+        return self.state.aligned.source
 
-    def _reload_classes(self) -> None:
-        self.classes = self.project.classes() if self.project is not None else []
+    @property
+    def map_confidence(self) -> np.ndarray:
+        return self.state.aligned.confidence
 
-    def _reload_labels(self) -> None:
-        self.labels = self.project.label_table() if self.project is not None else empty_labels()
-        self._align_labels()
+    # ---- batches: one landing emits several signals, each view refreshes once ---------------
+    @contextmanager
+    def batch(self):
+        """Signals emitted inside run the ``coalesced`` slots once, when the outermost batch ends."""
+        self._batching += 1
+        try:
+            yield
+        finally:
+            self._batching -= 1
+            while not self._batching and self._due:
+                due, self._due = self._due, {}
+                for fn in due:
+                    fn()
 
-    def _align_labels(self) -> None:
-        self._set_aligned(align_labels(self.map, self.labels, self.classes))
+    def coalesced(self, fn: Callable[[], None]) -> Callable[..., None]:
+        """A slot for any of the session's signals: ``fn()`` at once, or once at the end of the
+        batch they fire in."""
 
-    def _set_aligned(self, aligned) -> None:
-        self.map_class_index = aligned.class_index
-        self.map_source = aligned.source
-        self.map_confidence = aligned.confidence
+        def slot(*_args) -> None:
+            if self._batching:
+                self._due[fn] = None  # a dict: ordered, once each
+            else:
+                fn()
+
+        return slot
 
     # ---- lookups ------------------------------------------------------------------------
     def rows_of(self, item_ids) -> np.ndarray:
         """Map row positions of ``item_ids`` (ids not on the map are left out)."""
-        ids = np.atleast_1d(np.asarray(item_ids, np.int64))
-        pos, found = lookup(self._map_order.sorted, ids)
-        return self._map_order.order[pos[found]]
+        return self._map_order.rows_of(item_ids)
+
+    @property
+    def map_order(self) -> MapOrder:
+        """The map's ids sorted (``rows_of`` without the session, for a worker)."""
+        return self._map_order
 
     def ids_of(self, rows) -> np.ndarray:
         if self.map is None:
             return np.empty(0, np.int64)
         return np.asarray(self.map.item_ids, np.int64)[np.atleast_1d(np.asarray(rows, np.int64))]
+
+    @property
+    def paths(self) -> dict[int, str]:
+        """item id -> path relative to the root (replaced, never changed in place: workers may read it)."""
+        return self._paths
 
     def path_of(self, item_id: int) -> str:
         return self._paths.get(int(item_id), "")
@@ -359,17 +420,12 @@ class Session(QObject):
 
     def counts(self) -> dict[str, int]:
         """items, human, pseudo, unlabelled, selected, classes."""
-        if self._label_counts is None or self._label_counts[0] is not self.labels:
-            src = self.labels.source
-            human = int(np.isin(src, HUMAN_SOURCES).sum()) if len(src) else 0
-            pseudo = int((src == "pseudo").sum()) if len(src) else 0
-            self._label_counts = (self.labels, human, pseudo)  # per label table: many views ask
-        _, human, pseudo = self._label_counts
+        state = self.state
         return {
-            "items": len(self.labels),
-            "human": human,
-            "pseudo": pseudo,
-            "unlabelled": len(self.labels) - human - pseudo,
+            "items": len(state.labels),
+            "human": state.human,
+            "pseudo": state.pseudo,
+            "unlabelled": len(state.labels) - state.human - state.pseudo,
             "selected": len(self.selection),
             "classes": len(self.classes),
             "on_map": len(self.map.item_ids) if self.map is not None else 0,
@@ -377,17 +433,11 @@ class Session(QObject):
 
     def class_counts(self, item_ids: np.ndarray | None = None) -> dict[int, tuple[int, int]]:
         """class id -> (human labels, pseudo-labels), over all items or over ``item_ids``."""
-        cls, src = self.labels.class_ids, self.labels.source
-        if item_ids is not None:
-            pos, found = lookup(self.labels.item_ids, np.asarray(item_ids, np.int64))
-            cls, src = cls[pos[found]], src[pos[found]]
-        human = np.isin(src, HUMAN_SOURCES)
-        pseudo = src == "pseudo"
-        out = {}
-        for c in self.classes:
-            mine = cls == c.id
-            out[c.id] = (int((mine & human).sum()), int((mine & pseudo).sum()))
-        return out
+        if item_ids is None:
+            return self.state.class_counts
+        table = self.labels
+        pos, found = lookup(table.item_ids, np.asarray(item_ids, np.int64))
+        return class_counts(table.class_ids[pos[found]], self.state.kinds[pos[found]], self.classes)
 
     # ---- filter -------------------------------------------------------------------------
     def set_filter(self, rule: Filter | None) -> int:
@@ -403,19 +453,21 @@ class Session(QObject):
                 self.filterChanged.emit()
             return 0
         project, files, labels, classes, asked = self.project, self._files, self.labels, self.classes, self._asked
+        graph_map, order = self.map, self._map_order
 
         def job(progress, cancel):
             facts = files if files is not None else read_file_facts(project)
-            return project, asked, facts, matching_ids(asked, facts, labels, classes)
+            ids = matching_ids(asked, facts, labels, classes)
+            return project, asked, facts, ids, (ids, graph_map, order.kept(ids))  # the map rows too, here
 
         return self._filtering.start("filter", job)
 
     def _filter_done(self, _request: int, _name: str, result) -> None:
-        project, rule, files, ids = result
+        project, rule, files, ids, rows = result
         if project is not self.project or rule is not self._asked:
             return
         self._files = files
-        self.filter, self.filtered = rule, ids
+        self.filter, self.filtered, self._filter_rows = rule, ids, rows
         self.filterChanged.emit()
 
     def _refilter(self, labels_only: bool = False) -> None:
@@ -444,9 +496,7 @@ class Session(QObject):
             return None
         cached = self._filter_rows
         if cached is None or cached[0] is not self.filtered or cached[1] is not self.map:
-            inside = np.zeros(len(self.map.item_ids), bool)
-            inside[self.rows_of(self.filtered)] = True
-            self._filter_rows = cached = (self.filtered, self.map, inside)
+            self._filter_rows = cached = (self.filtered, self.map, self._map_order.kept(self.filtered))
         return cached[2]
 
     # ---- selection ----------------------------------------------------------------------
@@ -495,12 +545,7 @@ class Session(QObject):
         except ProjectError as exc:
             self.message.emit(str(exc))
             return None
-        if self._read_again():
-            return label
-        self._reload_classes()
-        self._reload_labels()
-        self.classesChanged.emit()
-        self.labelsChanged.emit()
+        self._update(LABELS)
         return label
 
     def label_targets(self, class_id: int | None) -> int:
@@ -547,8 +592,7 @@ class Session(QObject):
     def undo(self) -> str | None:
         if self.project is None:
             return None
-        action = self.project.undo()
-        self._classes_may_have_changed(action)
+        action = self.project.undo()  # undoing a class merge or delete brings the class back: LABELS reads it
         self._after_edit(1 if action else None, f"undid: {action}", none="nothing to undo")
         return action
 
@@ -556,53 +600,35 @@ class Session(QObject):
         if self.project is None:
             return None
         action = self.project.redo()
-        self._classes_may_have_changed(action)
         self._after_edit(1 if action else None, f"redid: {action}", none="nothing to redo")
         return action
 
-    def _classes_may_have_changed(self, action: str | None) -> None:
-        # Undoing a class delete or merge brings the class back (and redo removes it again).
-        if action and not self.opening and [c.id for c in self.project.classes()] != [c.id for c in self.classes]:
-            self._reload_classes()
-            self.classesChanged.emit()
-
     def reload_classes(self, edited: bool = False) -> None:
         """After a class was renamed, recoloured, moved, merged or deleted in the store."""
-        if self._read_again():
-            return
-        self._reload_classes()
-        self._reload_labels()
-        self.classesChanged.emit()
-        self.labelsChanged.emit()
-        if edited:
-            self.labelsEdited.emit()
+        self._update(LABELS, edited)
 
     def _after_edit(self, event: int | None, text: str, none: str = "nothing changed") -> int:
         if event is None:
             self.message.emit(none)
             return 0
-        if not self._read_again():
-            self._reload_labels()
-            self.labelsChanged.emit()
-        self.labelsEdited.emit()
+        self._update(LABELS, edited=True)  # ``labelsEdited`` fires when the labels landed
         self.message.emit(text)
         return 1
 
     # ---- clusters -----------------------------------------------------------------------
     def reload_clusters(self) -> None:
-        """After the clusters of the current map were found again."""
-        if self._read_again():
-            return
-        self._load_clusters()
-        self.clustersChanged.emit()
+        """After the clusters of the current map were found again: read with the tables (on a
+        worker: where they are drawn is worked out there too), ``clustersChanged`` when they land."""
+        self._update(TABLES)
 
     def cluster_names(self) -> list:
-        """``explorer.projection.clusters.ClusterName`` of each cluster, named from the labels now."""
-        from explorer.projection.clusters import cluster_names
-
-        if len(self.map_clusters) == 0 or len(self.map_class_index) != len(self.map_clusters):
-            return []
-        return cluster_names(self.map_clusters, self.map_class_index, [c.name for c in self.classes])
+        """``explorer.projection.clusters.ClusterName`` of each cluster, named from the labels now
+        (on the worker that counted the labels, unless the clusters were found again since)."""
+        state = self.state
+        if state.clusters is not self.map_clusters:
+            names = name_clusters(self.map_clusters, state.aligned, self.classes)
+            self.state = state = replace(state, clusters=self.map_clusters, cluster_names=names)
+        return state.cluster_names
 
     def cluster_of(self, item_id: int) -> int:
         """The cluster of ``item_id`` on the map, -1 for none."""

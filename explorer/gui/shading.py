@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from explorer.gui.session import HUMAN, NONE, PSEUDO
+from explorer.gui.label_state import HUMAN, NONE, PSEUDO
 
 CELLS = 96  # grid cells along the map's longer side
 UNSURE_BELOW = 0.5

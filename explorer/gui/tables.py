@@ -1,11 +1,9 @@
 """The session's tables, read from the store and lined up with the map: numpy and the store, no
-Qt, so that opening a project reads them on a worker (1M items: seconds) and the GUI thread only
-takes the result.
+Qt, so that opening a project, reloading after a scan or a build, and re-reading the labels after
+a label action run on a worker (1M items: seconds) and the GUI thread only takes the result.
 
-Item identity: the label table is in ascending item id; the map speaks in rows
-(``map.item_ids[row]``). ``MapOrder`` sorts the map's ids once so that ids become rows with one
-``explorer.store.ids.lookup``; ``align_labels`` gives every map row its class position, source code and
-confidence.
+``MapOrder`` sorts the map's ids once so that ids become rows with one
+``explorer.store.ids.lookup``; the labels are lined up and counted by ``explorer.gui.label_state``.
 """
 
 from __future__ import annotations
@@ -14,18 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.gui.cluster_shapes import ClusterShapes, cluster_shapes
+from explorer.gui.label_state import LabelState, label_state, merge_pseudo
 from explorer.gui.picking import PointIndex
 from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
-from explorer.store import HUMAN_SOURCES, LabelClass, LabelTable, Project
+from explorer.store import LabelClass, Project
 from explorer.store.current import current_map as newest_map
-from explorer.store.ids import lookup, lookup_unsorted
-
-# Codes for ``Session.map_source``: what kind of label each map row has.
-NONE, HUMAN, PSEUDO = 0, 1, 2
-
-
-def empty_labels() -> LabelTable:
-    return LabelTable(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, object), np.empty(0))
+from explorer.store.ids import lookup
 
 
 @dataclass(frozen=True)
@@ -44,39 +37,17 @@ class MapOrder:
         order = np.argsort(ids, kind="stable")
         return cls(order, ids[order])
 
+    def rows_of(self, item_ids) -> np.ndarray:
+        """Map row positions of ``item_ids`` (ids not on the map are left out)."""
+        ids = np.atleast_1d(np.asarray(item_ids, np.int64))
+        pos, found = lookup(self.sorted, ids)
+        return self.order[pos[found]]
 
-@dataclass(frozen=True)
-class AlignedLabels:
-    """Map-aligned label state, (N,) per map row."""
-
-    class_index: np.ndarray  # int64 position in the class list, -1 none
-    source: np.ndarray  # int8 NONE / HUMAN / PSEUDO
-    confidence: np.ndarray  # float64, NaN unlabelled
-
-
-def class_positions(classes: list[LabelClass], class_ids: np.ndarray) -> np.ndarray:
-    """Store class ids -> positions in ``classes`` (-1 for none or unknown)."""
-    return lookup_unsorted(np.array([c.id for c in classes], np.int64), class_ids)[0]
-
-
-def align_labels(graph_map, labels: LabelTable, classes: list[LabelClass]) -> AlignedLabels:
-    """The label of every row of ``graph_map`` (None: no rows) from ``labels``."""
-    n = len(graph_map.item_ids) if graph_map is not None else 0
-    aligned = AlignedLabels(np.full(n, -1, np.int64), np.zeros(n, np.int8), np.full(n, np.nan))
-    if n == 0 or len(labels) == 0:
-        return aligned
-    pos, found = lookup(labels.item_ids, np.asarray(graph_map.item_ids, np.int64))
-    class_ids = np.full(n, -1, np.int64)
-    class_ids[found] = labels.class_ids[pos[found]]
-    source = np.full(n, "", object)
-    source[found] = labels.source[pos[found]]
-    aligned.confidence[found] = labels.confidence[pos[found]]
-    class_index = class_positions(classes, class_ids)
-    aligned.class_index[:] = class_index
-    aligned.source[np.isin(source, HUMAN_SOURCES)] = HUMAN
-    aligned.source[source == "pseudo"] = PSEUDO
-    aligned.source[class_index < 0] = NONE
-    return aligned
+    def kept(self, item_ids) -> np.ndarray:
+        """(N,) bool per map row: its item is one of ``item_ids``."""
+        inside = np.zeros(len(self.order), bool)
+        inside[self.rows_of(item_ids)] = True
+        return inside
 
 
 def map_clusters(project: Project, graph_map) -> np.ndarray:
@@ -105,9 +76,19 @@ class ProjectTables:
     map: object  # explorer.store.current.MapData | None
     map_order: MapOrder
     map_index: PointIndex | None  # over map.xy, for picking (1M points: 0.4 s to build)
+    map_bounds: tuple | None  # ((2,) lowest, (2,) highest) of map.xy; None: no map
     clusters: np.ndarray  # (N,) int32, empty: none
-    labels: LabelTable
-    aligned: AlignedLabels
+    cluster_shapes: ClusterShapes  # where they are drawn
+    state: LabelState
+
+
+@dataclass
+class LabelUpdate:
+    """New labels (and the classes they were counted with) for the project the session shows."""
+
+    project: Project
+    classes: list[LabelClass]
+    state: LabelState
 
 
 READ_STEPS = ("items", "classes", "map", "labels")
@@ -134,10 +115,29 @@ def read_tables(
     graph_map = current_map(project)
     order = MapOrder.of(graph_map)
     index = PointIndex(graph_map.xy) if graph_map is not None else None
+    bounds = (
+        (graph_map.xy.min(axis=0), graph_map.xy.max(axis=0)) if graph_map is not None and len(graph_map.xy) else None
+    )
     clusters = map_clusters(project, graph_map)
+    shapes = cluster_shapes(graph_map.xy if graph_map is not None else np.empty((0, 2)), clusters)
     step(3)
-    labels = project.label_table()
-    aligned = align_labels(graph_map, labels, classes)
+    state = label_state(graph_map, project.label_table(), classes, clusters)
     cancel.raise_if_cancelled()
     progress(Progress("read", total, total))
-    return ProjectTables(project, paths, recorded, classes, graph_map, order, index, clusters, labels, aligned)
+    return ProjectTables(project, paths, recorded, classes, graph_map, order, index, bounds, clusters, shapes, state)
+
+
+def read_labels(project: Project, graph_map, clusters: np.ndarray) -> LabelUpdate:
+    """The classes and the label table again (after a label action, an undo, a change from another
+    window), lined up with ``graph_map`` and counted."""
+    classes = project.classes()
+    return LabelUpdate(project, classes, label_state(graph_map, project.label_table(), classes, clusters))
+
+
+def with_pseudo_labels(
+    project: Project, base: LabelState, pseudo: tuple, graph_map, classes: list[LabelClass], clusters: np.ndarray
+) -> LabelUpdate:
+    """``base``'s labels with a propagation's ``pseudo`` (item ids, class ids, confidence), already
+    saved to the store, in place of their pseudo-labels (``merge_pseudo``), lined up and counted."""
+    table, kinds = merge_pseudo(base.labels, *pseudo, project.rejections(), kinds=base.kinds)
+    return LabelUpdate(project, classes, label_state(graph_map, table, classes, clusters, kinds))

@@ -136,7 +136,10 @@ class Items(Database):
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def paths_by_id(self) -> dict[int, str]:
-        return dict(self._query("SELECT id, path FROM items"))
+        with self._reading(snapshot=False) as db:
+            # row by row: ``dict`` over a fetched list of 1M rows holds the GIL for 0.1 s in one go,
+            # and the window reads this on a worker while its GUI thread waits for the GIL
+            return dict(db.execute("SELECT id, path FROM items"))
 
     def paths_of(self, item_ids: Sequence[int] | np.ndarray) -> list[str]:
         """The paths of ``item_ids`` in that order (KeyError for an id the store does not have);

@@ -250,3 +250,19 @@ def test_a_big_preview_is_a_density_image_too(big_window):
     view.show_preview(m.item_ids, m.xy * 2)
     assert view.previewing and view.layers.density_mode and view.density.isVisible()
     assert pixel_at(view, view.density, 2 * CENTRES["left"][0], 0.0)[3] > 0
+
+
+def test_a_view_gets_the_density_image_or_the_points_around_it():
+    from explorer.gui.density import view_layer
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 100, (5000, 2)).astype(np.float32)
+    codes = np.zeros(len(xy), np.int64)
+    palette = np.array([[200, 200, 200, 255]], np.uint8)
+    whole = view_layer(xy, codes, palette, (0, 0, 100, 100), (50, 50), 1, density_above=1000, loaded_max=2000)
+    assert whole.image is not None and whole.image.shape == (50, 50, 4) and whole.loaded is None
+    zoomed = view_layer(xy, codes, palette, (40, 40, 50, 50), (50, 50), 1, density_above=1000, loaded_max=2000)
+    assert zoomed.image is None and len(zoomed.loaded) <= 2000
+    assert set(np.flatnonzero(inside(xy, (40, 40, 50, 50))).tolist()) <= set(zoomed.loaded.tolist())
+    panned = view_layer(xy, codes, palette, (41, 40, 51, 50), (50, 50), 1, 1000, 2000, zoomed.region)
+    assert panned.loaded is None and panned.region == zoomed.region  # still inside what is loaded

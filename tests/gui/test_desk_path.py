@@ -81,7 +81,7 @@ def test_a_whole_labelling_session(qtbot, window, settings, project_dir, wait_op
     qtbot.waitUntil(lambda: s.counts()["pseudo"] > 0, timeout=15000)
     assert any("green" in row.text() for row in window.map_view.legend.rows)
     green_rows = rows_of_cluster(window, "green")
-    assert (window.map_view._codes[green_rows] != 0).all()  # no longer grey
+    assert (window.map_view.layers.codes[green_rows] != 0).all()  # no longer grey
 
     # Review: A accepts the shown pseudo-label and moves on; R rejects the next one.
     s.clear_selection()

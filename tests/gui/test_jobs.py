@@ -83,3 +83,35 @@ def test_many_emits_do_not_exhaust_true():
     for _ in range(50_000):
         chatty.ping.emit()
     assert sys.getrefcount(True) >= before - 100  # the bad build loses one reference per emit
+
+
+def test_small_work_runs_at_once_here_and_big_work_on_the_worker(qtbot):
+    gui = threading.get_ident()
+    runner = JobRunner(latest_wins=True)
+    results = []
+    runner.finished.connect(lambda request, _name, value: results.append((request, value)))
+    small = []
+    request = runner.start("small", slow("here", delay=0.0, threads=small), size=runner.inline_below - 1)
+    assert results == [(request, "here")] and small == [gui] and not runner.busy  # done before start returned
+    big = []
+    request = runner.start("big", slow("there", threads=big), size=runner.inline_below)
+    assert runner.busy and len(results) == 1
+    # small work while a job is queued waits its turn on the worker: it never overtakes it
+    after = runner.start("small again", slow("later", delay=0.0, threads=big), size=1)
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    assert results[-1] == (after, "later") and request < after  # the latest wins, as ever
+    assert big and gui not in big
+
+
+def test_collections_pause_while_a_job_needs_them_paused():
+    import gc
+
+    from explorer.gui.jobs import collections_paused
+
+    assert gc.isenabled()
+    with collections_paused:
+        assert not gc.isenabled()
+        with collections_paused:  # another such job at the same time
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the first one is still running
+    assert gc.isenabled()

@@ -36,7 +36,7 @@ def test_colour_by_folder_and_review(qtbot, window):
     view.set_colour_mode("review")
     assert legend_texts(window)[-1] == "unlabelled   60"
     view.set_colour_mode("confidence")
-    assert len(view._brushes) == 60
+    assert len(view.points.data["brush"]) == 60
 
 
 def test_hidden_group_is_not_picked_or_selected(qtbot, window):
@@ -132,6 +132,38 @@ def test_fast_brush_codes_match_pyqtgraph(qtbot):
         assert (rect["w"] > 0).all()
         keys = {c: {tuple(r) for r in rect[codes == c]} for c in range(4)}
         assert all(len(v) == 1 for v in keys.values()) and len(set.union(*keys.values())) == 4
+
+
+def test_map_points_take_positions_as_pyqtgraph_would(qtbot):
+    import pyqtgraph as pg
+
+    from explorer.gui.map_layers import MapPoints
+
+    rng = np.random.default_rng(1)
+    xy = rng.normal(0, 1, (300, 2)).astype(np.float32)
+    palette = np.empty(3, object)
+    palette[:] = [pg.mkBrush(255, 0, 0), pg.mkBrush(0, 255, 0), pg.mkBrush(0, 0, 0, 0)]
+    codes = rng.integers(0, 3, len(xy))
+    ours = MapPoints(pxMode=True, pen=None, size=5, symbol="o")
+    ours.set_positions(xy, 6.0, palette, codes)
+    theirs = MapPoints(pxMode=True, pen=None, size=5, symbol="o")
+    theirs.setData(pos=xy, size=6.0)
+    theirs.setBrush(palette[codes])
+    for field in ("x", "y", "size", "visible", "symbol", "pen", "data"):
+        assert list(ours.data[field]) == list(theirs.data[field]), field
+    assert list(ours.data["brush"]) == list(palette[codes]) and ours.opts["size"] == 6.0
+    assert (ours.data["sourceRect"]["w"] > 0).all()
+
+
+def test_density_colours_are_the_brushes_colours(qtbot):
+    from explorer.gui.colouring import GREY, spec_rgba
+    from explorer.gui.map_layers import Palettes
+    from explorer.gui.style import UNLABELLED
+
+    assert GREY[0] == UNLABELLED
+    spec = ((UNLABELLED, 150), ("#ff8800", 255), ("#101010", 90), ("#nonsense", 200), ("#4c8bf5", 55))
+    brushes = Palettes().get(spec)
+    assert spec_rgba(spec).tolist() == [list(brush.color().getRgb()) for brush in brushes]
 
 
 def _lab(colour) -> np.ndarray:
