@@ -197,7 +197,8 @@ from 20 on; with fewer it cannot tell a worse encoder from a better one)."""
 
 def refine_advice(project: Project, map_run: int, labels: int) -> str:
     """A line advising ``refine`` when the map comes from a trained encoder and the human labels
-    (``labels``) are at least ``ADVISE_FROM`` and twice what that encoder learned from; else "".
+    (``labels``) are at least ``ADVISE_FROM`` and twice what the last refine (kept or undone) had;
+    else "".
 
     Doubling keeps the cost of refining (minutes) in step with what it gains. On the shapes
     collection (benchmarks/README.md) refining at 20, 40, 80 and 160 labels made 85 % right at 300
@@ -207,12 +208,14 @@ def refine_advice(project: Project, map_run: int, labels: int) -> str:
     trained = map_encoder_run(project, map_run)
     if trained is None:
         return ""  # raw pixels or a loaded encoder: refine starts from a trained one
-    metrics = trained.metrics
-    seen = int(metrics.get("labels_seen", metrics.get("human_labels", 0)))  # older refines lack labels_seen
+    # the labels at the last refine, kept or undone: after one that did not help, wait for twice as many
+    refines = [r.metrics for r in project.runs("train") if "refine_round" in r.metrics]
+    last = refines[-1] if refines else {}
+    seen = int(last.get("labels_seen", last.get("human_labels", 0)))  # older refines lack labels_seen
     if labels < 2 * seen:
         return ""
-    learned = f"it learned from {seen:,}" if seen else "it has not learned from any labels yet"
-    return f"refine with labels could help: {labels:,} human labels, {learned} (`explorer refine`, Build > Refine with labels)"
+    since = f"the last refine had {seen:,}" if seen else "no refine yet"
+    return f"refine with labels could help: {labels:,} human labels, {since} (`explorer refine`, Build > Refine with labels)"
 
 
 def map_encoder_run(project: Project, map_run: int):
