@@ -205,11 +205,11 @@ def refine_advice(project: Project, map_run: int, labels: int) -> str:
     labels, against 63 % for refines at 30, 100 and 200, and 51 % for none."""
     if labels < ADVISE_FROM:
         return ""
-    trained = map_encoder_run(project, map_run)
-    if trained is None:
+    runs = project.runs()  # one read: this runs after every click in the window
+    if map_encoder_run(project, map_run, runs) is None:
         return ""  # raw pixels or a loaded encoder: refine starts from a trained one
     # the labels at the last refine, kept or undone: after one that did not help, wait for twice as many
-    refines = [r.metrics for r in project.runs("train") if "refine_round" in r.metrics]
+    refines = [r.metrics for r in runs if r.kind == "train" and "refine_round" in r.metrics]
     last = refines[-1] if refines else {}
     seen = int(last.get("labels_seen", last.get("human_labels", 0)))  # older refines lack labels_seen
     if labels < 2 * seen:
@@ -218,14 +218,15 @@ def refine_advice(project: Project, map_run: int, labels: int) -> str:
     return f"refine with labels could help: {labels:,} human labels, {since} (`explorer refine`, Build > Refine with labels)"
 
 
-def map_encoder_run(project: Project, map_run: int):
+def map_encoder_run(project: Project, map_run: int, runs=None):
     """The training run whose encoder made map ``map_run``'s vectors, or None (raw pixels, a loaded
-    encoder, a run that is gone)."""
-    mapped = project.run(map_run)
-    embedded = project.run(mapped.params.get("embed_run", -1)) if mapped is not None else None
+    encoder, a run that is gone); ``runs``: ``project.runs()`` when the caller has read them."""
+    by_id = {r.id: r for r in (project.runs() if runs is None else runs)}
+    mapped = by_id.get(map_run)
+    embedded = by_id.get(mapped.params.get("embed_run", -1)) if mapped is not None else None
     encoder = str(embedded.params.get("encoder", "")) if embedded is not None else ""
     number = encoder.removeprefix("train run ")
-    return project.run(int(number)) if encoder.startswith("train run ") and number.isdigit() else None
+    return by_id.get(int(number)) if encoder.startswith("train run ") and number.isdigit() else None
 
 
 TRAINED_LABELS = "trained_labels"
