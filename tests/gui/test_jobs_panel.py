@@ -4,6 +4,7 @@ and the rate/ETA arithmetic."""
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -17,15 +18,21 @@ from explorer.jobs import Progress
 STEPS = 200
 
 
-def training(steps: int = STEPS, knn_every: int = 50, gate: threading.Event | None = None):
+def training(steps: int = STEPS, knn_every: int = 50, gate: threading.Event | None = None, step_s: float = 0.0):
     """A fake training job: one report per step with a decreasing loss (and ``loss`` set, as the
-    trainer does), kNN accuracy every ``knn_every`` steps, an epoch summary at the end."""
+    trainer does), kNN accuracy every ``knn_every`` steps, an epoch summary at the end.
+
+    ``step_s`` sleeps per step like a real step does outside the GIL: a pure-Python loop that
+    reports tens of thousands of steps a second holds the GIL so that the GUI thread drains its
+    queue at a few hundred slots a second, and a long job then takes minutes to reach Cancel."""
 
     def job(progress, cancel):
         for step in range(1, steps + 1):
             cancel.raise_if_cancelled()
             if gate is not None:
                 gate.wait(5)
+            if step_s:
+                time.sleep(step_s)
             loss = 5.0 * np.exp(-step / 60.0) + 0.1
             metrics = {"loss": loss, "lr": 0.01, "images_per_s": 500.0}
             if step % knn_every == 0:
@@ -110,7 +117,7 @@ def test_live_progress_then_cancel_from_the_panel_button(qtbot, panel, monkeypat
     runner = JobRunner()
     panel.watch(runner)
     gate = threading.Event()
-    request = runner.start("train", training(steps=100_000, gate=gate))
+    request = runner.start("train", training(steps=100_000, gate=gate, step_s=0.002))
     row = panel.row(runner, request)
     assert row.running
     qtbot.waitUntil(row.cancel_button.isVisible)
