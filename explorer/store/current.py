@@ -49,9 +49,18 @@ def current_map(project: Project) -> MapData | None:
     return MapData(run.id, load("item_ids"), load("xy"), load("knn_indices"), load("knn_similarities"))
 
 
+VECTORS = "vectors"  # a map's whitened embeddings (explorer.neighbours.whiten), when it has them
+WHITENING_MEAN = "whitening_mean"
+WHITENING_MATRIX = "whitening_matrix"
+
+
 def map_embeddings(project: Project, map_run: int, items: int, mmap: bool = False) -> np.ndarray | None:
-    """(items, D) the vectors map run ``map_run`` was made from (its embed run's), or None when
-    they are gone or no longer match the map's ``items`` rows."""
+    """(items, D) the vectors labels propagate through on map run ``map_run``: its whitened
+    embeddings where it has them, else its embed run's; None when they are gone or no longer
+    match the map's ``items`` rows."""
+    whitened = project.load_run_array(map_run, VECTORS, mmap=mmap)
+    if whitened is not None and len(whitened) == items:
+        return whitened
     embed_run = project.run(map_run).params.get("embed_run")
     vectors = project.load_run_array(embed_run, "embeddings", mmap=mmap) if embed_run is not None else None
     return None if vectors is None or len(vectors) != items else vectors

@@ -42,6 +42,7 @@ def check_against_pixels(project: Project, run: int, progress: ProgressFn = no_p
     """kNN accuracy (leave-one-out, cosine) of embed run ``run``'s vectors and of raw pixels on the
     human labels, with the margin by which pixels must win to count (two standard errors of the
     difference, at least 0.02); None with fewer than ``MIN_CHECK_LABELS`` labels in 2 classes."""
+    from explorer.neighbours.whiten import fit_whitening, whitens
     from explorer.ssl.evaluate import knn_accuracy
 
     known, _ = known_labels(project, None)
@@ -58,7 +59,11 @@ def check_against_pixels(project: Project, run: int, progress: ProgressFn = no_p
     labels = np.array([known[int(i)] for i in items], dtype=object)
     classes = len(set(labels.tolist()))
     k = max(1, min(20, len(items) // (2 * classes)))  # a few labels a class: no more than half a class votes
-    encoder = knn_accuracy(np.asarray(vectors[rows], np.float32), labels, k)
+    mine = np.asarray(vectors[rows], np.float32)
+    if whitens(str(project.run(run).params.get("encoder", ""))):  # as the map will use them
+        whitening = fit_whitening(vectors)
+        mine = mine if whitening is None else whitening.apply(mine)
+    encoder = knn_accuracy(mine, labels, k)
     pixels = knn_accuracy(pixel_vectors(small[[order[int(i)] for i in items]]), labels, k)
     p = (encoder + pixels) / 2
     margin = max(0.02, 2 * float(np.sqrt(2 * p * (1 - p) / len(items))))

@@ -8,7 +8,15 @@ import numpy as np
 
 from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import Project
-from explorer.store.current import Embeddings, MapData, current_embeddings, current_map
+from explorer.store.current import (
+    VECTORS,
+    WHITENING_MATRIX,
+    WHITENING_MEAN,
+    Embeddings,
+    MapData,
+    current_embeddings,
+    current_map,
+)
 from explorer.store.ids import rows_in
 from explorer.workflow.runs import WorkflowError, record_stop
 
@@ -77,7 +85,8 @@ def make_map(
         )
         progress(Progress("quality", 0, 1, "measuring trustworthiness on a sample"))
         trust = trustworthiness_on_sample(embeddings.vectors, layout.xy)
-        space, label = _label_space(project, previous, embeddings, graph, metrics, progress, cancel)
+        whitened = _whitened(project, previous, embeddings, metrics, progress, cancel)
+        space, label = _label_space(project, previous, embeddings, graph, metrics, progress, cancel, whitened)
         found = _find_clusters(graph if label is None else label, label is not None, None, progress, cancel)
         metrics["clusters"] = int(found.max()) + 1 if len(found) else 0
         project.save_run_arrays(
@@ -89,6 +98,8 @@ def make_map(
             clusters=found,
             **({} if label is None else {"label_indices": label.indices, "label_similarities": label.similarities}),
             **({} if space is None else {"label_space": space}),
+            **({} if whitened is None else {VECTORS: whitened[0], WHITENING_MEAN: whitened[1].mean}),
+            **({} if whitened is None else {WHITENING_MATRIX: whitened[1].matrix}),
         )
     except BaseException as exc:
         record_stop(project, run, exc)
@@ -107,14 +118,44 @@ def make_map(
     return run
 
 
+def _whitened(project: Project, previous: MapData | None, embeddings: Embeddings, metrics: dict, progress, cancel):
+    """(whitened vectors (N, d) float32, Whitening) that propagation and suggestions use
+    (``explorer.neighbours.whiten``), or None for raw pixels, imported vectors and collections too
+    small; the previous map's when the kNN graph was reused from it."""
+    from explorer.neighbours.whiten import Whitening, fit_whitening, whitens
+
+    if not whitens(str(project.run(embeddings.run_id).params.get("encoder", ""))):
+        return None
+    if previous is not None and str(metrics.get("graph", "")).startswith("reused"):
+        load = lambda name: project.load_run_array(previous.run_id, name)  # noqa: E731
+        vectors, mean, matrix = load(VECTORS), load(WHITENING_MEAN), load(WHITENING_MATRIX)
+        return None if vectors is None else (vectors, Whitening(mean, matrix))
+    progress(Progress("whiten", 0, 1, "whitening the embeddings for propagation"))
+    whitening = fit_whitening(embeddings.vectors)
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    if whitening is None:
+        return None
+    metrics["whitened"] = int(whitening.matrix.shape[1])
+    return whitening.apply(embeddings.vectors), whitening
+
+
 def _label_space(
-    project: Project, previous: MapData | None, embeddings: Embeddings, graph, metrics: dict, progress, cancel
+    project: Project,
+    previous: MapData | None,
+    embeddings: Embeddings,
+    graph,
+    metrics: dict,
+    progress,
+    cancel,
+    whitened: tuple | None = None,
 ):
     """(coordinates or None, propagation graph or None) for a new map (``explorer.labels.space``):
-    the previous map's when the kNN graph was reused from it, else fitted now; (None, None) for a
-    collection too small for one."""
+    the previous map's when the kNN graph was reused from it, else fitted now, from the whitened
+    vectors and their own kNN graph when there are any; (None, None) for a collection too small
+    for one."""
     from explorer.labels.space import label_space
-    from explorer.neighbours.knn import KnnGraph
+    from explorer.neighbours.knn import KnnGraph, knn_graph
 
     if previous is not None and str(metrics.get("graph", "")).startswith("reused"):
         ids = project.load_run_array(previous.run_id, "label_indices")
@@ -122,7 +163,11 @@ def _label_space(
             metrics["label_graph"] = f"reused from map run {previous.run_id}"
             sims = project.load_run_array(previous.run_id, "label_similarities")
             return project.load_run_array(previous.run_id, "label_space"), KnnGraph(ids, sims, "label", None)
-    found = label_space(embeddings.vectors, graph, progress, cancel)
+    vectors = embeddings.vectors
+    if whitened is not None:
+        vectors = whitened[0]
+        graph = knn_graph(vectors, k=graph.k, progress=progress, cancel=cancel)
+    found = label_space(vectors, graph, progress, cancel)
     metrics["label_graph"] = found[1].index_kind if found is not None else "the kNN graph"
     return (None, None) if found is None else found
 
