@@ -100,6 +100,8 @@ def test_recipe_adapts_to_size_and_colour():
     assert recipe_for(32).blur_p == 0 and recipe_for(224).blur_p > 0
     assert recipe_for(32).crop_scale[0] > recipe_for(224).crop_scale[0]
     assert recipe_for(32, grayscale=True).saturation == 0
+    # small colour images: colour is mostly a nuisance there (benchmarks/encoder_recipe.py)
+    assert recipe_for(32).grayscale_p > recipe_for(224).grayscale_p and recipe_for(32).hue > recipe_for(224).hue
     assert recipe_for(32, grayscale=True).flip_p == 0 and recipe_for(32).flip_p > 0  # handedness of digits, text
     assert recipe_for(32, grayscale=True).crop_scale[0] >= 0.5
     small_grey = recipe_for(32, grayscale=True)  # drawn things: turned, slanted and bent, not cut
