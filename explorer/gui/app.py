@@ -46,10 +46,12 @@ def _app_and_window():
     import pyqtgraph as pg
 
     from explorer.gui import style
+    from explorer.gui.garbage import collect_on_gui_thread
     from explorer.gui.main_window import MainWindow
 
     pg.setConfigOptions(background=style.PLOT, foreground=style.TEXT, antialias=False)
     style.apply_theme(app)
+    collect_on_gui_thread()  # a Qt object freed by a worker's collection can hang the process
     return app, MainWindow()
 
 

@@ -61,6 +61,11 @@ class _CollectionsPaused:
             if self._depth == 0 and self._was_enabled:
                 gc.enable()
 
+    @property
+    def active(self) -> bool:
+        """Whether a job has collections paused now (the GUI thread's collector waits too)."""
+        return self._depth > 0
+
 
 collections_paused = _CollectionsPaused()
 
