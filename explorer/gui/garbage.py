@@ -66,7 +66,7 @@ def collect_on_gui_thread() -> GuiThreadCollections:
 
 
 def collect_anywhere() -> None:
-    """Back to Python's automatic collection (tests, after a window closed)."""
+    """Back to Python's automatic collection (the tests do this after each test with Qt)."""
     global _installed
     if _installed is not None:
         _installed.stop()
