@@ -129,7 +129,10 @@ def _whitened(project: Project, previous: MapData | None, embeddings: Embeddings
     if previous is not None and str(metrics.get("graph", "")).startswith("reused"):
         load = lambda name: project.load_run_array(previous.run_id, name)  # noqa: E731
         vectors, mean, matrix = load(VECTORS), load(WHITENING_MEAN), load(WHITENING_MATRIX)
-        return None if vectors is None else (vectors, Whitening(mean, matrix))
+        if vectors is None:  # a map made before whitening: its label space is reused unwhitened
+            return None
+        metrics["whitened"] = int(matrix.shape[1])
+        return vectors, Whitening(mean, matrix)
     progress(Progress("whiten", 0, 1, "whitening the embeddings for propagation"))
     whitening = fit_whitening(embeddings.vectors)
     if cancel is not None:

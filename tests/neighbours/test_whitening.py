@@ -82,6 +82,7 @@ def test_a_map_of_trained_embeddings_propagates_through_whitened_vectors(tmp_pat
         # the same embeddings mapped again: graph, label space and whitening are reused as they were
         again = workflow.make_map(project, k=15)
         assert np.array_equal(map_embeddings(project, again, 240), vectors)
+        assert project.run(again).metrics["whitened"] == 15
         # raw pixels are not whitened: the map's vectors are the embed run's
         _embedded(project, "pixels", x)
         pixels = workflow.make_map(project, k=15)
