@@ -169,6 +169,8 @@ def _label_space(
     vectors = embeddings.vectors
     if whitened is not None:
         vectors = whitened[0]
+        # a second full graph: 1.35x the raw graph's time at 100k (isotropic vectors need a
+        # broader IVF search); the 2-D map and duplicates keep the raw one
         graph = knn_graph(vectors, k=graph.k, progress=progress, cancel=cancel)
     found = label_space(vectors, graph, progress, cancel)
     metrics["label_graph"] = found[1].index_kind if found is not None else "the kNN graph"
