@@ -2,9 +2,10 @@
 
 A self-supervised encoder's features are far from isotropic: on the suite's trained encoders the
 top three principal directions hold 55-70 % of the variance, so cosine neighbours follow those
-few directions whatever they carry, and the class is often written in the quieter ones. Regularised PCA whitening (Jegou & Chum 2012, "Negative evidences and
-co-occurrences in image retrieval: the benefit of PCA and whitening") rescales every kept
-direction to unit variance, the weakest ones damped by ``EPS`` times the strongest's scale.
+few directions whatever they carry, and the class is often written in the quieter ones.
+Regularised PCA whitening (Jegou & Chum 2012, "Negative evidences and co-occurrences in image
+retrieval: the benefit of PCA and whitening") rescales every kept direction to unit variance, the
+weakest ones damped by ``EPS`` times the strongest's scale.
 
 Measured with ``benchmarks/whitening.py`` on the suite's trained encoders (fresh maps of the same
 embeddings), pseudo-label accuracy from 1 / 3 / 10 seeds a class, not whitened -> whitened: mnist

@@ -14,9 +14,10 @@ from explorer.images.decode import ImageError, load_rgb_array
 from explorer.images.pool import decode_rows, decode_workers
 from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import Project
-from explorer.store.current import WHITENING_MATRIX, WHITENING_MEAN, map_embeddings
+from explorer.store.current import map_embeddings
 from explorer.workflow.encoders import PIXEL_SIZE, PIXELS, pixel_vectors, resolve_encoder
 from explorer.workflow.evaluation import check_against_pixels
+from explorer.workflow.mapping import map_whitening
 from explorer.workflow.runs import WorkflowError, record_stop
 
 if TYPE_CHECKING:
@@ -240,11 +241,8 @@ def similar(project: Project, file: Path, n: int = 50, device: str = "auto") -> 
         raise WorkflowError("the map's embeddings are gone: run `explorer embed` and `explorer map` again")
     embed_run = run.params["embed_run"]
     query = _embed_one(project, project.run(embed_run).params, Path(file), device)
-    mean = project.load_run_array(run.id, WHITENING_MEAN)
-    if mean is not None:  # the map's vectors are whitened: so is the query
-        from explorer.neighbours.whiten import Whitening
-
-        whitening = Whitening(mean, project.load_run_array(run.id, WHITENING_MATRIX))
+    whitening = map_whitening(project, run.id)
+    if whitening is not None:  # the map's vectors are whitened: so is the query
         query = whitening.apply(query[None])[0]
     sims = _cosine_to(query, vectors)
     top = np.argpartition(-sims, min(n, len(sims)) - 1)[:n] if n < len(sims) else np.arange(len(sims))

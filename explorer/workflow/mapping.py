@@ -98,8 +98,7 @@ def make_map(
             clusters=found,
             **({} if label is None else {"label_indices": label.indices, "label_similarities": label.similarities}),
             **({} if space is None else {"label_space": space}),
-            **({} if whitened is None else {VECTORS: whitened[0], WHITENING_MEAN: whitened[1].mean}),
-            **({} if whitened is None else {WHITENING_MATRIX: whitened[1].matrix}),
+            **({} if whitened is None else _whitening_arrays(*whitened)),
         )
     except BaseException as exc:
         record_stop(project, run, exc)
@@ -118,21 +117,33 @@ def make_map(
     return run
 
 
+def map_whitening(project: Project, map_run: int):
+    """The :class:`~explorer.neighbours.whiten.Whitening` map run ``map_run`` applied to its
+    embeddings, or None (raw pixels, imported vectors, maps made before whitening)."""
+    from explorer.neighbours.whiten import Whitening
+
+    mean = project.load_run_array(map_run, WHITENING_MEAN)
+    return None if mean is None else Whitening(mean, project.load_run_array(map_run, WHITENING_MATRIX))
+
+
+def _whitening_arrays(vectors: np.ndarray, whitening) -> dict:
+    return {VECTORS: vectors, WHITENING_MEAN: whitening.mean, WHITENING_MATRIX: whitening.matrix}
+
+
 def _whitened(project: Project, previous: MapData | None, embeddings: Embeddings, metrics: dict, progress, cancel):
     """(whitened vectors (N, d) float32, Whitening) that propagation and suggestions use
     (``explorer.neighbours.whiten``), or None for raw pixels, imported vectors and collections too
     small; the previous map's when the kNN graph was reused from it."""
-    from explorer.neighbours.whiten import Whitening, fit_whitening, whitens
+    from explorer.neighbours.whiten import fit_whitening, whitens
 
     if not whitens(str(project.run(embeddings.run_id).params.get("encoder", ""))):
         return None
     if previous is not None and str(metrics.get("graph", "")).startswith("reused"):
-        load = lambda name: project.load_run_array(previous.run_id, name)  # noqa: E731
-        vectors, mean, matrix = load(VECTORS), load(WHITENING_MEAN), load(WHITENING_MATRIX)
-        if vectors is None:  # a map made before whitening: its label space is reused unwhitened
+        whitening = map_whitening(project, previous.run_id)
+        if whitening is None:  # a map made before whitening: its label space is reused unwhitened
             return None
-        metrics["whitened"] = int(matrix.shape[1])
-        return vectors, Whitening(mean, matrix)
+        metrics["whitened"] = int(whitening.matrix.shape[1])
+        return project.load_run_array(previous.run_id, VECTORS), whitening
     progress(Progress("whiten", 0, 1, "whitening the embeddings for propagation"))
     whitening = fit_whitening(embeddings.vectors)
     if cancel is not None:
