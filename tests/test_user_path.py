@@ -48,19 +48,19 @@ def test_cli_path_on_demo_digits(tmp_path, capsys):
     rows = _read(out)
     assert len(rows) == 1797
     # Propagation runs in the label space of the whitened embeddings, whose graph can fall into a
-    # few pieces: a small piece no seed is in stays unlabelled (and is what `suggest` offers as
-    # far from every label) rather than taking a guess. From 3 seeds a class nearly all are reached.
+    # few pieces; the bridge (the whitened vectors' own kNN graph, weakly) reaches a piece no seed
+    # is in, so every image gets a label (there with a confidence near 0).
     labelled = [r for r in rows if r["label"]]
-    assert len(labelled) >= 0.97 * 1797
+    assert len(labelled) == 1797
     sources = Counter(r["source"] for r in labelled)
     assert sources == {"seed": 30, "pseudo": len(labelled) - 30}
-    assert all(r["source"] == "" and r["confidence"] == "" for r in rows if not r["label"])
     pseudo = [r for r in rows if r["source"] == "pseudo"]
     assert all(0.0 <= float(r["confidence"]) <= 1.0 for r in pseudo)
     accuracy = sum(r["label"] == truth[r["path"]] for r in pseudo) / len(pseudo)
     # one epoch of training and 3 seeds a class (raw pixels 0.95; a real run trains for minutes).
     # Measured (torch 2.14.1, CPU) before whitening: seed 0, this test's, 0.838 (1480 of 1767);
-    # seeds 1-5 0.797, 0.819, 0.843, 0.904, 0.777; with whitening, seed 0: 0.979 (1703 of 1740).
+    # seeds 1-5 0.797, 0.819, 0.843, 0.904, 0.777; with whitening, seed 0: 0.979 (1703 of 1740,
+    # 27 unreached); with the bridge, 0.964 (1703 of 1767: those 27 labelled, wrongly).
     # Another platform's rounding moves the run as another seed would, so the bound sits below
     # the lowest seed: below 0.75 something on the path lost what the encoder and the graph know
     assert accuracy > 0.75, f"pseudo-labels {accuracy:.2f} correct; chance is 0.10"

@@ -30,6 +30,9 @@ a class of about ``NEIGHBOURS`` items (a rare class, a small collection) is not 
 at the 20th neighbour the width spanned the gap to the next class. Measured on raw pixels
 (1 / 3 / 10 seeds a class): unbalanced 0.437 / 0.490 / 0.609 at rank 20, 0.442 / 0.507 / 0.627 at
 10; MNIST and handwriting within 0.006 either way."""
+BRIDGE_NEIGHBOURS = 10
+"""Neighbours a row keeps from the graph the label space was fitted on, as the propagation's bridge
+(``explorer.labels.propagate.BRIDGE_WEIGHT``)."""
 UMAP_NEIGHBOURS = 15
 MIN_DIST = 0.1
 EPOCHS = 200

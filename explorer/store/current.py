@@ -52,6 +52,15 @@ def current_map(project: Project) -> MapData | None:
 VECTORS = "vectors"  # a map's whitened embeddings (explorer.neighbours.whiten), when it has them
 WHITENING_MEAN = "whitening_mean"
 WHITENING_MATRIX = "whitening_matrix"
+BRIDGE_INDICES = "bridge_indices"  # the propagation's bridge graph (explorer.labels.propagate.Diffusion)
+BRIDGE_SIMILARITIES = "bridge_similarities"
+
+
+def map_bridge(project: Project, map_run: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(indices (N, b+1), similarities (N, b+1)) of the bridge graph saved with map run
+    ``map_run``, or None (a map made before bridges, or one without a label space)."""
+    ids = project.load_run_array(map_run, BRIDGE_INDICES)
+    return None if ids is None else (ids, project.load_run_array(map_run, BRIDGE_SIMILARITIES))
 
 
 def map_embeddings(project: Project, map_run: int, items: int, mmap: bool = False) -> np.ndarray | None:

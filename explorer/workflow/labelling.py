@@ -14,7 +14,7 @@ from explorer.exchange import manifest
 from explorer.exchange.manifest import ImportReport, ManifestError
 from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import HUMAN_SOURCES, Project, ProjectError
-from explorer.store.current import map_embeddings
+from explorer.store.current import map_bridge, map_embeddings
 from explorer.store.ids import rows_in
 from explorer.workflow.runs import WorkflowError
 
@@ -79,8 +79,12 @@ def map_solver(project: Project):
         load = lambda name: project.load_run_array(run.id, name)  # noqa: E731
         label = load("label_indices")
         if label is not None:  # the label space's graph: weights already Gaussian, all neighbours
+            bridge = map_bridge(project, run.id)
             return Diffusion(
-                KnnGraph(label, load("label_similarities"), "label", None), power=1.0, neighbours=NEIGHBOURS
+                KnnGraph(label, load("label_similarities"), "label", None),
+                power=1.0,
+                neighbours=NEIGHBOURS,
+                bridge=None if bridge is None else KnnGraph(*bridge, "bridge", None),
             )
         return Diffusion(KnnGraph(load("knn_indices"), load("knn_similarities"), "stored", None))
 

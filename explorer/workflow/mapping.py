@@ -9,6 +9,8 @@ import numpy as np
 from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import Project
 from explorer.store.current import (
+    BRIDGE_INDICES,
+    BRIDGE_SIMILARITIES,
     VECTORS,
     WHITENING_MATRIX,
     WHITENING_MEAN,
@@ -16,6 +18,7 @@ from explorer.store.current import (
     MapData,
     current_embeddings,
     current_map,
+    map_bridge,
 )
 from explorer.store.ids import rows_in
 from explorer.workflow.runs import WorkflowError, record_stop
@@ -86,7 +89,7 @@ def make_map(
         progress(Progress("quality", 0, 1, "measuring trustworthiness on a sample"))
         trust = trustworthiness_on_sample(embeddings.vectors, layout.xy)
         whitened = _whitened(project, previous, embeddings, metrics, progress, cancel)
-        space, label = _label_space(project, previous, embeddings, graph, metrics, progress, cancel, whitened)
+        space, label, bridge = _label_space(project, previous, embeddings, graph, metrics, progress, cancel, whitened)
         found = _find_clusters(graph if label is None else label, label is not None, None, progress, cancel)
         metrics["clusters"] = int(found.max()) + 1 if len(found) else 0
         project.save_run_arrays(
@@ -97,6 +100,7 @@ def make_map(
             knn_similarities=graph.similarities,
             clusters=found,
             **({} if label is None else {"label_indices": label.indices, "label_similarities": label.similarities}),
+            **({} if bridge is None else {BRIDGE_INDICES: bridge.indices, BRIDGE_SIMILARITIES: bridge.similarities}),
             **({} if space is None else {"label_space": space}),
             **({} if whitened is None else _whitening_arrays(*whitened)),
         )
@@ -164,19 +168,25 @@ def _label_space(
     cancel,
     whitened: tuple | None = None,
 ):
-    """(coordinates or None, propagation graph or None) for a new map (``explorer.labels.space``):
-    the previous map's when the kNN graph was reused from it, else fitted now, from the whitened
-    vectors and their own kNN graph when there are any; (None, None) for a collection too small
-    for one."""
-    from explorer.labels.space import label_space
+    """(coordinates or None, propagation graph or None, its bridge or None) for a new map
+    (``explorer.labels.space``): the previous map's when the kNN graph was reused from it, else
+    fitted now, from the whitened vectors and their own kNN graph when there are any; the bridge
+    (``explorer.labels.propagate.Diffusion``), for whitened vectors only, is the first
+    ``BRIDGE_NEIGHBOURS`` of their graph. (None, None, None) for a collection too small."""
+    from explorer.labels.space import BRIDGE_NEIGHBOURS, label_space
     from explorer.neighbours.knn import KnnGraph, knn_graph
 
     if previous is not None and str(metrics.get("graph", "")).startswith("reused"):
         ids = project.load_run_array(previous.run_id, "label_indices")
-        if ids is not None:
+        bridge = map_bridge(project, previous.run_id)
+        if ids is not None and (bridge is not None or whitened is None):  # (a map from before bridges: anew)
             metrics["label_graph"] = f"reused from map run {previous.run_id}"
             sims = project.load_run_array(previous.run_id, "label_similarities")
-            return project.load_run_array(previous.run_id, "label_space"), KnnGraph(ids, sims, "label", None)
+            return (
+                project.load_run_array(previous.run_id, "label_space"),
+                KnnGraph(ids, sims, "label", None),
+                None if bridge is None else KnnGraph(*bridge, "bridge", None),
+            )
     vectors = embeddings.vectors
     if whitened is not None:
         vectors = whitened[0]
@@ -185,7 +195,11 @@ def _label_space(
         graph = knn_graph(vectors, k=graph.k, progress=progress, cancel=cancel)
     found = label_space(vectors, graph, progress, cancel)
     metrics["label_graph"] = found[1].index_kind if found is not None else "the kNN graph"
-    return (None, None) if found is None else found
+    if found is None or whitened is None:  # raw pixels lose with a bridge (benchmarks/bridge.py)
+        return (None, None, None) if found is None else (found[0], found[1], None)
+    width = min(BRIDGE_NEIGHBOURS + 1, graph.indices.shape[1])
+    bridge = KnnGraph(graph.indices[:, :width], graph.similarities[:, :width], "bridge", None)
+    return found[0], found[1], bridge
 
 
 def _find_clusters(graph, label_space: bool, resolution: float | None, progress, cancel) -> np.ndarray:

@@ -267,3 +267,65 @@ def test_run_apart_without_reach_gives_the_same_classes(three_clusters):
     np.testing.assert_array_equal(bare.predicted, full.predicted)
     np.testing.assert_array_equal(bare.reach, 1.0)
     assert (bare.confidence >= full.confidence).all() and (full.reach < 1).any()
+
+
+def _two_pieces_of_one_class():
+    """Three classes whose label graph falls into four pieces: class 0 in two pieces (0a, 0b), no
+    edge between any pieces; a bridge graph joins each piece to its nearest one (0b to 0a)."""
+    rng = np.random.default_rng(3)
+    centres = np.array([[0.0, 0.0], [3.0, 0.0], [10.0, 0.0], [20.0, 0.0]])
+    piece = np.repeat(np.arange(4), 60)
+    x = centres[piece] + rng.normal(scale=0.3, size=(len(piece), 2))
+    y = np.array([0, 0, 1, 2])[piece]
+    within = KnnGraph(*_knn_within(x, piece, 8, width=1.0), "label", None)
+    # wide enough to cross between pieces: piece 0b's nearest outside rows are in 0a
+    bridge = KnnGraph(*_knn_within(x, np.zeros(len(x)), 70, width=10.0), "bridge", None)
+    return y, piece, within, bridge
+
+
+def _knn_within(x, piece, k, width):
+    """(ids, Gaussian similarities) of each row's k nearest rows of its own piece, itself first."""
+    ids = np.zeros((len(x), k + 1), np.int64)
+    sims = np.zeros((len(x), k + 1), np.float32)
+    for i in range(len(x)):
+        same = np.flatnonzero(piece == piece[i])
+        order = same[np.argsort(np.linalg.norm(x[same] - x[i], axis=1))][: k + 1]
+        ids[i] = order
+        sims[i] = np.exp(-(np.linalg.norm(x[order] - x[i], axis=1) ** 2) / width)
+    return ids, sims
+
+
+def test_a_bridge_carries_labels_into_a_piece_no_seed_is_in():
+    from explorer.labels.propagate import Diffusion
+
+    y, piece, within, bridge = _two_pieces_of_one_class()
+    seeds = np.full(len(y), -1)
+    seeds[[0, 120, 180]] = [0, 1, 2]  # class 0's seed is in piece 0a; 0b has none
+    alone = Diffusion(within, power=1.0, neighbours=None).run(seeds, 3)
+    assert (alone.predicted[piece == 1] == -1).all()  # the label graph alone cannot reach 0b
+    bridged = Diffusion(within, power=1.0, neighbours=None, bridge=bridge).run(seeds, 3)
+    np.testing.assert_array_equal(bridged.predicted, y)
+    # reach is measured on the label graph: a row reached over the bridge only is far from every seed
+    assert bridged.reach[piece == 1].max() < min(0.01, bridged.reach[piece == 0].min())
+    assert bridged.confidence[piece == 1].max() < 0.01
+
+
+def test_a_bridge_of_weight_zero_changes_nothing():
+    from explorer.labels.propagate import Diffusion
+
+    y, piece, within, bridge = _two_pieces_of_one_class()
+    seeds = np.full(len(y), -1)
+    seeds[[0, 70, 120, 180]] = [0, 0, 1, 2]
+    plain = Diffusion(within, power=1.0, neighbours=None).run(seeds, 3)
+    zero = Diffusion(within, power=1.0, neighbours=None, bridge=bridge, bridge_weight=0.0).run(seeds, 3)
+    np.testing.assert_array_equal(plain.predicted, zero.predicted)
+    np.testing.assert_allclose(plain.scores, zero.scores, atol=1e-6)
+
+
+def test_a_bridge_must_cover_the_same_rows():
+    from explorer.labels.propagate import Diffusion
+
+    y, piece, within, bridge = _two_pieces_of_one_class()
+    short = KnnGraph(bridge.indices[:10], bridge.similarities[:10], "bridge", None)
+    with pytest.raises(ValueError, match="bridge graph has 10 rows"):
+        Diffusion(within, bridge=short)

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from explorer import workflow
+from explorer.labels.propagate import Diffusion
 from explorer.neighbours.whiten import MIN_ROWS, fit_whitening, whitens
 from explorer.ssl.evaluate import knn_accuracy
 from explorer.store import Project
-from explorer.store.current import map_embeddings
+from explorer.store.current import map_bridge, map_embeddings
+from explorer.workflow.labelling import map_solver
 from tests.helpers import write_blobs
 
 
@@ -79,13 +81,26 @@ def test_a_map_of_trained_embeddings_propagates_through_whitened_vectors(tmp_pat
         vectors = map_embeddings(project, first, 240)
         assert vectors.shape == (240, 15) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
         assert knn_accuracy(vectors, y, k=10) > 0.9
-        # the same embeddings mapped again: graph, label space and whitening are reused as they were
+        # the propagation's bridge: the first neighbours of the whitened vectors' own graph
+        bridge = map_bridge(project, first)
+        assert bridge[0].shape == (240, 11) and (bridge[0][:, 0] == np.arange(240)).all()
+        agree = lambda ids: float((y[ids[:, 1:11]] == y[:, None]).mean())  # noqa: E731
+        assert agree(bridge[0]) > agree(project.load_run_array(first, "knn_indices")) + 0.1  # not the raw graph
+        _, _, solver = map_solver(project)
+        assert solver.system.nnz > Diffusion(solver.graph, power=1.0, neighbours=None).system.nnz  # it is used
+        # the same embeddings mapped again: graph, label space, whitening and bridge are reused as they were
         again = workflow.make_map(project, k=15)
         assert np.array_equal(map_embeddings(project, again, 240), vectors)
         assert project.run(again).metrics["whitened"] == 15
+        np.testing.assert_array_equal(map_bridge(project, again)[0], bridge[0])
+        # a map made before bridges: its label space is made anew, with the bridge
+        for name in ("bridge_indices", "bridge_similarities"):
+            (project.run_dir(again) / f"{name}.npy").unlink()
+        upgraded = workflow.make_map(project, k=15)
+        np.testing.assert_array_equal(map_bridge(project, upgraded)[0], bridge[0])
         # raw pixels are not whitened: the map's vectors are the embed run's
         _embedded(project, "pixels", x)
         pixels = workflow.make_map(project, k=15)
-        assert "whitened" not in project.run(pixels).metrics
+        assert "whitened" not in project.run(pixels).metrics and map_bridge(project, pixels) is None
         assert map_embeddings(project, pixels, 240).shape == (240, 15)
         assert np.array_equal(map_embeddings(project, pixels, 240), x)

@@ -43,6 +43,7 @@ def test_propagation_gets_its_own_graph_kept_beside_the_map_and_reused_with_it(t
         label = project.load_run_array(first, "label_indices")
         assert label.shape[0] == 240 and (label[:, 0] == np.arange(240)).all()
         assert project.load_run_array(first, "label_space").shape == (240, 8)  # where the cold start clusters
+        assert project.load_run_array(first, "bridge_indices") is None  # raw pixels have no bridge
         assert len(workflow.suggest(project, n=3).paths) == 3
         again = workflow.make_map(project, k=15)
         assert "reused" in project.run(again).metrics["label_graph"]
