@@ -90,9 +90,9 @@ class Calibration:
         return f"calibrated on {self.held_out:,} hidden human labels ({self.right / self.held_out:.0%} came back right)"
 
 
-def _isotonic_blocks(y: np.ndarray, w: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Blocks of the weighted least-squares non-decreasing fit of ``y`` (in the order given):
-    (sum of w y, sum of w, sum of w x) per block, block means strictly increasing.
+def _block_starts(y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(B,) first position of each block of the weighted least-squares non-decreasing fit of ``y``
+    (in the order given); the blocks' means are strictly increasing.
 
     The fit is scikit-learn's ``IsotonicRegression`` (pool adjacent violators in Cython): the same
     blocks as our own Python loop had, 5x faster from 5,000 labels (7.1 / 1.4 ms; 100k: 92 / 18 ms),
@@ -100,7 +100,13 @@ def _isotonic_blocks(y: np.ndarray, w: np.ndarray, x: np.ndarray) -> tuple[np.nd
     from sklearn.isotonic import IsotonicRegression
 
     fit = IsotonicRegression(increasing=True).fit_transform(np.arange(len(y)), y, sample_weight=w)
-    starts = np.flatnonzero(np.r_[True, fit[1:] != fit[:-1]])  # equal neighbours are one block
+    return np.flatnonzero(np.r_[True, fit[1:] != fit[:-1]])  # equal neighbours are one block
+
+
+def _isotonic_blocks(y: np.ndarray, w: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blocks of the weighted non-decreasing fit of ``y`` (:func:`_block_starts`): (sum of w y,
+    sum of w, sum of w x) per block."""
+    starts = _block_starts(y, w)
     return np.add.reduceat(w * y, starts), np.add.reduceat(w, starts), np.add.reduceat(w * x, starts)
 
 
@@ -114,9 +120,13 @@ def fit_calibration(score: np.ndarray, right: np.ndarray, n_classes: int) -> Cal
     """The rising curve of ``right`` (M,) bool on ``score`` (M,) in [0, 1]; None below ``MIN_HELD_OUT``.
 
     Isotonic blocks get ``(right + 1) / (count + 2)`` and are pooled again where smoothing made
-    them fall; knots sit at each block's mean score. Below the first knot the curve falls to
-    ``min(first rate, 1 / n_classes)`` at score 0 (a guess among the classes); above the last it
-    rises half-way to 1 at score 1, so the order of scores is kept everywhere.
+    them fall. The curve is flat across each block's scores (from its lowest to its highest) and a
+    straight line between blocks, as scikit-learn's isotonic prediction. Knots at the blocks' mean
+    scores instead drew a line from the first block's middle down to score 0, which put half of
+    that block's scores far below its rate: mnist, 100 random labels, all but one right, 0.922
+    estimated where 0.969 was. Below the lowest checked score the curve falls to ``min(first rate,
+    1 / n_classes)`` at score 0 (a guess among the classes); above the highest it rises half-way
+    to 1 at score 1.
     """
     score = np.asarray(score, np.float64).ravel()
     right = np.asarray(right, bool).ravel()
@@ -124,13 +134,16 @@ def fit_calibration(score: np.ndarray, right: np.ndarray, n_classes: int) -> Cal
         return None
     order = np.argsort(score, kind="stable")
     x, y = score[order], right[order].astype(np.float64)
-    hits, counts, xs = _isotonic_blocks(y, np.ones(len(y)), x)
-    centres = xs / counts
-    smoothed = (hits + 1.0) / (counts + 2.0)
-    hits, weights, xs = _isotonic_blocks(smoothed, counts + 2.0, centres)
-    knots, rates = xs / weights, hits / weights
-    knots, first = np.unique(knots, return_index=True)  # equal centres (tied scores): keep the first
-    rates = np.maximum.accumulate(rates[first])
+    starts = _block_starts(y, np.ones(len(y)))
+    ends = np.r_[starts[1:], len(y)] - 1
+    hits, counts = np.add.reduceat(y, starts), np.diff(np.r_[starts, len(y)]).astype(np.float64)
+    smoothed, weights = (hits + 1.0) / (counts + 2.0), counts + 2.0
+    pooled = _block_starts(smoothed, weights)
+    rate = np.add.reduceat(weights * smoothed, pooled) / np.add.reduceat(weights, pooled)
+    low, high = x[starts[pooled]], x[ends[np.r_[pooled[1:], len(starts)] - 1]]
+    knots, rates = np.column_stack([low, high]).ravel(), np.repeat(rate, 2)
+    keep = np.r_[True, np.diff(knots) > 0]  # a block of one score (or touching its neighbour): one knot
+    knots, rates = knots[keep], np.maximum.accumulate(rates[keep])
     if knots[0] > 0.0:
         knots, rates = np.r_[0.0, knots], np.r_[min(rates[0], 1.0 / max(n_classes, 1)), rates]
     if knots[-1] < 1.0:
