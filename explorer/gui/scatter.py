@@ -326,7 +326,23 @@ class MapView(QWidget):
             ours = bounds is not None and m is not None and m.xy is self.xy
             lo, hi = bounds if ours else (self.xy.min(axis=0), self.xy.max(axis=0))
             lo, hi = np.asarray(lo).tolist(), np.asarray(hi).tolist()  # Python floats, not float32
+            hi = self._clear_of_legend(lo, hi)
             self.view_box.setRange(xRange=(lo[0], hi[0]), yRange=(lo[1], hi[1]), padding=0.04)
+
+    def _clear_of_legend(self, lo: list, hi: list) -> list:
+        """``hi`` moved out so that the map fits beside the legend in the top-right corner: the
+        range grows upwards or to the right, whichever gives up less of the view (names of
+        clusters in that corner were hidden under it)."""
+        area = self.plot.viewport().rect()
+        if not self.legend.isVisible() or area.width() < 1 or area.height() < 1:
+            return hi
+        size = self.legend.size()
+        share_x, share_y = (size.width() + 16) / area.width(), (size.height() + 16) / area.height()
+        if min(share_x, share_y) >= 0.5:
+            return hi  # a legend that big would squeeze the map: it stays over it
+        if share_y <= share_x:
+            return [hi[0], hi[1] + (hi[1] - lo[1]) * share_y / (1.0 - share_y)]
+        return [hi[0] + (hi[0] - lo[0]) * share_x / (1.0 - share_x), hi[1]]
 
     @property
     def busy(self) -> bool:
@@ -370,12 +386,12 @@ class MapView(QWidget):
 
     def _draw_new_map(self, start: np.ndarray | None) -> None:
         """The map's colours are known: draw it (moving each point from ``start`` when given)."""
+        self.legend.show()
+        self._place_legend()
         self.fit()
         self.layers.draw(self.xy if start is None else start)
         self._update_overlays()
         self.drawn = True
-        self.legend.show()
-        self._place_legend()
         zoom = " · zoom in for single points" if self.layers.large else ""  # zoomed out it is a density image
         self.hint.setText(f"{len(self.xy):,} images · hover to preview · click to select{zoom}")
         if start is not None:

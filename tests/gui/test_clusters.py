@@ -4,7 +4,7 @@ labels it, the Cluster colouring lists them with counts."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 
 from tests.gui.test_window import add_classes, rows_of_cluster
 
@@ -101,3 +101,22 @@ def test_names_make_room_for_each_other_as_the_view_zooms(qtbot, window):
     (x0, x1), (y0, y1) = view.view_box.viewRange()
     assert near[-1] in shown
     assert all(x0 <= overlay.centres[k, 0] <= x1 and y0 <= overlay.centres[k, 1] <= y1 for k in shown)
+
+
+def test_fit_keeps_the_map_clear_of_the_legend(qtbot, window):
+    view = window.map_view
+    overlay = _with_clusters(qtbot, window)
+    # a map pane of the map's own shape, so that the map fills it up to the top right corner
+    xy = view.xy
+    shape = float(np.ptp(xy[:, 0]) / np.ptp(xy[:, 1]))
+    area = view.plot.viewport().rect()
+    window.resize(window.width(), window.height() + int(area.width() / shape) - area.height())
+    qtbot.wait(100)
+    assert view.legend.isVisible()
+    view.fit()
+    qtbot.wait(100)
+    legend = view.legend.geometry()  # in the plot's pixels (the legend is an overlay on it)
+    at = lambda x, y: view.plot.mapFromScene(view.view_box.mapViewToScene(QPointF(float(x), float(y))))  # noqa: E731
+    assert not legend.contains(at(xy[:, 0].max(), xy[:, 1].max()))  # the map's top right corner
+    for k in range(overlay.count):
+        assert not legend.contains(at(*overlay.centres[k]))
