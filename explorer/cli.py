@@ -35,34 +35,25 @@ VERBS = (
 )
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _number(kind: type, expected: str, ok, must: str):
+    """An argparse type: ``kind(text)`` that ``ok(value)`` accepts, else a message naming the flag's
+    rule (``expected`` when the text is no number, ``must`` when the number breaks the rule)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{must}, got {text}")
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
-
-
-def _unit_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
+_positive_int = _number(int, "a whole number", lambda v: v > 0, "must be at least 1")
+_positive_float = _number(float, "a number", lambda v: v > 0, "must be more than 0")
+_unit_float = _number(float, "a number between 0 and 1", lambda v: 0.0 <= v <= 1.0, "must be between 0 and 1")
 
 
 def add_filter_flags(parser: argparse.ArgumentParser, title: str = "which images") -> None:
