@@ -135,6 +135,14 @@ class Items(Database):
         rows = self._query("SELECT id FROM items WHERE present = 1 AND error IS NULL ORDER BY id")
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
+    def item_ids_by_path(self) -> np.ndarray:
+        """(N,) int64 ids of present, readable items in the order of their paths. SQLite walks its
+        index of paths (no sort), and lets go of Python's GIL while it does: sorting 1M paths in
+        Python held it for 0.45 s, the window's GUI thread waiting."""
+        with self._reading(snapshot=False) as db:
+            rows = db.execute("SELECT id FROM items WHERE present = 1 AND error IS NULL ORDER BY path")
+            return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
     def paths_by_id(self) -> dict[int, str]:
         with self._reading(snapshot=False) as db:
             # row by row: ``dict`` over a fetched list of 1M rows holds the GIL for 0.1 s in one go,

@@ -112,3 +112,13 @@ def test_a_run_whose_process_died_reads_as_interrupted(project):
     assert project.run(run).status == "interrupted"
     project.finish_run(run, "done", {"items": 1})
     assert project.run(run).status == "done"
+
+
+def test_items_in_path_order_as_python_sorts_paths(tmp_path):
+    names = ["b/2.png", "a/10.png", "a/9.png", "Z.png", "é/1.png", "e/1.png", "日本/1.png", "a b/1.png", "broken.png"]
+    with Project(tmp_path) as p:
+        p.record_scan([ScannedFile(n, 10, 1, 8, 8, "RGB") for n in names[:-1]], gone=[])
+        p.record_scan([ScannedFile(names[-1], 10, 1, None, None, None, "not an image")], gone=[])
+        paths = p.paths_by_id()
+        ordered = [paths[int(i)] for i in p.item_ids_by_path()]
+        assert ordered == sorted(names[:-1])  # byte order of UTF-8 is code point order; unreadable left out
