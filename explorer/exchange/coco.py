@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from explorer.exchange.atomic import atomic_file
+from explorer.exchange.atomic import WholeChunks, atomic_file
 from explorer.exchange.manifest import ManifestRow
 from explorer.jobs import CancelToken
 from explorer.store import Project
@@ -52,5 +52,5 @@ def coco_document(project: Project, rows: list[ManifestRow]) -> dict:
 def write_coco(project: Project, rows: list[ManifestRow], out: Path, cancel: CancelToken | None = None) -> None:
     """Write ``coco_document`` to ``out`` atomically."""
     document = coco_document(project, rows)
-    with atomic_file(out, "w", cancel, encoding="utf-8") as f:
-        json.dump(document, f, ensure_ascii=False, indent=1)
+    with atomic_file(out, "w", cancel, encoding="utf-8") as f, WholeChunks(f) as chunks:
+        json.dump(document, chunks, ensure_ascii=False, indent=1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from explorer.exchange.atomic import atomic_folder
+from explorer.exchange.atomic import WholeChunks, atomic_folder
 from explorer.exchange.imagefolder import place_files
 from explorer.exchange.manifest import ManifestRow
 from explorer.exchange.names import flat_file_names
@@ -43,8 +43,8 @@ def export_huggingface(
         pairs = [(root / r.path, tmp / split_of[r.path] / files[r.path]) for r in labelled]
         missing = {p.relative_to(root).as_posix() for p in place_files(pairs, mode, progress, cancel)}
         for split in sorted(set(split_of.values())):
-            with open(tmp / split / "metadata.csv", "w", newline="", encoding="utf-8") as f:
-                writer = csv.writer(f)
+            with open(tmp / split / "metadata.csv", "w", newline="", encoding="utf-8") as f, WholeChunks(f) as out:
+                writer = csv.writer(out)
                 writer.writerow(METADATA_COLUMNS)
                 writer.writerows(
                     (files[r.path], r.label, r.source, r.confidence, r.path)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.exchange.atomic import atomic_file
+from explorer.exchange.atomic import WholeChunks, atomic_file
 from explorer.jobs import CancelToken
 from explorer.store import HUMAN_SOURCES, Project, ProjectError
 from explorer.store.ids import lookup_unsorted
@@ -80,8 +80,8 @@ def write_manifest(rows: list[ManifestRow], out: Path, fmt: str = "csv", cancel:
     """Write rows as CSV (header ``path,label,source,confidence``) or JSON Lines, atomically."""
     if fmt not in ("csv", "jsonl"):
         raise ManifestError(f"unknown manifest format {fmt!r}; expected csv or jsonl")
-    with atomic_file(out, "w", cancel, newline="", encoding="utf-8") as f:
-        writer = csv.writer(f) if fmt == "csv" else None
+    with atomic_file(out, "w", cancel, newline="", encoding="utf-8") as f, WholeChunks(f) as chunks:
+        writer = csv.writer(chunks) if fmt == "csv" else None
         if writer:
             writer.writerow(COLUMNS)
         for k, r in enumerate(rows):
@@ -92,7 +92,7 @@ def write_manifest(rows: list[ManifestRow], out: Path, fmt: str = "csv", cancel:
             else:
                 record = r.as_dict()
                 record["confidence"] = float(r.confidence) if r.confidence else None
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                chunks.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def read_manifest(path: Path) -> list[tuple[int, ManifestRow]]:

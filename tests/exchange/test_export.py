@@ -360,3 +360,24 @@ def test_preview_of_an_unlabelled_project(project):
     )
     with pytest.raises(ExportError, match="applies to imagefolder"):
         preview_export(project, fmt="coco", split=0.5)
+
+
+def test_whole_chunks_hand_the_file_few_large_writes_in_order():
+    from explorer.exchange.atomic import WholeChunks
+
+    class File:  # records what the file is handed
+        def __init__(self):
+            self.writes = []
+
+        def write(self, text):
+            self.writes.append(text)
+
+    file = File()
+    pieces = [f"row {k}\n" for k in range(10_000)]
+    with WholeChunks(file, size=1000) as out:
+        for piece in pieces:
+            out.write(piece)
+    assert "".join(file.writes) == "".join(pieces)
+    total = sum(map(len, pieces))
+    assert len(file.writes) <= total // 1000 + 1  # one write per 1,000 characters, not one per row
+    assert all(len(w) >= 1000 for w in file.writes[:-1])
