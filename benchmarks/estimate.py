@@ -4,7 +4,7 @@ For each prepared suite project (``labelling_effort.py --prepare-only DIR``), hu
 random (``--draws`` draws at each of ``--labels``), propagated on the map's own solver; the
 estimate is the mean calibrated confidence over the collection (human labels 1, unreached 0), as
 ``PropagationResult.estimated_right``, with the calibration curve the app fits now
-(``explorer.labels.calibrate.fit_calibration``: flat across each isotonic block) and, in the same
+(``explorer.labels.calibrate.fit_calibration``: each isotonic block's rate across its scores) and, in the same
 run on the same held-out checks, the curve it fitted before (knots at the blocks' mean scores).
 Printed: truth, estimate now, estimate before (means over draws) and the largest miss of each.
 The hidden labels' own sampling error is printed beside: ``sqrt(p (1 - p) / labels)``.

@@ -120,8 +120,9 @@ def fit_calibration(score: np.ndarray, right: np.ndarray, n_classes: int) -> Cal
     """The rising curve of ``right`` (M,) bool on ``score`` (M,) in [0, 1]; None below ``MIN_HELD_OUT``.
 
     Isotonic blocks get ``(right + 1) / (count + 2)`` and are pooled again where smoothing made
-    them fall. The curve is flat across each block's scores (from its lowest to its highest) and a
-    straight line between blocks, as scikit-learn's isotonic prediction. Knots at the blocks' mean
+    them fall. The curve runs across each block's scores (from its lowest to its highest) at the
+    block's rate, rising only slightly so that order is kept, and in a straight line between
+    blocks, as scikit-learn's isotonic prediction. Knots at the blocks' mean
     scores instead drew a line from the first block's middle down to score 0, which put half of
     that block's scores far below its rate: mnist, 100 random labels, all but one right, 0.922
     estimated where 0.969 was. Below the lowest checked score the curve falls to ``min(first rate,
@@ -141,7 +142,12 @@ def fit_calibration(score: np.ndarray, right: np.ndarray, n_classes: int) -> Cal
     pooled = _block_starts(smoothed, weights)
     rate = np.add.reduceat(weights * smoothed, pooled) / np.add.reduceat(weights, pooled)
     low, high = x[starts[pooled]], x[ends[np.r_[pooled[1:], len(starts)] - 1]]
-    knots, rates = np.column_stack([low, high]).ravel(), np.repeat(rate, 2)
+    # a slight rise across each block (a tenth of the step to its nearer neighbour, 1 above the
+    # last) keeps the order of the scores: the review queue sorts by confidence, and a flat
+    # block would leave most pseudo-labels tied
+    steps = np.diff(np.r_[rate, 1.0])
+    rise = 0.1 * np.minimum(steps, np.r_[steps[0], steps[:-1]])
+    knots, rates = np.column_stack([low, high]).ravel(), np.column_stack([rate - rise, rate + rise]).ravel()
     keep = np.r_[True, np.diff(knots) > 0]  # a block of one score (or touching its neighbour): one knot
     knots, rates = knots[keep], np.maximum.accumulate(rates[keep])
     if knots[0] > 0.0:

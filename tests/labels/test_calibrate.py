@@ -93,6 +93,9 @@ def test_scores_inside_the_checked_range_get_the_rate_of_their_block():
     right[0] = False
     cal = fit_calibration(score, right, n_classes=10)
     assert cal(np.array([0.35]))[0] > 0.9
+    inside = cal(np.linspace(0.33, 0.9, 50))
+    assert (np.diff(inside) > 0).all()  # across the block it still rises: the review queue's order is kept
+    assert inside.max() - inside.min() < 0.01  # but only slightly: it is the block's rate
     assert cal(np.array([0.15]))[0] < cal(np.array([0.35]))[0]  # below the checks it falls towards a guess
     assert cal(np.array([0.0]))[0] <= 0.1
 
@@ -102,7 +105,8 @@ def test_a_few_checks_never_make_a_label_certain():
     cal = fit_calibration(score, np.ones(MIN_HELD_OUT, bool), n_classes=3)
     at_most = (MIN_HELD_OUT + 1) / (MIN_HELD_OUT + 2)  # all right: one block, Laplace-smoothed
     assert cal(np.array([0.25]))[0] == pytest.approx(at_most, abs=1e-6)
-    assert cal(np.array([1.0]))[0] <= at_most + (1 - at_most) / 2 + 1e-6  # half-way to 1 beyond the checks
+    # beyond the checks half-way to 1 from the block's top (its rate plus a tenth of the step to 1)
+    assert cal(np.array([1.0]))[0] <= at_most + 0.55 * (1 - at_most) + 1e-6
     assert fit_calibration(score[:-1], np.ones(MIN_HELD_OUT - 1, bool), n_classes=3) is None
 
 
