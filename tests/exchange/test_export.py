@@ -381,3 +381,16 @@ def test_whole_chunks_hand_the_file_few_large_writes_in_order():
     total = sum(map(len, pieces))
     assert len(file.writes) <= total // 1000 + 1  # one write per 1,000 characters, not one per row
     assert all(len(w) >= 1000 for w in file.writes[:-1])
+
+
+def test_manifest_rows_come_in_path_order_even_for_items_the_path_index_missed(project, monkeypatch):
+    rows = manifest_rows(project)
+    paths = [r.path for r in rows]
+    assert paths == sorted(paths) and len(paths) == len(project.item_ids())
+    # an item scanned in between the reads (absent from the path order) still goes out, in its place
+    by_path = project.item_ids_by_path()
+    monkeypatch.setattr(type(project), "item_ids_by_path", lambda self: by_path[1::2])
+    again = [r.path for r in manifest_rows(project)]
+    assert sorted(again) == paths and len(again) == len(paths)
+    kept = set(project.paths_of(by_path[1::2]))
+    assert [p for p in again if p in kept] == sorted(kept)
