@@ -25,16 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.collections import SUITE  # noqa: E402
-from benchmarks.labelling_effort import read_truth  # noqa: E402
-
-
-def draw_seeds(y: np.ndarray, classes: int, per_class: int, draw: int) -> np.ndarray:
-    rng = np.random.default_rng(draw)
-    seeds = np.full(len(y), -1)
-    for c in range(classes):
-        rows = np.flatnonzero(y == c)
-        seeds[rng.choice(rows, min(per_class, len(rows)), replace=False)] = c
-    return seeds
+from benchmarks.labelling_effort import draw_seeds, read_truth, true_classes  # noqa: E402
 
 
 def measure(project, truth: dict[str, str], weights: list[float], draws: int) -> list[str]:
@@ -48,9 +39,7 @@ def measure(project, truth: dict[str, str], weights: list[float], draws: int) ->
 
     run = project.latest_run("map")
     load = lambda name: project.load_run_array(run.id, name)  # noqa: E731
-    item_ids, paths = load("item_ids"), project.paths_by_id()
-    names = sorted(set(truth.values()))
-    y = np.array([names.index(truth[paths[int(i)]]) for i in item_ids])
+    names, y = true_classes(project, load("item_ids"), truth)
     label = KnnGraph(load("label_indices"), load("label_similarities"), "label", None)
     bridge = KnnGraph(*map_bridge(project, run.id), "bridge", None)
     solvers = {w: Diffusion(label, power=1.0, neighbours=NEIGHBOURS, bridge=bridge, bridge_weight=w) for w in weights}

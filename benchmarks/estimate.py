@@ -24,12 +24,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.collections import SUITE  # noqa: E402
-from benchmarks.labelling_effort import read_truth  # noqa: E402
+from benchmarks.labelling_effort import read_truth, true_classes  # noqa: E402
 
 
 def curve_before(score: np.ndarray, right: np.ndarray, n_classes: int):
     """The calibration curve as fitted before: knots at each isotonic block's mean score."""
-    from explorer.labels.calibrate import Calibration, _isotonic_blocks
+    from explorer.labels.calibrate import Calibration, _block_starts
+
+    def _isotonic_blocks(y, w, x):
+        starts = _block_starts(y, w)
+        return np.add.reduceat(w * y, starts), np.add.reduceat(w, starts), np.add.reduceat(w * x, starts)
 
     order = np.argsort(score, kind="stable")
     x, y = score[order], right[order].astype(np.float64)
@@ -67,9 +71,7 @@ def main() -> None:
         truth = read_truth(args.prepared / f"{name}.truth.csv")
         with Project(args.prepared / name) as project:
             _, item_ids, solver = map_solver(project)
-            paths = project.paths_by_id()
-        names = sorted(set(truth.values()))
-        y = np.array([names.index(truth[paths[int(i)]]) for i in item_ids])
+            names, y = true_classes(project, item_ids, truth)
         for count in args.labels:
             rows = []
             for draw in range(args.draws):

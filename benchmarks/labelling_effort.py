@@ -73,20 +73,31 @@ def exported_accuracy(project: Project, truth: dict[str, str]) -> float:
     return right / len(truth)
 
 
+def true_classes(project: Project, item_ids: np.ndarray, truth: dict[str, str]) -> tuple[list[str], np.ndarray]:
+    """(class names sorted, (N,) index of each of ``item_ids``' true class in them)."""
+    paths = project.paths_by_id()
+    names = sorted(set(truth.values()))
+    return names, np.array([names.index(truth[paths[int(i)]]) for i in item_ids])
+
+
+def draw_seeds(y: np.ndarray, classes: int, per_class: int, draw: int) -> np.ndarray:
+    """(N,) ``per_class`` random rows of each class seeded with it (draw ``draw``), -1 elsewhere."""
+    rng = np.random.default_rng(draw)
+    seeds = np.full(len(y), -1)
+    for c in range(classes):
+        rows = np.flatnonzero(y == c)
+        seeds[rng.choice(rows, min(per_class, len(rows)), replace=False)] = c
+    return seeds
+
+
 def seeded_accuracy(project: Project, truth: dict[str, str], per_class: int, draws: int) -> float:
     """Mean over ``draws`` random draws of ``per_class`` seeds a class: share of the other items the
     propagation labels right (nothing is written to the project)."""
     _, item_ids, solver = map_solver(project)
-    paths = project.paths_by_id()
-    names = sorted(set(truth.values()))
-    y = np.array([names.index(truth[paths[int(i)]]) for i in item_ids])
+    names, y = true_classes(project, item_ids, truth)
     scores = []
     for draw in range(draws):
-        rng = np.random.default_rng(draw)
-        seeds = np.full(len(y), -1)
-        for c in range(len(names)):
-            rows = np.flatnonzero(y == c)
-            seeds[rng.choice(rows, min(per_class, len(rows)), replace=False)] = c
+        seeds = draw_seeds(y, len(names), per_class, draw)
         result = solver.run_apart(seeds, len(names))
         rest = seeds < 0
         scores.append(float((result.predicted[rest] == y[rest]).mean()))

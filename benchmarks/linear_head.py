@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.collections import SUITE  # noqa: E402
-from benchmarks.labelling_effort import read_truth  # noqa: E402
+from benchmarks.labelling_effort import draw_seeds, read_truth, true_classes  # noqa: E402
 
 
 def fit_head(x, rows, target, weight):
@@ -90,17 +90,11 @@ def main() -> None:
         with Project(args.prepared / name) as project:
             map_run, item_ids, solver = map_solver(project)
             x = normalise_rows(np.asarray(map_embeddings(project, map_run, len(item_ids)), np.float64))
-            paths = project.paths_by_id()
-        names = sorted(set(truth.values()))
-        y = np.array([names.index(truth[paths[int(i)]]) for i in item_ids])
+            names, y = true_classes(project, item_ids, truth)
         table: dict[str, dict[int, list[float]]] = {}
         for per_class in args.per_class:
             for draw in range(args.draws):
-                rng = np.random.default_rng(draw)
-                seeds = np.full(len(y), -1)
-                for c in range(len(names)):
-                    rows = np.flatnonzero(y == c)
-                    seeds[rng.choice(rows, min(per_class, len(rows)), replace=False)] = c
+                seeds = draw_seeds(y, len(names), per_class, draw)
                 rest = seeds < 0
                 result = solver.run_apart(seeds, len(names))
                 for variant, predicted in variants(x, result, seeds, len(names)).items():

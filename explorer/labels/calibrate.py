@@ -103,13 +103,6 @@ def _block_starts(y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.r_[True, fit[1:] != fit[:-1]])  # equal neighbours are one block
 
 
-def _isotonic_blocks(y: np.ndarray, w: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Blocks of the weighted non-decreasing fit of ``y`` (:func:`_block_starts`): (sum of w y,
-    sum of w, sum of w x) per block."""
-    starts = _block_starts(y, w)
-    return np.add.reduceat(w * y, starts), np.add.reduceat(w, starts), np.add.reduceat(w * x, starts)
-
-
 def score(propagation: Propagation) -> np.ndarray:
     """(N,) float64 margin x reach of a propagation's rows: what the calibration maps."""
     reach = np.ones(len(propagation.scores)) if propagation.reach is None else propagation.reach

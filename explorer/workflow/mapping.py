@@ -195,11 +195,12 @@ def _label_space(
         graph = knn_graph(vectors, k=graph.k, progress=progress, cancel=cancel)
     found = label_space(vectors, graph, progress, cancel)
     metrics["label_graph"] = found[1].index_kind if found is not None else "the kNN graph"
-    if found is None or whitened is None:  # raw pixels lose with a bridge (benchmarks/bridge.py)
-        return (None, None, None) if found is None else (found[0], found[1], None)
+    if found is None:
+        return None, None, None
+    if whitened is None:  # raw pixels lose with a bridge (benchmarks/bridge.py)
+        return (*found, None)
     width = min(BRIDGE_NEIGHBOURS + 1, graph.indices.shape[1])
-    bridge = KnnGraph(graph.indices[:, :width], graph.similarities[:, :width], "bridge", None)
-    return found[0], found[1], bridge
+    return (*found, KnnGraph(graph.indices[:, :width], graph.similarities[:, :width], "bridge", None))
 
 
 def _find_clusters(graph, label_space: bool, resolution: float | None, progress, cancel) -> np.ndarray:
