@@ -50,7 +50,7 @@ def curve_before(score: np.ndarray, right: np.ndarray, n_classes: int):
 
 
 def main() -> None:
-    from explorer.labels.calibrate import calibrated, fit_calibration, held_out_scores
+    from explorer.labels.calibrate import calibrated, fit_calibration, held_out_checks
     from explorer.store import Project
     from explorer.workflow.labelling import map_solver
 
@@ -81,7 +81,7 @@ def main() -> None:
                 seeds[picked] = y[picked]
                 result = solver.run_apart(seeds, len(names))
                 right = float(np.where(seeds >= 0, True, result.predicted == y).mean())
-                score, ok = held_out_scores(solver, seeds, len(names))
+                score, ok, _ = held_out_checks(solver, seeds, len(names))
                 now = fit_calibration(score, ok, len(names))
                 if now is None:
                     continue

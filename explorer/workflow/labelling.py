@@ -189,7 +189,14 @@ def compute_propagation(
     else:
         calibration = kept_calibration(solver)
     due = calibration_due(solver, seeds, len(class_ids), rejected)
-    confidence = calibrated(result, seeds, calibration)
+    disputed = None
+    if calibration is not None and calibration.disputed is not None:
+        from explorer.labels.dispute import dispute
+
+        vectors = map_embeddings(project, map_run, len(item_ids), mmap=True)
+        if vectors is not None:
+            disputed = dispute(vectors, result.predicted, seeds >= 0) > 0
+    confidence = calibrated(result, seeds, calibration, disputed)
     advice = refine_advice(project, map_run, n_seeds)
     return PropagationResult(map_run, item_ids, predicted, confidence, n_seeds, calibration, due, advice)
 
@@ -265,11 +272,14 @@ def _fit_calibration(
 
     progress(Progress("calibrate", 0, 1, "checking confidence against hidden labels"))
     kept = solver.calibration_memo
-    if not calibration_due(solver, seeds, n_classes, rejected):
-        checkable = None  # not fitted again: no need to read which labels the encoder saw
-    else:
+    checkable = vectors = None  # not fitted again: no need to read which labels the encoder saw
+    if calibration_due(solver, seeds, n_classes, rejected):
         checkable = unseen_labels(project, map_run, item_ids)
-    calibration = calibration_for(solver, seeds, n_classes, rejected, cancel=cancel, checkable=checkable)
+        # pseudo-labels a classifier on the labels disputes are checked apart (labels.dispute)
+        vectors = map_embeddings(project, map_run, len(item_ids), mmap=True)
+    calibration = calibration_for(
+        solver, seeds, n_classes, rejected, cancel=cancel, checkable=checkable, embeddings=vectors
+    )
     if solver.calibration_memo is not kept:  # fitted now: kept for the next process too
         _save_calibration(project, map_run, solver.calibration_memo)
     progress(Progress("calibrate", 1, 1, "confidence calibrated" if calibration else "too few labels to calibrate"))
@@ -341,12 +351,15 @@ def suggest(project: Project, n: int = 5) -> Suggestions:
 
 def _reason(kind: str, row: int, propagation, names: list[str]) -> str:
     """Why suggestion ``row`` was picked, in the words the window and the CLI show."""
-    from explorer.labels.suggest import EXPLORE, TYPICAL
+    from explorer.labels.suggest import DISPUTED, EXPLORE, TYPICAL
 
     if kind == TYPICAL:
         return "typical of a group that has no label yet"
     if kind == EXPLORE or propagation is None or propagation.predicted[row] < 0:
         return "far from every label"
+    if kind == DISPUTED:
+        name = names[propagation.predicted[row]] if propagation.predicted[row] < len(names) else "?"
+        return f"the map says {name}, a classifier on your labels disagrees"
     top = np.argsort(-propagation.scores[row])[:2]
     a, b = (names[c] if c < len(names) else "?" for c in top)
     share = propagation.scores[row, top]

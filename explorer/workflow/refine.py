@@ -266,14 +266,15 @@ def _round_labels(project: Project, checked_items: np.ndarray) -> tuple[dict[int
     to calibrate the confidence, only those expected right at least ``PSEUDO_MIN_RIGHT`` of the
     time, each weighted by that expectation (a weak map's guesses would otherwise teach the
     encoder its own mistakes: on the shapes collection they made refine worse than no refine)."""
-    from explorer.labels.calibrate import calibrated, fit_calibration, held_out_scores
+    from explorer.labels.calibrate import calibrated, fit_calibration, held_out_checks
 
     solver, item_ids, seeds, rejected, _rows, _truth, classes = _evidence(project, checked_items)
     result = solver.run_apart(seeds, classes, rejected)
     # fitted here, not through the solver's kept curve: these seeds lack the checked labels; and on
     # labels an earlier refine did not teach, where there are enough
     checkable = unseen_labels(project, project.latest_run("map").id, item_ids)
-    calibration = fit_calibration(*held_out_scores(solver, seeds, classes, rejected, checkable=checkable), classes)
+    score, right, _ = held_out_checks(solver, seeds, classes, rejected, checkable=checkable)
+    calibration = fit_calibration(score, right, classes)
     expected = calibrated(result, seeds, calibration) if calibration is not None else None
     chosen = np.zeros(len(seeds), bool)
     for c in range(classes):

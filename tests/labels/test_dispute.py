@@ -1,0 +1,52 @@
+import numpy as np
+
+from explorer.labels.dispute import dispute
+from explorer.labels.propagate import Propagation
+from explorer.labels.suggest import DISPUTED, suggest_why
+
+
+def _graph_mistakes(make_clusters, wrong: int = 6):
+    """Three clusters; pseudo-labels right but for ``wrong`` rows of cluster 0 called class 1, as a
+    graph does when the encoder put a few items beside another class's items."""
+    x, y = make_clusters(80, 3, seed=2)
+    labelled = np.zeros(len(y), bool)
+    for c in range(3):
+        labelled[np.flatnonzero(y == c)[:5]] = True
+    predicted = y.copy()
+    mistaken = np.flatnonzero(y == 0)[-wrong:]
+    predicted[mistaken] = 1
+    return x, y, labelled, predicted, mistaken
+
+
+def test_dispute_marks_the_rows_the_graph_got_wrong_and_no_others(make_clusters):
+    x, y, labelled, predicted, mistaken = _graph_mistakes(make_clusters)
+    doubt = dispute(x, predicted, labelled)
+    assert doubt.shape == (len(y),) and (doubt >= 0).all()
+    assert (doubt[mistaken] > 0.5).all()
+    others = np.setdiff1d(np.arange(len(y)), mistaken)
+    assert (doubt[others] == 0).all()
+    # asked for some rows only: the same values
+    np.testing.assert_allclose(dispute(x, predicted, labelled, rows=mistaken[:3]), doubt[mistaken[:3]])
+
+
+def test_dispute_is_silent_with_one_class_and_on_unreached_rows(make_clusters):
+    x, y, labelled, predicted, mistaken = _graph_mistakes(make_clusters)
+    one = labelled & (y == 0)
+    assert (dispute(x, predicted, one) == 0).all()
+    unreached = predicted.copy()
+    unreached[mistaken] = -1
+    assert (dispute(x, unreached, labelled)[mistaken] == 0).all()
+
+
+def test_suggest_asks_about_disputed_pseudo_labels_first(make_clusters):
+    from explorer.neighbours.knn import knn_graph
+
+    x, y, labelled, predicted, mistaken = _graph_mistakes(make_clusters)
+    n_classes = 3
+    scores = np.zeros((len(y), n_classes), np.float32)
+    scores[np.arange(len(y)), predicted] = 1.0  # the graph is sure everywhere: margins see nothing
+    result = Propagation(predicted, np.ones(len(y), np.float32), scores, np.ones(len(y), np.float32))
+    picks, why = suggest_why(knn_graph(x, k=10), x, result, labelled, 10)
+    disputed = picks[np.array(why) == DISPUTED]
+    assert len(disputed) >= 2 and np.isin(disputed, mistaken).all()
+    assert why[: len(disputed)] == [DISPUTED] * len(disputed)
