@@ -5,8 +5,9 @@ With few labels (fewer than ``COLD_START_LABELS``): typical items of distinct cl
 labels, and from each of the largest clusters that hold no label yet its densest item, so that
 the first ten labels land in ten different groups and each stands for many others. With labels: the
 unlabelled items the propagation is least sure of, in dense regions, far from human labels,
-picked greedily so the suggestions are spread out rather than ten copies of one item; and a
-fifth of them where no label is near at all, however sure the propagation is there.
+picked greedily so the suggestions are spread out rather than ten copies of one item; a fifth
+of them where no label is near at all, however sure the propagation is there; and two in ten
+where a classifier on the human labels disputes the pseudo-label (``explorer.labels.dispute``).
 
 "Least sure" is margin sampling (Scheffer et al. 2001): one minus the gap between the two most
 likely classes, times how well labels reach the item. Entropy (the confidence the map shows)
