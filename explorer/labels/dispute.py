@@ -34,23 +34,36 @@ def dispute(
     rows: np.ndarray | None = None,
     seed: int = 0,
 ) -> np.ndarray:
-    """How strongly a classifier on the human labels disagrees with the pseudo-labels.
+    """How strongly a classifier on the human labels disagrees with the pseudo-labels: the first
+    of :func:`second_opinion`."""
+    return second_opinion(embeddings, predicted, labelled, rows, seed)[0]
+
+
+def second_opinion(
+    embeddings: np.ndarray,
+    predicted: np.ndarray,
+    labelled: np.ndarray,
+    rows: np.ndarray | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(strength (M,) float64, class (M,) int64) of a classifier on the human labels, for ``rows``
+    (M,) (default all N).
 
     ``embeddings`` (N, D) (unit rows are taken); ``predicted`` (N,) int class of each row (the
     propagation's, which at labelled rows is the human label), -1 where unreached; ``labelled``
     (N,) bool, the human labels the classifier learns (a class-balanced logistic regression).
-    Returns (M,) float64 for ``rows`` (M,) (default all N): the classifier's probability of its own
-    class minus its probability of ``predicted``; 0 where it agrees, where ``predicted`` is -1, and
-    everywhere when fewer than two classes have labels.
+    Class: the one it finds most likely (-1 when fewer than two classes have labels). Strength:
+    its probability of that class minus its probability of ``predicted``; 0 where it agrees, where
+    ``predicted`` is -1, and everywhere when fewer than two classes have labels.
     """
     from sklearn.linear_model import LogisticRegression
 
     predicted = np.asarray(predicted, np.int64)
     rows = np.arange(len(predicted)) if rows is None else np.asarray(rows, np.int64)
     train = np.flatnonzero(np.asarray(labelled, bool) & (predicted >= 0))
-    out = np.zeros(len(rows))
+    strength, theirs = np.zeros(len(rows)), np.full(len(rows), -1, np.int64)
     if len(np.unique(predicted[train])) < 2:
-        return out
+        return strength, theirs
     if len(train) > MAX_HEAD_ROWS:
         train = np.sort(np.random.default_rng(seed).choice(train, MAX_HEAD_ROWS, replace=False))
     head = LogisticRegression(C=10.0, class_weight="balanced", max_iter=300)
@@ -64,8 +77,9 @@ def dispute(
         p = head.predict_proba(_unit(embeddings[part]))
         own = column[np.maximum(predicted[part], 0)]
         agree_p = np.where(own >= 0, p[np.arange(len(part)), np.maximum(own, 0)], 0.0)
-        out[start : start + len(part)] = np.where(predicted[part] >= 0, p.max(axis=1) - agree_p, 0.0)
-    return out
+        strength[start : start + len(part)] = np.where(predicted[part] >= 0, p.max(axis=1) - agree_p, 0.0)
+        theirs[start : start + len(part)] = head.classes_[p.argmax(axis=1)]
+    return strength, theirs
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

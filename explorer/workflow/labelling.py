@@ -345,12 +345,28 @@ def suggest(project: Project, n: int = 5) -> Suggestions:
     paths = project.paths_by_id()
     chosen = item_ids[picks]
     names = [c.name for c in project.classes()]
-    reasons = [_reason(kind, row, propagation, names) for kind, row in zip(why, picks.tolist(), strict=True)]
+    theirs = _second_opinions(vectors, propagation, labelled, picks, why)
+    reasons = [
+        _reason(kind, row, propagation, names, theirs.get(row)) for kind, row in zip(why, picks.tolist(), strict=True)
+    ]
     return Suggestions(chosen, [paths[int(i)] for i in chosen], not labelled.any(), reasons)
 
 
-def _reason(kind: str, row: int, propagation, names: list[str]) -> str:
-    """Why suggestion ``row`` was picked, in the words the window and the CLI show."""
+def _second_opinions(vectors, propagation, labelled, picks: np.ndarray, why: list[str]) -> dict[int, int]:
+    """{row: the class a classifier on the human labels gives it} for the disputed picks."""
+    from explorer.labels.dispute import second_opinion
+    from explorer.labels.suggest import DISPUTED
+
+    rows = picks[np.array(why) == DISPUTED] if len(picks) else picks
+    if propagation is None or not len(rows):
+        return {}
+    _, theirs = second_opinion(vectors, propagation.predicted, labelled, rows=rows)
+    return dict(zip(rows.tolist(), theirs.tolist(), strict=True))
+
+
+def _reason(kind: str, row: int, propagation, names: list[str], theirs: int | None = None) -> str:
+    """Why suggestion ``row`` was picked, in the words the window and the CLI show; ``theirs``
+    the class a classifier on the human labels gives a disputed one."""
     from explorer.labels.suggest import DISPUTED, EXPLORE, TYPICAL
 
     if kind == TYPICAL:
@@ -358,8 +374,9 @@ def _reason(kind: str, row: int, propagation, names: list[str]) -> str:
     if kind == EXPLORE or propagation is None or propagation.predicted[row] < 0:
         return "far from every label"
     if kind == DISPUTED:
-        name = names[propagation.predicted[row]] if propagation.predicted[row] < len(names) else "?"
-        return f"the map says {name}, a classifier on your labels disagrees"
+        name = lambda c: names[c] if 0 <= c < len(names) else "?"  # noqa: E731
+        other = "disagrees" if theirs is None else f"says {name(theirs)}"
+        return f"the map says {name(propagation.predicted[row])}, a classifier on your labels {other}"
     top = np.argsort(-propagation.scores[row])[:2]
     a, b = (names[c] if c < len(names) else "?" for c in top)
     share = propagation.scores[row, top]

@@ -351,12 +351,22 @@ def test_the_estimate_of_right_holds_on_overlapping_clusters_with_a_known_answer
 def test_the_estimate_holds_when_the_labels_follow_suggest(tmp_path):
     """The labels `suggest` picks are the hard ones (torn, disputed), so checks on them run low
     unless disputed ones are checked apart: 150 labels, 10 a round, estimate within 1.5 points."""
+    import re
+
     p, items, truth = _overlapping_classes(tmp_path)
+    disputed = []
     with p:
         while len(p.human_labels()) < 150:
-            for item in workflow.suggest(p, 10).item_ids.tolist():
+            asked = workflow.suggest(p, 10)
+            disputed += [
+                re.fullmatch(r"the map says (c\d), a classifier on your labels says (c\d)", r) for r in asked.reasons
+            ]
+            for item in asked.item_ids.tolist():
                 p.set_labels([item], truth[item])
             workflow.propagate(p)
         estimate, truly = _estimate_and_truth(p, truth)
+        # about 2 of each 10 asked where the classifier disagrees, naming both classes
+        named = [m for m in disputed if m]
+        assert len(named) >= 20 and all(m[1] != m[2] for m in named)
         assert 0.8 < truly < 0.97
         assert abs(estimate - truly) < 0.015, (estimate, truly)  # one curve for every check: 2.3 points low

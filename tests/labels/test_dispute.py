@@ -1,6 +1,6 @@
 import numpy as np
 
-from explorer.labels.dispute import dispute
+from explorer.labels.dispute import dispute, second_opinion
 from explorer.labels.propagate import Propagation
 from explorer.labels.suggest import DISPUTED, suggest_why
 
@@ -25,8 +25,9 @@ def test_dispute_marks_the_rows_the_graph_got_wrong_and_no_others(make_clusters)
     assert (doubt[mistaken] > 0.5).all()
     others = np.setdiff1d(np.arange(len(y)), mistaken)
     assert (doubt[others] == 0).all()
-    # asked for some rows only: the same values
+    # asked for some rows only: the same values; and the class it gives them is their true one
     np.testing.assert_allclose(dispute(x, predicted, labelled, rows=mistaken[:3]), doubt[mistaken[:3]])
+    assert (second_opinion(x, predicted, labelled, rows=mistaken)[1] == 0).all()
 
 
 def test_dispute_is_silent_with_one_class_and_on_unreached_rows(make_clusters):
