@@ -25,7 +25,7 @@ import numpy as np
 
 from explorer.jobs import Cancelled, CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import Project
-from explorer.store.current import current_embeddings, map_embeddings
+from explorer.store.current import current_embeddings
 from explorer.store.ids import rows_in
 from explorer.workflow.embedding import embed
 from explorer.workflow.encoders import PIXELS, resolve_encoder
@@ -267,21 +267,15 @@ def _round_labels(project: Project, checked_items: np.ndarray) -> tuple[dict[int
     time, each weighted by that expectation (a weak map's guesses would otherwise teach the
     encoder its own mistakes: on the shapes collection they made refine worse than no refine)."""
     from explorer.labels.calibrate import calibrated, fit_calibration, held_out_checks
-    from explorer.labels.dispute import dispute
 
     solver, item_ids, seeds, rejected, _rows, _truth, classes = _evidence(project, checked_items)
     result = solver.run_apart(seeds, classes, rejected)
     # fitted here, not through the solver's kept curve: these seeds lack the checked labels; and on
     # labels an earlier refine did not teach, where there are enough
-    map_run = project.latest_run("map").id
-    checkable = unseen_labels(project, map_run, item_ids)
-    vectors = map_embeddings(project, map_run, len(item_ids), mmap=True)
-    checks = held_out_checks(solver, seeds, classes, rejected, checkable=checkable, embeddings=vectors)
-    calibration = fit_calibration(*checks[:2], classes, checks[2])
-    disputed = None  # pseudo-labels a classifier on the labels disputes: expected right less often
-    if calibration is not None and calibration.disputed is not None:
-        disputed = dispute(vectors, result.predicted, seeds >= 0) > 0
-    expected = calibrated(result, seeds, calibration, disputed) if calibration is not None else None
+    checkable = unseen_labels(project, project.latest_run("map").id, item_ids)
+    score, right, _ = held_out_checks(solver, seeds, classes, rejected, checkable=checkable)
+    calibration = fit_calibration(score, right, classes)
+    expected = calibrated(result, seeds, calibration) if calibration is not None else None
     chosen = np.zeros(len(seeds), bool)
     for c in range(classes):
         rows = np.flatnonzero((result.predicted == c) & (seeds < 0))
