@@ -36,7 +36,7 @@ CHECKPOINTS = (50, 100, 200, 300)
 
 def flagged(project, truth: dict[str, str]) -> str:
     """What the second opinion flags on the project's labels now, as one table cell."""
-    from explorer.labels.dispute import dispute
+    from explorer.labels.dispute import second_opinion
     from explorer.store.current import map_embeddings
     from explorer.workflow.labelling import human_evidence, map_solver
 
@@ -48,7 +48,9 @@ def flagged(project, truth: dict[str, str]) -> str:
     ours = np.array([names.index(c.name) for c in classes])
     wrong = (result.predicted < 0) | (ours[np.maximum(result.predicted, 0)] != y)
     open_rows = seeds < 0
-    doubt = (dispute(map_embeddings(project, run, len(item_ids)), result.predicted, seeds >= 0) > 0) & open_rows
+    doubt = (
+        second_opinion(map_embeddings(project, run, len(item_ids)), result.predicted, seeds >= 0)[0] > 0
+    ) & open_rows
     rest = open_rows & ~doubt
     return (
         f"{doubt.sum()} disputed, {wrong[doubt].mean():.1%} wrong; rest {wrong[rest].mean():.1%} wrong; "

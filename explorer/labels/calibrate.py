@@ -249,7 +249,7 @@ def held_out_checks(
     not the propagation: on shapes after a refine the estimate said 72 % right where 64 % was.
     ``embeddings`` (N, D): also whether a classifier on the other folds' labels disputes each
     hidden label's pseudo-label (``explorer.labels.dispute``), as it would an unlabelled item's."""
-    from explorer.labels.dispute import dispute
+    from explorer.labels.dispute import second_opinion
 
     seeds = np.asarray(seeds, np.int64)
     if checkable is not None and int((checkable & (seeds >= 0)).sum()) < MIN_HELD_OUT:
@@ -262,7 +262,7 @@ def held_out_checks(
         if embeddings is not None:  # the classifier learns what the propagation did: the other folds
             rest = seeds >= 0
             rest[fold] = False
-            disputed.append(dispute(embeddings, result.predicted, rest, rows=hidden) > 0)
+            disputed.append(second_opinion(embeddings, result.predicted, rest, rows=hidden)[0] > 0)
     if not scores:
         return np.zeros(0), np.zeros(0, bool), None if embeddings is None else np.zeros(0, bool)
     flags = np.concatenate(disputed) if embeddings is not None else None

@@ -27,18 +27,6 @@ CHUNK = 65_536
 """Rows normalised and scored at a time, so a million rows need no second copy of the embeddings."""
 
 
-def dispute(
-    embeddings: np.ndarray,
-    predicted: np.ndarray,
-    labelled: np.ndarray,
-    rows: np.ndarray | None = None,
-    seed: int = 0,
-) -> np.ndarray:
-    """How strongly a classifier on the human labels disagrees with the pseudo-labels: the first
-    of :func:`second_opinion`."""
-    return second_opinion(embeddings, predicted, labelled, rows, seed)[0]
-
-
 def second_opinion(
     embeddings: np.ndarray,
     predicted: np.ndarray,

@@ -240,9 +240,9 @@ def suggest_why(
     explore = int(round(n * EXPLORE_SHARE))
     disputed = np.zeros(0, np.int64)
     if propagation is not None and n - explore > 0:
-        from explorer.labels.dispute import dispute
+        from explorer.labels.dispute import second_opinion
 
-        doubt = np.where(labelled, 0.0, dispute(embeddings, propagation.predicted, labelled))
+        doubt = np.where(labelled, 0.0, second_opinion(embeddings, propagation.predicted, labelled)[0])
         want = min(int(round((n - explore) * DISPUTE_SHARE)), int((doubt > 0).sum()))
         if want:
             disputed = _greedy_diverse(x, np.where(doubt > 0, doubt, -np.inf), want, max(scale, 1e-3), False)

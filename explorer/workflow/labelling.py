@@ -191,11 +191,11 @@ def compute_propagation(
     due = calibration_due(solver, seeds, len(class_ids), rejected)
     disputed = None
     if calibration is not None and calibration.disputed is not None:
-        from explorer.labels.dispute import dispute
+        from explorer.labels.dispute import second_opinion
 
         vectors = map_embeddings(project, map_run, len(item_ids), mmap=True)
         if vectors is not None:
-            disputed = dispute(vectors, result.predicted, seeds >= 0) > 0
+            disputed = second_opinion(vectors, result.predicted, seeds >= 0)[0] > 0
     confidence = calibrated(result, seeds, calibration, disputed)
     advice = refine_advice(project, map_run, n_seeds)
     return PropagationResult(map_run, item_ids, predicted, confidence, n_seeds, calibration, due, advice)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from explorer.labels.dispute import dispute, second_opinion
+from explorer.labels.dispute import second_opinion
 from explorer.labels.propagate import Propagation
 from explorer.labels.suggest import DISPUTED, suggest_why
 
@@ -20,23 +20,23 @@ def _graph_mistakes(make_clusters, wrong: int = 6):
 
 def test_dispute_marks_the_rows_the_graph_got_wrong_and_no_others(make_clusters):
     x, y, labelled, predicted, mistaken = _graph_mistakes(make_clusters)
-    doubt = dispute(x, predicted, labelled)
+    doubt = second_opinion(x, predicted, labelled)[0]
     assert doubt.shape == (len(y),) and (doubt >= 0).all()
     assert (doubt[mistaken] > 0.5).all()
     others = np.setdiff1d(np.arange(len(y)), mistaken)
     assert (doubt[others] == 0).all()
     # asked for some rows only: the same values; and the class it gives them is their true one
-    np.testing.assert_allclose(dispute(x, predicted, labelled, rows=mistaken[:3]), doubt[mistaken[:3]])
+    np.testing.assert_allclose(second_opinion(x, predicted, labelled, rows=mistaken[:3])[0], doubt[mistaken[:3]])
     assert (second_opinion(x, predicted, labelled, rows=mistaken)[1] == 0).all()
 
 
 def test_dispute_is_silent_with_one_class_and_on_unreached_rows(make_clusters):
     x, y, labelled, predicted, mistaken = _graph_mistakes(make_clusters)
     one = labelled & (y == 0)
-    assert (dispute(x, predicted, one) == 0).all()
+    assert (second_opinion(x, predicted, one)[0] == 0).all()
     unreached = predicted.copy()
     unreached[mistaken] = -1
-    assert (dispute(x, unreached, labelled)[mistaken] == 0).all()
+    assert (second_opinion(x, unreached, labelled)[0][mistaken] == 0).all()
 
 
 def test_suggest_asks_about_disputed_pseudo_labels_first(make_clusters):
