@@ -13,7 +13,6 @@ Run: ``nice python benchmarks/bridge.py --prepared DIR [--collections mnist ...]
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
@@ -24,8 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.collections import SUITE  # noqa: E402
-from benchmarks.labelling_effort import draw_seeds, read_truth, true_classes  # noqa: E402
+from benchmarks.labelling_effort import draw_seeds, prepared_parser, read_truth, true_classes  # noqa: E402
 
 
 def measure(project, truth: dict[str, str], weights: list[float], draws: int) -> list[str]:
@@ -65,9 +63,7 @@ def main() -> None:
     from explorer import workflow
     from explorer.store import Project
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prepared", type=Path, required=True, help="folder of prepared projects")
-    parser.add_argument("--collections", nargs="+", default=list(SUITE), choices=SUITE)
+    parser = prepared_parser(__doc__)
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.02, 0.05, 0.1, 0.2])
     parser.add_argument("--draws", type=int, default=20, help="draws of one seed a class")
     parser.add_argument("--pixels", action="store_true", help="also a raw-pixel map of each collection")

@@ -28,8 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.collections import SUITE  # noqa: E402
-from benchmarks.labelling_effort import read_truth, simulate, true_classes  # noqa: E402
+from benchmarks.labelling_effort import prepared_parser, read_truth, simulate, true_classes  # noqa: E402
 
 CHECKPOINTS = (50, 100, 200, 300)
 
@@ -67,9 +66,7 @@ def main() -> None:
     calibrate = importlib.import_module("explorer.labels.calibrate")
     suggest = importlib.import_module("explorer.labels.suggest")
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prepared", type=Path, required=True, help="folder of prepared projects")
-    parser.add_argument("--collections", nargs="+", default=list(SUITE), choices=SUITE)
+    parser = prepared_parser(__doc__)
     parser.add_argument("--shares", type=float, nargs="+", default=[0.3, 0.5])
     parser.add_argument("--labels", type=int, default=300)
     args = parser.parse_args()

@@ -14,7 +14,6 @@ Run: ``nice python benchmarks/estimate.py --prepared DIR [--collections mnist ..
 
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 from pathlib import Path
@@ -23,8 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.collections import SUITE  # noqa: E402
-from benchmarks.labelling_effort import read_truth, true_classes  # noqa: E402
+from benchmarks.labelling_effort import prepared_parser, read_truth, true_classes  # noqa: E402
 
 
 def curve_before(score: np.ndarray, right: np.ndarray, n_classes: int):
@@ -54,9 +52,7 @@ def main() -> None:
     from explorer.store import Project
     from explorer.workflow.labelling import map_solver
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prepared", type=Path, required=True, help="folder of prepared projects")
-    parser.add_argument("--collections", nargs="+", default=list(SUITE), choices=SUITE)
+    parser = prepared_parser(__doc__)
     parser.add_argument("--labels", type=int, nargs="+", default=[50, 100, 200, 300])
     parser.add_argument("--draws", type=int, default=3)
     args = parser.parse_args()

@@ -80,6 +80,15 @@ def true_classes(project: Project, item_ids: np.ndarray, truth: dict[str, str]) 
     return names, np.array([names.index(truth[paths[int(i)]]) for i in item_ids])
 
 
+def prepared_parser(doc: str) -> argparse.ArgumentParser:
+    """A parser for a benchmark over projects made by ``--prepare-only``: ``--prepared DIR`` and
+    ``--collections``, described by the first line of ``doc``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--prepared", type=Path, required=True, help="folder of prepared projects")
+    parser.add_argument("--collections", nargs="+", default=list(SUITE), choices=SUITE)
+    return parser
+
+
 def draw_seeds(y: np.ndarray, classes: int, per_class: int, draw: int) -> np.ndarray:
     """(N,) ``per_class`` random rows of each class seeded with it (draw ``draw``), -1 elsewhere."""
     rng = np.random.default_rng(draw)

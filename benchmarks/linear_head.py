@@ -16,7 +16,6 @@ Run: ``nice python benchmarks/linear_head.py --prepared DIR [--collections shape
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 import warnings
@@ -26,8 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.collections import SUITE  # noqa: E402
-from benchmarks.labelling_effort import draw_seeds, read_truth, true_classes  # noqa: E402
+from benchmarks.labelling_effort import draw_seeds, prepared_parser, read_truth, true_classes  # noqa: E402
 
 
 def fit_head(x, rows, target, weight):
@@ -74,9 +72,7 @@ def main() -> None:
     from explorer.store.current import map_embeddings
     from explorer.workflow.labelling import map_solver
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prepared", type=Path, required=True, help="folder of prepared projects")
-    parser.add_argument("--collections", nargs="+", default=list(SUITE), choices=SUITE)
+    parser = prepared_parser(__doc__)
     parser.add_argument("--per-class", type=int, nargs="+", default=[1, 3, 10, 30])
     parser.add_argument("--draws", type=int, default=3)
     args = parser.parse_args()

@@ -11,7 +11,6 @@ Run: ``nice python benchmarks/whitening.py --prepared DIR [--collections mnist g
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
@@ -20,8 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.collections import SUITE  # noqa: E402
-from benchmarks.labelling_effort import read_truth, seeded_accuracy  # noqa: E402
+from benchmarks.labelling_effort import prepared_parser, read_truth, seeded_accuracy  # noqa: E402
 
 
 def main() -> None:
@@ -29,9 +27,7 @@ def main() -> None:
     from explorer import workflow
     from explorer.store import Project
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prepared", type=Path, required=True, help="folder of prepared projects")
-    parser.add_argument("--collections", nargs="+", default=list(SUITE), choices=SUITE)
+    parser = prepared_parser(__doc__)
     parser.add_argument("--draws", type=int, default=3)
     args = parser.parse_args()
     warnings.simplefilter("ignore")

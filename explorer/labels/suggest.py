@@ -191,6 +191,7 @@ def suggest_why(
     *,
     distance: np.ndarray | None = None,
     clusters: np.ndarray | None = None,
+    dispute: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Rows to label next, best first: (min(n, unlabelled rows),) int64 row positions, distinct,
     and for each the reason it was picked (``TYPICAL``, ``DISPUTED``, ``UNSURE`` or ``EXPLORE``).
@@ -212,7 +213,9 @@ def suggest_why(
     the propagation is there. Before the least sure, ``DISPUTE_SHARE`` of the other picks go to
     the rows where a classifier on the human labels disagrees most with the pseudo-label
     (``explorer.labels.dispute``), spread the same way. ``distance`` (N,) the graph distances to the nearest human label when already known (e.g.
-    from :meth:`~explorer.labels.propagate.Diffusion.distance_to`), to save the search.
+    from :meth:`~explorer.labels.propagate.Diffusion.distance_to`), to save the search;
+    ``dispute`` (N,) the strength of :func:`~explorer.labels.dispute.second_opinion` for
+    ``propagation`` when already known.
     """
     x = normalise_rows(embeddings)
     count = len(x)
@@ -240,9 +243,11 @@ def suggest_why(
     explore = int(round(n * EXPLORE_SHARE))
     disputed = np.zeros(0, np.int64)
     if propagation is not None and n - explore > 0:
-        from explorer.labels.dispute import second_opinion
+        if dispute is None:
+            from explorer.labels.dispute import second_opinion
 
-        doubt = np.where(labelled, 0.0, second_opinion(embeddings, propagation.predicted, labelled)[0])
+            dispute = second_opinion(embeddings, propagation.predicted, labelled)[0]
+        doubt = np.where(labelled, 0.0, dispute)
         want = min(int(round((n - explore) * DISPUTE_SHARE)), int((doubt > 0).sum()))
         if want:
             disputed = _greedy_diverse(x, np.where(doubt > 0, doubt, -np.inf), want, max(scale, 1e-3), False)

@@ -341,27 +341,22 @@ def suggest(project: Project, n: int = 5) -> Suggestions:
     propagation = solver.run(seeds, len(class_ids), rejected) if (seeds >= 0).any() else None
     distance = solver.distance_to(np.flatnonzero(labelled)) if labelled.any() else None
     space = project.load_run_array(map_run, "label_space")  # None on maps too small for one
-    picks, why = rank(solver.graph, vectors, propagation, labelled, n, distance=distance, clusters=space)
+    strength = theirs = None  # a classifier on the labels, fitted once for the picks and the reasons
+    if propagation is not None:
+        from explorer.labels.dispute import second_opinion
+
+        strength, theirs = second_opinion(vectors, propagation.predicted, labelled)
+    picks, why = rank(
+        solver.graph, vectors, propagation, labelled, n, distance=distance, clusters=space, dispute=strength
+    )
     paths = project.paths_by_id()
     chosen = item_ids[picks]
     names = [c.name for c in project.classes()]
-    theirs = _second_opinions(vectors, propagation, labelled, picks, why)
     reasons = [
-        _reason(kind, row, propagation, names, theirs.get(row)) for kind, row in zip(why, picks.tolist(), strict=True)
+        _reason(kind, row, propagation, names, None if theirs is None else int(theirs[row]))
+        for kind, row in zip(why, picks.tolist(), strict=True)
     ]
     return Suggestions(chosen, [paths[int(i)] for i in chosen], not labelled.any(), reasons)
-
-
-def _second_opinions(vectors, propagation, labelled, picks: np.ndarray, why: list[str]) -> dict[int, int]:
-    """{row: the class a classifier on the human labels gives it} for the disputed picks."""
-    from explorer.labels.dispute import second_opinion
-    from explorer.labels.suggest import DISPUTED
-
-    rows = picks[np.array(why) == DISPUTED] if len(picks) else picks
-    if propagation is None or not len(rows):
-        return {}
-    _, theirs = second_opinion(vectors, propagation.predicted, labelled, rows=rows)
-    return dict(zip(rows.tolist(), theirs.tolist(), strict=True))
 
 
 def _reason(kind: str, row: int, propagation, names: list[str], theirs: int | None = None) -> str:
