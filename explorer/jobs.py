@@ -18,10 +18,11 @@ class Cancelled(Exception):
 
 
 class CancelToken:
-    """A thread-safe flag a job checks between batches."""
+    """A thread-safe flag a job checks between batches. ``event``: a flag shared with another
+    process (``multiprocessing`` context's ``Event()``), for a job run there."""
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
+    def __init__(self, event=None) -> None:
+        self._event = event if event is not None else threading.Event()
 
     def cancel(self) -> None:
         self._event.set()

@@ -137,6 +137,7 @@ def embed_with_ray(
     ids = files.item_ids
 
     started = connect(ray, address)  # before the run is recorded: an unreachable cluster leaves no trace
+    run = None
     try:
         plan = plan_actors(ray.cluster_resources(), device, actors)
         run = project.start_run("embed", params)
@@ -161,6 +162,8 @@ def embed_with_ray(
     finally:
         if started:
             ray.shutdown()
+            if run is not None:  # an actor still writing while the shards were removed above left one behind
+                shutil.rmtree(project.run_dir(run) / SHARD_FOLDER, ignore_errors=True)
     metrics = {"items": int(len(merged.rows)), "dim": int(dim), "ray_actors": plan.count, "shards": merged.shards}
     project.finish_run(run, "done", metrics)
     return run
@@ -279,7 +282,8 @@ class EncoderActor:
             vectors = workflow.pixel_vectors(pixels)
         else:
             vectors = self.encoder.embed(pixels, batch_size=max(1, len(pixels)))
-        write_shard(self.folder, rows[ok], vectors, rows[~ok], [e for e in errors if e])
+        if self.folder.is_dir():  # gone: the run was stopped and cleaned up; a late batch must not bring it back
+            write_shard(self.folder, rows[ok], vectors, rows[~ok], [e for e in errors if e])
         return {"images": np.array([len(rows)], np.int64)}
 
 

@@ -74,26 +74,15 @@ NO_PROJECT = "open a folder first"
 
 
 def workflow_job(step: str, project, **kwargs):
-    """A job that calls ``explorer.workflow.<step>`` on a worker thread (imported there, so the
-    window never waits for the heavy libraries)."""
+    """A job that runs the pipeline step ``step`` (``explorer.workflow.steps.run_step``): those
+    that load torch in a process of their own (the window never waits for torch's import), the
+    others on the worker thread (imported there, so the window never waits for the heavy libraries)."""
 
     def job(progress, cancel):
-        from explorer import workflow
+        from explorer.workflow import steps
 
-        if "training" in kwargs:  # the remembered training settings, made a config here (torch loads here)
-            from explorer.ssl.trainer import TrainConfig
-
-            kwargs["config"] = TrainConfig(**kwargs.pop("training"))
-        if step == "quick_map":  # no training: raw pixels, for a first look in seconds
-            if not project.item_count():
-                workflow.scan(project, progress=progress, cancel=cancel)
-            workflow.embed(project, encoder=workflow.PIXELS, progress=progress, cancel=cancel)
-            return workflow.make_map(project, progress=progress, cancel=cancel)
-        if step == "refine":  # its own module: rounds of train, embed, map and propagate
-            from explorer.workflow.refine import refine
-
-            return refine(project, progress=progress, cancel=cancel, **kwargs)
-        return getattr(workflow, step)(project, progress=progress, cancel=cancel, **kwargs)
+        run = steps.run_apart if step in steps.APART else steps.run_step
+        return run(step, project, progress=progress, cancel=cancel, **kwargs)
 
     return job
 

@@ -30,21 +30,15 @@ def test_settings_are_remembered_and_validated(qtbot, settings):
     assert fixed["method"] == "simclr" and fixed["epochs"] == 30 and fixed["processes"] == 1
 
 
-def test_train_step_uses_the_settings(qtbot, window, monkeypatch):
-    from explorer import workflow
-
-    seen = {}
-
-    def fake_train(project, config=None, progress=None, cancel=None):
-        seen["config"] = config
-        return 0
-
-    monkeypatch.setattr(workflow, "train", fake_train)
-    window.settings.setValue("train/method", "moco")
-    window.settings.setValue("train/epochs", 2)
+def test_train_step_uses_the_settings(qtbot, window):
+    """The remembered settings reach the trainer, which runs in a process of its own."""
+    for key, value in (("method", "moco"), ("epochs", 1), ("backbone", "small-cnn"), ("device", "cpu")):
+        window.settings.setValue(f"train/{key}", value)
     assert window.run_step("train")
-    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=30000)
-    assert seen["config"].method == "moco" and seen["config"].epochs == 2
+    qtbot.waitUntil(lambda: not window.jobs.busy, timeout=120_000)
+    assert window.jobs_panel.rows()[-1].state == "finished"
+    run = window.session.project.runs("train")[-1]
+    assert (run.params["method"], run.params["epochs"], run.params["backbone"]) == ("moco", 1, "small-cnn")
 
 
 def test_training_in_the_window_plots_knn_accuracy_on_the_folder_labels(qtbot, window):
