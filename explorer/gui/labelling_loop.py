@@ -213,17 +213,12 @@ class LabellingLoop(QObject):
 
     def evaluate(self, truth: str | Path | None = None) -> int:
         """``workflow.evaluate`` as a job (``truth``: a path,label CSV, or None for the people's
-        labels); ``evaluated`` carries the report. Returns the request id, or 0."""
+        labels); ``evaluated`` carries the report. Returns the request id, or 0. It embeds with an
+        untrained encoder for comparison, so it loads torch: in a process of its own."""
         if self._refused():
             return 0
-        project, truth = self.session.project, Path(truth) if truth else None
-
-        def job(progress, cancel):
-            from explorer import workflow
-
-            return workflow.evaluate(project, truth, progress=progress, cancel=cancel)
-
-        return self.jobs.start("evaluate", job)
+        truth = Path(truth) if truth else None
+        return self.jobs.start("evaluate", workflow_job("evaluate", self.session.project, truth_csv=truth))
 
     def export_to(
         self,

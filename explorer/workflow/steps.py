@@ -1,7 +1,7 @@
 """The pipeline's steps by name, and running one in a process of its own.
 
 The window starts steps by name (``run_step``). Steps that load torch (training, embedding with an
-encoder, refine, build) run in a spawned child process (``run_apart``): importing torch holds the
+encoder, refine, build, evaluate) run in a spawned child process (``run_apart``): importing torch holds the
 GIL in one piece for about 200 ms (its ``torch._C`` initialisation), and a worker thread cannot hide
 that from the window; a child has its own GIL. The calling thread only forwards the child's progress
 reports and the cancel flag, and gets its result or its error back, as if it had run here.
@@ -23,7 +23,7 @@ from explorer.workflow.runs import WorkflowError
 log = logging.getLogger(__name__)
 
 # Steps that may load torch: the window runs them apart (see the module docstring).
-APART = frozenset({"train", "embed", "run_all", "refine"})
+APART = frozenset({"train", "embed", "run_all", "refine", "evaluate"})
 
 # After a cancel, how long the child gets to stop at its next batch before it is ended.
 CANCEL_GRACE_S = 60.0
