@@ -55,7 +55,7 @@ def one_run(images: np.ndarray, processes: int, args, out: Path) -> dict:
 
 
 def _cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (the helper processes), all threads."""
+    """CPU time of this process and of its finished children (the peer training processes), all threads."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import explorer
-from tests.helpers import write_blobs
+from tests.blobs import write_blobs
 
 
 @pytest.fixture

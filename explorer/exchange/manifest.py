@@ -202,18 +202,15 @@ class ImportReport:
         parts = [
             f"{total} label(s) set" + (f" ({', '.join(f'{n} {s}' for s, n in self.imported.items())})" if total else "")
         ]
-        if self.unchanged:
-            parts.append(f"{self.unchanged} already as given")
-        if self.new_classes:
-            parts.append(f"new classes: {', '.join(self.new_classes)}")
-        if self.empty_labels:
-            parts.append(f"{self.empty_labels} row(s) with an empty label skipped")
-        if self.pseudo_rows:
-            parts.append(f"{self.pseudo_rows} pseudo-label row(s) not taken as human labels")
-        if self.kept_human:
-            parts.append(f"{self.kept_human} image(s) kept the label a person gave them")
-        if self.no_folder:
-            parts.append(f"{self.no_folder} image(s) at the top level (no class folder) left unlabelled")
+        said = (  # (whether it happened, how to say it), in the order a person reads them
+            (self.unchanged, f"{self.unchanged} already as given"),
+            (self.new_classes, f"new classes: {', '.join(self.new_classes)}"),
+            (self.empty_labels, f"{self.empty_labels} row(s) with an empty label skipped"),
+            (self.pseudo_rows, f"{self.pseudo_rows} pseudo-label row(s) not taken as human labels"),
+            (self.kept_human, f"{self.kept_human} image(s) kept the label a person gave them"),
+            (self.no_folder, f"{self.no_folder} image(s) at the top level (no class folder) left unlabelled"),
+        )
+        parts += [text for happened, text in said if happened]
         text = "; ".join(parts)
         if self.unknown_paths:
             first = ", ".join(self.unknown_paths[:5])

@@ -87,10 +87,7 @@ class LabelPanel(QWidget):
         add_row.addWidget(self.add_button)
         layout.addLayout(add_row)
 
-        self.selection_text = QLabel("")
-        self.selection_text.setObjectName("Muted")
-        self.selection_text.setWordWrap(True)
-        layout.addWidget(self.selection_text)
+        self.selection_text = _muted_line(layout)
         label_row = QHBoxLayout()
         self.label_button = QPushButton("Label selected")
         self.label_button.setObjectName("Primary")
@@ -113,10 +110,7 @@ class LabelPanel(QWidget):
         grid.addWidget(self.accept_button, 1, 0)
         grid.addWidget(self.reject_button, 1, 1)
         layout.addLayout(grid)
-        self.propagation_text = QLabel("")
-        self.propagation_text.setObjectName("Muted")
-        self.propagation_text.setWordWrap(True)
-        layout.addWidget(self.propagation_text)
+        self.propagation_text = _muted_line(layout)
 
         layout.addWidget(_heading("HISTORY"))
         history = QHBoxLayout()
@@ -125,10 +119,7 @@ class LabelPanel(QWidget):
         history.addWidget(self.undo_button)
         history.addWidget(self.redo_button)
         layout.addLayout(history)
-        self.history_text = QLabel("")
-        self.history_text.setObjectName("Muted")
-        self.history_text.setWordWrap(True)
-        layout.addWidget(self.history_text)
+        self.history_text = _muted_line(layout)
 
         layout.addWidget(_heading("DATASET"))
         self.export_button = QPushButton("Export…")
@@ -253,6 +244,15 @@ class LabelPanel(QWidget):
 def _heading(text: str) -> QLabel:
     label = QLabel(text)
     label.setObjectName("Heading")
+    return label
+
+
+def _muted_line(layout) -> QLabel:
+    """An empty, wrapping status line in the muted style, added to ``layout``."""
+    label = QLabel("")
+    label.setObjectName("Muted")
+    label.setWordWrap(True)
+    layout.addWidget(label)
     return label
 
 

@@ -2,7 +2,7 @@
 
 A ``Team`` is this process's place in a process group: its rank, the number of processes and its
 device. ``explorer train --nproc N`` makes one: this process becomes rank 0 and starts N - 1
-helper processes on localhost (``launch``); under ``torchrun`` every process joins from the
+peer processes on localhost (``launch``); under ``torchrun`` every process joins from the
 environment it sets (``env://``: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT). Backend: gloo on
 the CPU, nccl on CUDA.
 
@@ -86,58 +86,58 @@ def join_from_env(device: torch.device) -> Iterator[Team]:
 
 @contextmanager
 def launch(size: int, device: torch.device) -> Iterator[Team]:
-    """Start ``size - 1`` helper processes on this machine and form a team with them as rank 0.
+    """Start ``size - 1`` peer processes on this machine and form a team with them as rank 0.
 
-    The helpers wait for the job (``share_job``) and train it. On the way out they are joined; a
-    helper that failed makes this raise RuntimeError naming it; on an error here they are stopped.
+    The peers wait for the job (``share_job``) and train it. On the way out they are joined; a
+    peer that failed makes this raise RuntimeError naming it; on an error here they are stopped.
     """
     import multiprocessing
 
     local = rank_device(device, 0, size)
     store = dist.TCPStore(LOCALHOST, 0, size, is_master=True, timeout=TIMEOUT, wait_for_workers=False)
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked threads or CUDA state
-    helpers = [
-        context.Process(target=_helper_main, args=(rank, size, store.port, device.type), name=f"explorer-train-{rank}")
+    peers = [
+        context.Process(target=_peer_main, args=(rank, size, store.port, device.type), name=f"explorer-train-{rank}")
         for rank in range(1, size)
     ]
-    for helper in helpers:
-        helper.start()
+    for peer in peers:
+        peer.start()
     try:
-        _wait_for_helpers(store, helpers)
+        _wait_for_peers(store, peers)
         with membership(0, size, local, store) as team:
             yield team
     except BaseException as exc:
-        _stop(helpers, grace_s=5)
-        broken = _failures(helpers)
-        # A helper that died first shows up here as a lost connection: name it instead.
+        _stop(peers, grace_s=5)
+        broken = _failures(peers)
+        # A peer that died first shows up here as a lost connection: name it instead.
         if broken and isinstance(exc, dist.DistError):
             raise RuntimeError(f"training process failed: {broken}; its error is printed above") from exc
         raise
-    _stop(helpers, grace_s=60)
-    broken = _failures(helpers)
+    _stop(peers, grace_s=60)
+    broken = _failures(peers)
     if broken:
         raise RuntimeError(f"training process failed: {broken}; its error is printed above")
 
 
-def _stop(helpers: list, grace_s: float) -> None:
-    """Join the helpers; terminate those still running after ``grace_s`` (stuck in a collective)."""
-    for helper in helpers:
-        helper.join(timeout=grace_s)
-        if helper.is_alive():
-            helper.terminate()
-            helper.join()
+def _stop(peers: list, grace_s: float) -> None:
+    """Join the peers; terminate those still running after ``grace_s`` (stuck in a collective)."""
+    for peer in peers:
+        peer.join(timeout=grace_s)
+        if peer.is_alive():
+            peer.terminate()
+            peer.join()
 
 
-def _failures(helpers: list) -> str:
-    return ", ".join(f"{h.name} (exit code {h.exitcode})" for h in helpers if h.exitcode not in (None, 0))
+def _failures(peers: list) -> str:
+    return ", ".join(f"{h.name} (exit code {h.exitcode})" for h in peers if h.exitcode not in (None, 0))
 
 
-def _wait_for_helpers(store: dist.Store, helpers: list) -> None:
-    """Block until every helper said it is ready; RuntimeError as soon as one died first."""
-    keys = [f"explorer/ready/{h.name}" for h in helpers]
+def _wait_for_peers(store: dist.Store, peers: list) -> None:
+    """Block until every peer said it is ready; RuntimeError as soon as one died first."""
+    keys = [f"explorer/ready/{h.name}" for h in peers]
     deadline = time.monotonic() + TIMEOUT.total_seconds()
     while not store.check(keys):
-        dead = _failures(helpers) or ", ".join(h.name for h in helpers if not h.is_alive())
+        dead = _failures(peers) or ", ".join(h.name for h in peers if not h.is_alive())
         if dead:
             raise RuntimeError(f"training process failed to start: {dead}")
         if time.monotonic() > deadline:
@@ -145,8 +145,8 @@ def _wait_for_helpers(store: dist.Store, helpers: list) -> None:
         time.sleep(STARTUP_POLL_S)
 
 
-def _helper_main(rank: int, size: int, port: int, device_type: str) -> None:
-    """Entry point of a helper process started by ``launch``: join, train rank 0's job, leave."""
+def _peer_main(rank: int, size: int, port: int, device_type: str) -> None:
+    """Entry point of a peer process started by ``launch``: join, train rank 0's job, leave."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches rank 0, which tells everyone to stop
     store = dist.TCPStore(LOCALHOST, port, size, is_master=False, timeout=TIMEOUT)
     store.set(f"explorer/ready/explorer-train-{rank}", "1")

@@ -1,27 +1,8 @@
-"""The project store: SQLite for items, classes, labels, undo history and runs; arrays per run."""
+"""The project store: SQLite for items, classes, labels, undo history and runs; arrays per run.
 
-from explorer.store.project import (
-    HUMAN_SOURCES,
-    FileTable,
-    Item,
-    LabelClass,
-    LabelTable,
-    Project,
-    ProjectError,
-    Run,
-    ScannedFile,
-    StateNotWritable,
-)
+Its public names are ``explorer.store.project``'s (one list, kept there)."""
 
-__all__ = [
-    "HUMAN_SOURCES",
-    "FileTable",
-    "Item",
-    "LabelClass",
-    "LabelTable",
-    "Project",
-    "ProjectError",
-    "StateNotWritable",
-    "Run",
-    "ScannedFile",
-]
+from explorer.store import project as _project
+from explorer.store.project import *  # noqa: F403
+
+__all__ = list(_project.__all__)

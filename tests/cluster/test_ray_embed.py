@@ -16,7 +16,7 @@ from explorer.jobs import Cancelled, CancelToken
 from explorer.ssl.checkpoint import save_checkpoint
 from explorer.ssl.encoder import untrained_encoder
 from explorer.store import Project
-from tests.helpers import write_blobs
+from tests.blobs import write_blobs
 
 
 @pytest.fixture(scope="module")

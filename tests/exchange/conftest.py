@@ -6,7 +6,7 @@ import pytest
 
 from explorer.images.scan import scan_collection
 from explorer.store import Project
-from tests.helpers import write_blobs
+from tests.blobs import write_blobs
 
 
 def write_csv(path, rows, header=("path", "label")):

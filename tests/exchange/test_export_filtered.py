@@ -14,8 +14,8 @@ from explorer.exchange.export import export, preview_export
 from explorer.images.scan import scan_collection
 from explorer.store import Project
 from explorer.store.filters import Filter, find
+from tests.blobs import write_blobs
 from tests.exchange.conftest import label_every_way, read_csv
-from tests.helpers import write_blobs
 
 OLD = datetime(2023, 6, 1).timestamp()  # a third of the files were last modified then
 

@@ -12,8 +12,8 @@ from explorer.exchange.folders import labels_from_folders
 from explorer.exchange.manifest import ManifestError, import_labels
 from explorer.images.scan import scan_collection
 from explorer.store import Project
+from tests.blobs import write_blobs
 from tests.exchange.conftest import read_csv, store_state, write_csv
-from tests.helpers import write_blobs
 
 
 def test_import_then_export_csv_round_trip(tmp_path, project):

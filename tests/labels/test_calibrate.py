@@ -18,7 +18,7 @@ from explorer.labels.calibrate import (
 from explorer.labels.propagate import Diffusion, Propagation
 from explorer.neighbours.knn import knn_graph
 from explorer.store import Project
-from tests.helpers import mapped_blobs
+from tests.blobs import mapped_blobs
 
 
 def slow_isotonic(y: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from explorer.labels.check import MIN_CLASS_LABELS, disagreement
 from explorer.labels.propagate import Diffusion
 from explorer.neighbours.knn import knn_graph
 from explorer.store import Project
-from tests.helpers import mapped_blobs
+from tests.blobs import mapped_blobs
 
 
 def _clusters(seed: int = 0):

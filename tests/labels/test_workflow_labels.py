@@ -7,7 +7,7 @@ from explorer import workflow
 from explorer.cli import main
 from explorer.store import Project
 from explorer.workflow.labelling import map_solver
-from tests.helpers import mapped_blobs
+from tests.blobs import mapped_blobs
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from explorer.ssl.evaluate import knn_accuracy
 from explorer.store import Project
 from explorer.store.current import map_bridge, map_embeddings
 from explorer.workflow.labelling import map_solver
-from tests.helpers import write_blobs
+from tests.blobs import write_blobs
 
 
 def _nuisance_dominated(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

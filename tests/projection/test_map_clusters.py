@@ -9,7 +9,7 @@ from explorer.labels.space import _l2_neighbours
 from explorer.neighbours.knn import KnnGraph
 from explorer.projection.clusters import RESOLUTION, by_size, cluster_names, find_clusters
 from explorer.store import Project
-from tests.helpers import mapped_blobs
+from tests.blobs import mapped_blobs
 
 
 def _blob_graph(sizes, seed=0, dims=8, spread=12.0):

@@ -8,7 +8,7 @@ import pytest
 from explorer import workflow
 from explorer.cli import main
 from explorer.store import Project
-from tests.helpers import mapped_blobs, write_blobs
+from tests.blobs import mapped_blobs, write_blobs
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from explorer import workflow
 from explorer.cli import main
 from explorer.images.scan import scan_collection
 from explorer.store import Project
-from tests.helpers import write_blobs
+from tests.blobs import write_blobs
 
 
 def snapshot(root: Path) -> dict:

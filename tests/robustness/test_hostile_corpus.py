@@ -9,7 +9,7 @@ import pytest
 from explorer import workflow
 from explorer.images.scan import scan_collection
 from explorer.store import Project
-from tests.helpers import write_blobs
+from tests.blobs import write_blobs
 from tests.robustness.hostile import LONG_NAME, write_hostile_corpus
 
 AS_ROOT = os.geteuid() == 0

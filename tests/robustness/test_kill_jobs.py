@@ -13,7 +13,7 @@ import pytest
 from explorer.images.scan import scan_collection
 from explorer.store import Project
 from explorer.store.embedding_file import PARTIAL, StoredVectors
-from tests.helpers import write_blobs
+from tests.blobs import write_blobs
 from tests.robustness.conftest import REPO, integrity
 
 RUN_ARRAYS = {"embed": ("item_ids", "embeddings"), "map": ("item_ids", "xy", "knn_indices", "knn_similarities")}

@@ -18,7 +18,7 @@ from explorer.jobs import Cancelled, CancelToken
 from explorer.store import Project
 from explorer.store.embedding_file import PARTIAL, ROWS_DONE
 from explorer.workflow import evaluation
-from tests.helpers import mapped_blobs
+from tests.blobs import mapped_blobs
 
 
 @pytest.fixture

@@ -236,7 +236,7 @@ def test_global_batch_norm_equals_batch_norm_alone():
 def test_cli_trains_on_two_processes_and_records_the_run(tmp_path):
     from explorer.cli import main
     from explorer.store import Project
-    from tests.helpers import write_blobs
+    from tests.blobs import write_blobs
 
     root = tmp_path / "blobs"
     write_blobs(root, per_class=12, size=16)

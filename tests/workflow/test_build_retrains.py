@@ -5,7 +5,7 @@ from dataclasses import asdict
 from explorer.ssl.trainer import TrainConfig
 from explorer.store import Project
 from explorer.workflow import pipeline
-from tests.helpers import write_blobs
+from tests.blobs import write_blobs
 
 
 def _run_all(project: Project, config, monkeypatch) -> list:

@@ -107,7 +107,7 @@ def test_only_pseudo_labels_expected_right_are_trained_on(bars, tmp_path):
     """A weak map (it groups by colour) gets few pseudo-labels past the calibrated bar; a good one
     (raw pixels of well-separated blobs) many, all right and each weighted by its expected rightness."""
     from explorer.workflow.refine import PSEUDO_MIN_RIGHT, _round_labels
-    from tests.helpers import mapped_blobs
+    from tests.blobs import mapped_blobs
 
     root, truth = bars
     with Project(root) as project:

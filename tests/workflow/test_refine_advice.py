@@ -2,7 +2,7 @@
 
 from explorer.store import Project
 from explorer.workflow.labelling import ADVISE_FROM, refine_advice
-from tests.helpers import write_blobs
+from tests.blobs import write_blobs
 
 
 def _map_of(project: Project, encoder: str) -> int:

@@ -8,7 +8,7 @@ from explorer import workflow
 from explorer.cli import main
 from explorer.ssl.trainer import TrainConfig
 from explorer.store import Project
-from tests.helpers import mapped_blobs
+from tests.blobs import mapped_blobs
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from explorer.jobs import Cancelled, CancelToken, Progress
 from explorer.store import Project, ProjectError
 from explorer.workflow import WorkflowError, steps
-from tests.helpers import write_blobs
+from tests.blobs import write_blobs
 
 
 # Targets run in the child: module-level, so that the spawned interpreter can import them.
