@@ -168,18 +168,10 @@ is torn over it, no label is near it, or a classifier on the human labels disagr
 pseudo-label (``explorer.labels.dispute``)."""
 
 
-def suggest(
-    graph: KnnGraph,
-    embeddings: np.ndarray,
-    propagation: Propagation | None,
-    labelled: np.ndarray,
-    n: int,
-    *,
-    distance: np.ndarray | None = None,
-    clusters: np.ndarray | None = None,
-) -> np.ndarray:
-    """Rows to label next, best first (see :func:`suggest_why`, which also says why)."""
-    return suggest_why(graph, embeddings, propagation, labelled, n, distance=distance, clusters=clusters)[0]
+def suggest(graph: KnnGraph, embeddings: np.ndarray, propagation: Propagation | None, labelled, n: int, **options):
+    """Rows to label next, best first: :func:`suggest_why`'s rows without its reasons (the same
+    keyword options: ``distance``, ``clusters``, ``dispute``)."""
+    return suggest_why(graph, embeddings, propagation, labelled, n, **options)[0]
 
 
 def suggest_why(

@@ -39,21 +39,13 @@ def umap_knn_arrays(graph: KnnGraph, n_neighbors: int) -> tuple[np.ndarray, np.n
     return ids, np.ascontiguousarray(dist, dtype=np.float32)
 
 
-def umap_layout(
-    embeddings: np.ndarray,
-    graph: KnnGraph,
-    n_neighbors: int = 15,
-    min_dist: float = 0.1,
-    seed: int | None = 0,
-    progress: ProgressFn = no_progress,
-    cancel: CancelToken | None = None,
-) -> np.ndarray:
+def umap_layout(embeddings: np.ndarray, graph: KnnGraph, *args, **options) -> np.ndarray:
     """Lay the collection out in 2-D with UMAP on the graph's neighbours (metric: cosine).
 
-    Returns (N, 2) float32 centred and scaled into [-1, 1] by :func:`normalise_layout`; see
-    :func:`umap_raw` for the arguments.
+    Returns (N, 2) float32 centred and scaled into [-1, 1] by :func:`normalise_layout`; the other
+    arguments are :func:`umap_raw`'s (n_neighbors, min_dist, seed, progress, cancel).
     """
-    return normalise_layout(umap_raw(embeddings, graph, n_neighbors, min_dist, seed, progress, cancel))
+    return normalise_layout(umap_raw(embeddings, graph, *args, **options))
 
 
 def umap_raw(
