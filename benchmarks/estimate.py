@@ -3,11 +3,12 @@
 For each prepared suite project (``labelling_effort.py --prepare-only DIR``), human labels drawn at
 random (``--draws`` draws at each of ``--labels``), propagated on the map's own solver; the
 estimate is the mean calibrated confidence over the collection (human labels 1, unreached 0), as
-``PropagationResult.estimated_right``, with the calibration curve the app fits now
-(``explorer.labels.calibrate.fit_calibration``: each isotonic block's rate across its scores) and, in the same
-run on the same held-out checks, the curve it fitted before (knots at the blocks' mean scores).
-Printed: truth, estimate now, estimate before (means over draws) and the largest miss of each.
-The hidden labels' own sampling error is printed beside: ``sqrt(p (1 - p) / labels)``.
+``PropagationResult.estimated_right``, with the calibration the app fits now (``calibrate.PRIOR``,
+each check weighted by what its label stands for, disputed checks on their own curve) and, in the
+same run on the same held-out checks, as before (Laplace-smoothed blocks, equal weights):
+``estimate_loop.estimates_for``. Printed: truth, estimate now, estimate before (means over draws)
+and the largest miss of each, and beside them the sampling error of that many checks of a
+labelling as right as the truth: ``sqrt(p (1 - p) / labels)``.
 
 Run: ``nice python benchmarks/estimate.py --prepared DIR [--collections mnist ...]``
 """
@@ -22,34 +23,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.estimate_loop import estimates_for  # noqa: E402
 from benchmarks.labelling_effort import prepared_parser, read_truth, true_classes  # noqa: E402
 
 
-def curve_before(score: np.ndarray, right: np.ndarray, n_classes: int):
-    """The calibration curve as fitted before: knots at each isotonic block's mean score."""
-    from explorer.labels.calibrate import Calibration, _block_starts
-
-    def _isotonic_blocks(y, w, x):
-        starts = _block_starts(y, w)
-        return np.add.reduceat(w * y, starts), np.add.reduceat(w, starts), np.add.reduceat(w * x, starts)
-
-    order = np.argsort(score, kind="stable")
-    x, y = score[order], right[order].astype(np.float64)
-    hits, counts, xs = _isotonic_blocks(y, np.ones(len(y)), x)
-    smoothed = (hits + 1.0) / (counts + 2.0)
-    hits, weights, xs = _isotonic_blocks(smoothed, counts + 2.0, xs / counts)
-    knots, first = np.unique(xs / weights, return_index=True)
-    rates = np.maximum.accumulate((hits / weights)[first])
-    if knots[0] > 0.0:
-        knots, rates = np.r_[0.0, knots], np.r_[min(rates[0], 1.0 / n_classes), rates]
-    if knots[-1] < 1.0:
-        knots, rates = np.r_[knots, 1.0], np.r_[rates, rates[-1] + 0.5 * (1.0 - rates[-1])]
-    return Calibration(knots, rates, len(score), int(right.sum()))
-
-
 def main() -> None:
-    from explorer.labels.calibrate import calibrated, fit_calibration, held_out_checks
     from explorer.store import Project
+    from explorer.store.current import map_embeddings
     from explorer.workflow.labelling import map_solver
 
     parser = prepared_parser(__doc__)
@@ -66,8 +46,9 @@ def main() -> None:
             continue
         truth = read_truth(args.prepared / f"{name}.truth.csv")
         with Project(args.prepared / name) as project:
-            _, item_ids, solver = map_solver(project)
+            map_run, item_ids, solver = map_solver(project)
             names, y = true_classes(project, item_ids, truth)
+            vectors = np.asarray(map_embeddings(project, map_run, len(item_ids)))
         for count in args.labels:
             rows = []
             for draw in range(args.draws):
@@ -77,16 +58,10 @@ def main() -> None:
                 seeds[picked] = y[picked]
                 result = solver.run_apart(seeds, len(names))
                 right = float(np.where(seeds >= 0, True, result.predicted == y).mean())
-                score, ok, _ = held_out_checks(solver, seeds, len(names))
-                now = fit_calibration(score, ok, len(names))
-                if now is None:
+                before, now = estimates_for(solver, seeds, len(names), vectors)
+                if np.isnan(now):
                     continue
-                before = curve_before(score, ok, len(names))
-                est = [
-                    float(np.where(result.predicted >= 0, calibrated(result, seeds, c), 0.0).mean())
-                    for c in (now, before)
-                ]
-                rows.append((right, *est, float(ok.mean())))
+                rows.append((right, now, before, right))
             if not rows:
                 print(f"| {name} | {count} | not calibrated | | | | |")
                 continue

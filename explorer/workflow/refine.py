@@ -273,8 +273,8 @@ def _round_labels(project: Project, checked_items: np.ndarray) -> tuple[dict[int
     # fitted here, not through the solver's kept curve: these seeds lack the checked labels; and on
     # labels an earlier refine did not teach, where there are enough
     checkable = unseen_labels(project, project.latest_run("map").id, item_ids)
-    score, right, _ = held_out_checks(solver, seeds, classes, rejected, checkable=checkable)
-    calibration = fit_calibration(score, right, classes)
+    checks = held_out_checks(solver, seeds, classes, rejected, checkable=checkable)
+    calibration = fit_calibration(checks.score, checks.right, classes)
     expected = calibrated(result, seeds, calibration) if calibration is not None else None
     chosen = np.zeros(len(seeds), bool)
     for c in range(classes):
