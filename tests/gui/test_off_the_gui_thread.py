@@ -194,3 +194,49 @@ def test_clusters_found_again_are_shaped_on_a_worker(qtbot, window, threads, big
     assert shaped and threading.main_thread() not in shaped
     assert overlay.count == int(s.map_clusters.max()) + 1 and overlay.sizes.sum() == (s.map_clusters >= 0).sum()
     assert len(overlay.outline.getData()[0]) > 3 * overlay.count
+
+
+WINDOW_BUILDS = """
+import sys, time
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from explorer.gui.main_window import MainWindow
+window = MainWindow(QSettings(sys.argv[2], QSettings.Format.IniFormat))
+for key, value in (("device", "cpu"), ("epochs", 1), ("backbone", "small-cnn"), ("image_size", 16)):
+    window.settings.setValue(f"train/{key}", value)
+window.show()
+window.open_project(sys.argv[1])
+deadline = time.monotonic() + 240
+while (window.session.opening or window.jobs.busy) and time.monotonic() < deadline:
+    app.processEvents()
+assert window.run_step("build")
+while window.jobs.busy and time.monotonic() < deadline:
+    app.processEvents()
+    time.sleep(0.01)
+print("row", window.jobs_panel.rows()[-1].state, "map", window.session.map is not None)
+print("torch", "torch" in sys.modules)
+"""
+
+
+@pytest.mark.slow
+def test_the_window_builds_a_map_without_loading_torch(tmp_path):
+    """Training and embedding run in a process of their own: the window's process, which would
+    wait about 200 ms for torch's import (it holds the GIL), never imports it."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.blobs import write_blobs
+
+    write_blobs(tmp_path / "c", per_class=8)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    done = subprocess.run(
+        [sys.executable, "-c", WINDOW_BUILDS, str(tmp_path / "c"), str(tmp_path / "settings.ini")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "row finished map True" in done.stdout and "torch False" in done.stdout, done.stdout + done.stderr[-2000:]
