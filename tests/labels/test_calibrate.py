@@ -407,3 +407,20 @@ def test_checks_that_stand_for_more_items_weigh_more():
     checks = held_out_checks(solver, seeds, 3, embeddings=vectors)
     assert checks.weight is not None and len(checks.weight) == len(checks.score) and (checks.weight >= 1).all()
     assert held_out_checks(solver, seeds, 3).weight is None
+
+
+def test_the_summary_says_when_classes_are_too_thin_to_check(tmp_path):
+    """A class with labels, but fewer than MIN_CLASS_LABELS, is not checked: the summary says so
+    beside the estimate (its pseudo-labels get the other classes' curve); once it has enough, not."""
+    p, items, truth = _overlapping_classes(tmp_path)
+    with p:
+        thin = truth[items[0]]
+        others = [i for i in items if truth[i] != thin]
+        for k in np.random.default_rng(0).choice(len(others), 60, replace=False):
+            p.set_labels([others[k]], truth[others[k]])
+        same = [i for i in items if truth[i] == thin]
+        p.set_labels(same[:2], thin)
+        summary = workflow.propagate(p).summary()
+        assert "right (≈" in summary and "1 class(es) with fewer than 3 labels are not checked" in summary
+        p.set_labels(same[2:3], thin)
+        assert "not checked" not in workflow.propagate(p).summary()
