@@ -573,12 +573,9 @@ class MapView(QWidget):
 
     def _place_legend(self) -> None:
         area = self.plot.viewport().rect()
-        # The overlay sits in no layout, so size it from its rows each time they change.
-        self.legend.setMinimumSize(0, 0)
-        self.legend.setMaximumSize(16_777_215, 16_777_215)
-        self.legend.layout().invalidate()
-        self.legend.layout().activate()
-        hint = self.legend.sizeHint()
+        # The overlay sits in no layout, so size it from its rows each time they change; never
+        # taller than the map (many classes scroll inside it)
+        hint = self.legend.size_within(max(0, area.height() - 16))
         self.legend.setFixedSize(hint)
         self.legend.move(max(0, area.right() - hint.width() - 8), 8)
         self.legend.raise_()

@@ -120,3 +120,30 @@ def test_fit_keeps_the_map_clear_of_the_legend(qtbot, window):
     assert not legend.contains(at(xy[:, 0].max(), xy[:, 1].max()))  # the map's top right corner
     for k in range(overlay.count):
         assert not legend.contains(at(*overlay.centres[k]))
+
+
+def test_a_long_legend_scrolls_inside_the_map(qtbot):
+    """43 classes: the legend stays within the height it is given and its rows scroll; a short
+    one shows every row without a scroll bar."""
+    from PySide6.QtWidgets import QWidget
+
+    from explorer.gui.colouring import LegendEntry
+    from explorer.gui.legend import Legend
+
+    host = QWidget()
+    qtbot.addWidget(host)
+    host.resize(600, 400)
+    legend = Legend(host)
+    legend.set_entries([LegendEntry(f"glyph {k}", "#56b4e9") for k in range(43)])
+    legend.set_counts(np.arange(43), None, "43 classes")
+    host.show()
+    size = legend.size_within(300)
+    legend.setFixedSize(size)
+    assert size.height() <= 300 and len(legend.rows) == 43
+    qtbot.waitUntil(lambda: legend.scroll.verticalScrollBar().maximum() > 0)
+    legend.scroll.ensureWidgetVisible(legend.rows[-1])
+    assert legend.scroll.verticalScrollBar().value() > 0  # the last class can be reached
+    legend.set_entries([LegendEntry(f"class {k}", "#56b4e9") for k in range(3)])
+    legend.set_counts(np.arange(3), None, "3 classes")
+    short = legend.size_within(300)
+    assert short.height() < 150 and legend.scroll.verticalScrollBarPolicy().name == "ScrollBarAlwaysOff"
