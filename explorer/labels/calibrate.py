@@ -13,7 +13,8 @@ ever called certain, and the order of pseudo-labels by confidence is kept.
 
 The hidden labels stand in for the unlabelled items. They are a little harder than those (many
 were picked by Label next because the propagation was unsure of them, and each fold is
-propagated from four fifths of the labels), so the curve errs on the side of caution. The score
+propagated from four fifths of the labels), so a curve over them alone runs low (see "What a
+check stands for" below for what corrects it). The score
 is the margin (top class minus second) rather than the entropy of the certainty: Label next
 picks by margin x reach, so hidden labels differ from the rest mostly in the score itself, which
 the curve accounts for. benchmarks/calibration.py, labels from Label next, expected calibration
@@ -169,8 +170,8 @@ def fit_calibration(
     ``weight`` (M,) > 0: what each check counts for (:func:`held_out_checks`); equal when None.
 
     Isotonic blocks get ``(right + PRIOR) / (count + 2 PRIOR)`` (weighted, the weights scaled to
-    a mean of 1) and are pooled again where smoothing made them fall. The curve runs across each block's scores (from its lowest to its highest) at the
-    block's rate, rising only slightly so that order is kept, and in a straight line between
+    a mean of 1) and are pooled again where smoothing made them fall. The curve runs across each
+    block's scores (from its lowest to its highest) at the block's rate, rising only slightly so that order is kept, and in a straight line between
     blocks, as scikit-learn's isotonic prediction. Knots at the blocks' mean
     scores instead drew a line from the first block's middle down to score 0, which put half of
     that block's scores far below its rate: mnist, 100 random labels, all but one right, 0.922
