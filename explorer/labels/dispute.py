@@ -46,6 +46,8 @@ def second_opinion(
     """
     from sklearn.linear_model import LogisticRegression
 
+    from explorer.neighbours.knn import normalise_rows
+
     predicted = np.asarray(predicted, np.int64)
     rows = np.arange(len(predicted)) if rows is None else np.asarray(rows, np.int64)
     train = np.flatnonzero(np.asarray(labelled, bool) & (predicted >= 0))
@@ -57,20 +59,14 @@ def second_opinion(
     head = LogisticRegression(C=10.0, class_weight="balanced", max_iter=300)
     with warnings.catch_warnings():  # a few hundred labels may not converge fully; the ranking holds
         warnings.simplefilter("ignore")
-        head.fit(_unit(embeddings[train]), predicted[train])
+        head.fit(normalise_rows(embeddings[train]), predicted[train])
     column = np.full(int(predicted.max()) + 1, -1)
     column[head.classes_] = np.arange(len(head.classes_))
     for start in range(0, len(rows), CHUNK):
         part = rows[start : start + CHUNK]
-        p = head.predict_proba(_unit(embeddings[part]))
+        p = head.predict_proba(normalise_rows(embeddings[part]))
         own = column[np.maximum(predicted[part], 0)]
         agree_p = np.where(own >= 0, p[np.arange(len(part)), np.maximum(own, 0)], 0.0)
         strength[start : start + len(part)] = np.where(predicted[part] >= 0, p.max(axis=1) - agree_p, 0.0)
         theirs[start : start + len(part)] = head.classes_[p.argmax(axis=1)]
     return strength, theirs
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
