@@ -3,10 +3,9 @@
 For each prepared suite project (``labelling_effort.py --prepare-only DIR``), human labels drawn at
 random (``--draws`` draws at each of ``--labels``), propagated on the map's own solver; the
 estimate is the mean calibrated confidence over the collection (human labels 1, unreached 0), as
-``PropagationResult.estimated_right``, with the calibration the app fits now (``calibrate.PRIOR``,
-each check weighted by what its label stands for, disputed checks on their own curve) and, in the
-same run on the same held-out checks, as before (Laplace-smoothed blocks, equal weights):
-``estimate_loop.estimates_for``. Printed: truth, estimate now, estimate before (means over draws)
+``PropagationResult.estimated_right``, as the app makes it now (the calibrated curve times the chance
+that an item is not in a class with no label yet, ``calibrate.unseen_share``) and, on the same curve,
+as before (the curve alone): ``estimate_loop.estimates_for``. Printed: truth, estimate now, estimate before (means over draws)
 and the largest miss of each, and beside them the sampling error of that many checks of a
 labelling as right as the truth: ``sqrt(p (1 - p) / labels)``.
 

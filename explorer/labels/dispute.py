@@ -70,3 +70,11 @@ def second_opinion(
         strength[start : start + len(part)] = np.where(predicted[part] >= 0, p.max(axis=1) - agree_p, 0.0)
         theirs[start : start + len(part)] = head.classes_[p.argmax(axis=1)]
     return strength, theirs
+
+
+def disputed_by(opinion: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """(N,) bool: rows whose pseudo-label ``predicted`` (N,) (-1 unreached) is not the class
+    ``opinion`` (N,) the classifier finds most likely (-1: no opinion); the rows where
+    :func:`second_opinion`'s strength is above 0."""
+    predicted = np.asarray(predicted)
+    return (predicted >= 0) & (opinion >= 0) & (opinion != predicted)

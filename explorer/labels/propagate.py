@@ -136,6 +136,7 @@ class Diffusion:
         self._lock = threading.Lock()
         self.solved_last = 0  # classes solved (not reused) by the latest run, for tests and benchmarks
         self.calibration_memo = None  # (labels, classes, Calibration) kept by explorer.labels.calibrate
+        self.opinion_memo = None  # (labels, classes, classes a classifier gives each row): see labels.dispute
 
     def __len__(self) -> int:
         return self.system.shape[0]

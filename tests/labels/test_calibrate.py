@@ -15,6 +15,7 @@ from explorer.labels.calibrate import (
     folds_of,
     held_out_checks,
     score,
+    unseen_share,
 )
 from explorer.labels.propagate import Diffusion, Propagation
 from explorer.neighbours.knn import knn_graph
@@ -304,16 +305,17 @@ def test_the_fitted_curve_is_kept_for_the_next_process(tmp_path, monkeypatch):
         assert workflow.compute_propagation(p, fit_calibration=False).calibration_due
 
 
-def _overlapping_classes(tmp_path, n: int = 1500, classes: int = 6):
-    """A mapped project of six overlapping classes (imported 16-d vectors), open (close it), and
-    (item ids, true class id by item id, class id of each class index) with the classes made."""
+def _overlapping_classes(tmp_path, n: int = 1500, classes: int = 6, spread: float = 1.4 / 1.2):
+    """A mapped project of ``classes`` overlapping classes (imported 16-d vectors, unit-normal
+    centres, ``spread`` the noise's deviation), open (close it), and (item ids, true class id by
+    item id)."""
     from PIL import Image
 
     from explorer.exchange.embeddings import import_embeddings
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, classes, n)
-    x = rng.normal(0, 1, (classes, 16))[y] + rng.normal(0, 1.4 / 1.2, (n, 16))
+    x = rng.normal(0, 1, (classes, 16))[y] + rng.normal(0, spread, (n, 16))
     images = tmp_path / "items"
     images.mkdir()
     paths = [f"i{k:05d}.png" for k in range(n)]
@@ -424,3 +426,49 @@ def test_the_summary_says_when_classes_are_too_thin_to_check(tmp_path):
         assert "right (≈" in summary and "1 class(es) with fewer than 3 labels are not checked" in summary
         p.set_labels(same[2:3], thin)
         assert "not checked" not in workflow.propagate(p).summary()
+
+
+def test_unseen_share_is_the_classes_labelled_once_over_the_labels():
+    seeds = np.full(40, -1)
+    seeds[:10] = [0, 0, 0, 0, 0, 1, 2, 3, 3, 3]  # classes 1 and 2 seen once
+    assert unseen_share(seeds) == pytest.approx(2 / 10)
+    assert unseen_share(np.full(5, -1)) == 0.0
+    cal = fit_calibration(np.linspace(0, 1, 40), np.arange(40) >= 10, n_classes=4)
+    scores = np.tile([[0.9, 0.1, 0.0, 0.0]], (40, 1)).astype(np.float32)
+    result = Propagation(np.zeros(40, np.int64), np.ones(40, np.float32), scores, np.ones(40))
+    plain, counted = calibrated(result, seeds, cal), calibrated(result, seeds, cal, unseen=0.2)
+    # a fifth of the collection is all among the 30 unlabelled rows: each keeps 1 - 0.2 * 40 / 30
+    np.testing.assert_allclose(counted[10:], plain[10:] * (1 - 0.2 * 40 / 30), rtol=1e-6)
+    assert (counted[:10] == 1.0).all()
+
+
+@pytest.mark.parametrize("spread", [0.35, 0.9])
+def test_the_estimate_counts_items_of_classes_nobody_labelled(tmp_path, monkeypatch, spread):
+    """40 classes and 80 random labels, four draws: a class with no label (about an eighth of the
+    items) has every item wrong. Where the classes lie apart (0.35) the curve already gives such
+    items little confidence (they are far from every label) and little is taken off: within 2
+    points. Where they sit among other classes (0.9) the curve alone runs high, and counting them
+    takes most of that off."""
+    import sys
+
+    p, items, truth = _overlapping_classes(tmp_path, n=4000, classes=40, spread=spread)
+    misses, alone = [], []
+    with p:
+        for draw in range(4):
+            p.set_labels(list(p.human_labels()), None)
+            for k in np.random.default_rng(draw).choice(len(items), 80, replace=False):
+                p.set_labels([items[k]], truth[items[k]])
+            sys.modules["explorer.labels.propagate"]._cached = None  # each draw fits its own curve
+            result = workflow.propagate(p)
+            assert result.calibration.lone is not None and result.unseen_share > 0.05
+            truly = float((result.class_ids == np.array([truth[int(i)] for i in result.item_ids])).mean())
+            misses.append(result.estimated_right() - truly)
+            with monkeypatch.context() as patch:  # the same curve, nothing counted for unlabelled classes
+                patch.setattr(calibrate, "unseen_share", lambda seeds: 0.0)
+                alone.append(workflow.compute_propagation(p).estimated_right() - truly)
+        assert "of the items may be in classes with no label yet" in result.summary()
+    if spread < 0.5:
+        assert np.abs(misses).max() < 0.02, misses
+    else:
+        assert np.mean(alone) > 0.05 and np.abs(misses).mean() < 0.5 * np.abs(alone).mean(), (misses, alone)
+        assert np.abs(misses).max() < 0.05, misses

@@ -51,3 +51,39 @@ def test_suggest_asks_about_disputed_pseudo_labels_first(make_clusters):
     disputed = picks[np.array(why) == DISPUTED]
     assert len(disputed) >= 2 and np.isin(disputed, mistaken).all()
     assert why[: len(disputed)] == [DISPUTED] * len(disputed)
+
+
+def test_disputed_by_is_where_the_strength_is_above_zero(make_clusters):
+    from explorer.labels.dispute import disputed_by
+
+    x, y, labelled, predicted, mistaken = _graph_mistakes(make_clusters)
+    strength, opinion = second_opinion(x, predicted, labelled)
+    np.testing.assert_array_equal(disputed_by(opinion, predicted), strength > 0)
+    unreached = predicted.copy()
+    unreached[mistaken] = -1
+    assert not disputed_by(opinion, unreached)[mistaken].any()
+
+
+def test_the_classifier_is_fitted_again_only_when_the_labels_changed_enough(make_clusters, monkeypatch):
+    """Each click propagates again; the classifier's choices are kept until the labels change as
+    much as a calibration waits for, and then follow the new labels."""
+    from types import SimpleNamespace
+
+    from explorer.labels import calibrate, dispute
+    from explorer.workflow import labelling
+
+    x, y, labelled, predicted, mistaken = _graph_mistakes(make_clusters)
+    monkeypatch.setattr(labelling, "map_embeddings", lambda *args, **kwargs: x)
+    fits = []
+    real = dispute.second_opinion
+    monkeypatch.setattr(dispute, "second_opinion", lambda *a, **k: fits.append(1) or real(*a, **k))
+    solver = SimpleNamespace(opinion_memo=None)
+    seeds = np.where(labelled, y, -1)
+    first = labelling._disputed(None, 0, solver, seeds, predicted, 3, None)
+    np.testing.assert_array_equal(first, real(x, predicted, labelled)[0] > 0)
+    seeds[np.flatnonzero(~labelled)[0]] = y[np.flatnonzero(~labelled)[0]]  # one more label: kept
+    assert labelling._disputed(None, 0, solver, seeds, predicted, 3, None) is not None and len(fits) == 1
+    more = np.flatnonzero(seeds < 0)[: calibrate.REFIT_MIN + 5]
+    seeds[more] = y[more]
+    labelling._disputed(None, 0, solver, seeds, predicted, 3, None)
+    assert len(fits) == 2 and solver.opinion_memo[0] == int((seeds >= 0).sum())
