@@ -206,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
         "and modification time as `explorer scan` recorded: scan first to notice edited files)",
     )
     embed.add_argument(
+        "--views",
+        type=_positive_int,
+        default=None,
+        help="embed each image as the mean of N views of the encoder's training recipe (an encoder trained "
+        "here; default: 8 for small colour images, fewer for a large collection on a CPU, else 1)",
+    )
+    embed.add_argument(
         "--ray",
         nargs="?",
         const="local",
@@ -596,8 +603,8 @@ def _dispatch(args) -> int:
                     raise ValueError("--paths goes with --from FILE.npy; --from and --encoder exclude each other")
                 if args.from_file and args.ray:
                     raise ValueError("--from imports vectors computed elsewhere; it cannot be combined with --ray")
-                if (args.from_file or args.ray) and (args.float16 or args.fresh):
-                    raise ValueError("--float16 and --fresh go with embedding here, not with --from or --ray")
+                if (args.from_file or args.ray) and (args.float16 or args.fresh or args.views):
+                    raise ValueError("--float16, --fresh and --views go with embedding here, not with --from or --ray")
                 if args.from_file:
                     imported = workflow.import_embeddings(project, Path(args.from_file), args.paths, bar, cancel)
                     bar.finish()
@@ -620,6 +627,7 @@ def _dispatch(args) -> int:
                         image_size=args.image_size,
                         dtype="float16" if args.float16 else "float32",
                         fresh=args.fresh,
+                        views=args.views,
                     )
                 bar.finish()
                 print(f"embedding run {run}: {_metrics(project.run(run).metrics)}")

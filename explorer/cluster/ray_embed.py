@@ -31,6 +31,7 @@ from explorer.images.decode import ImageError, load_rgb_array
 from explorer.jobs import Cancelled, CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import Project
 from explorer.store.arrays import write_atomically
+from explorer.workflow.encoders import apply_views
 
 if TYPE_CHECKING:
     from explorer.ssl.encoder import Encoder
@@ -121,12 +122,15 @@ def embed_with_ray(
         raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
     ray = import_ray()
     model, description = workflow.resolve_encoder(project, encoder, "cpu", image_size)
+    files = project.readable_files()
+    apply_views(model, len(files))  # as workflow.embed does (decided for a CPU)
     # workflow.embed's params, less its ``encoder_key``: that key offers a run's rows for reuse
     # in its own file layout, which a Ray run does not write.
     params = {"encoder": description, "dtype": "float32"}
     if model is not None:
         params |= {"backbone": model.name, "image_size": model.image_size}
-    files = project.readable_files()
+        if model.views > 1:
+            params |= {"views": model.views, "grayscale": model.grayscale}
     if not len(files):
         raise workflow.WorkflowError(
             f"no readable images in {project.root}: run `explorer scan` first, or check the folder"
@@ -224,6 +228,7 @@ def write_weights(model: Encoder, path: Path) -> Path:
     import torch
 
     state = {"backbone": model.name, "image_size": model.image_size, "weights": model.backbone.state_dict()}
+    state |= {"views": model.views, "grayscale": bool(model.grayscale)}
     write_atomically(path, lambda f: torch.save(state, f))
     return path
 
@@ -238,7 +243,10 @@ def load_weights(path: str | Path, device: str) -> Encoder:
     state = torch.load(path, map_location="cpu", weights_only=True)
     backbone, dim = make_backbone(state["backbone"], int(state["image_size"]))
     backbone.load_state_dict(state["weights"])
-    return Encoder(backbone, state["backbone"], int(state["image_size"]), dim, torch.device(device))
+    encoder = Encoder(backbone, state["backbone"], int(state["image_size"]), dim, torch.device(device))
+    if int(state.get("views", 1)) > 1:
+        encoder.use_views(int(state["views"]), bool(state["grayscale"]))
+    return encoder
 
 
 def decode_batch(batch: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:

@@ -121,12 +121,33 @@ def standardise(x: torch.Tensor) -> torch.Tensor:
     return (x - mean) / std
 
 
-def _uniform(n: int, low: float, high: float, generator: torch.Generator | None) -> torch.Tensor:
-    return torch.rand(n, generator=generator) * (high - low) + low
+class SameForAll:
+    """A generator whose every draw is shared by the whole batch, so each image gets the same view.
+
+    Embedding views (``explorer.ssl.encoder``) use it: an image's vector must not depend on which
+    images share its batch, and two near-duplicates must get the same views to stay near."""
+
+    def __init__(self, seed: int) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
 
 
-def _coin(n: int, p: float, generator: torch.Generator | None) -> torch.Tensor:
-    return torch.rand(n, generator=generator) < p
+Draws = torch.Generator | SameForAll | None
+"""Where an augmentation's random numbers come from: a generator, one shared by the batch, or torch's own."""
+
+
+def _rand(shape: tuple[int, ...], generator: Draws) -> torch.Tensor:
+    """Uniform [0, 1) of ``shape`` (first axis: the images), one draw for all under ``SameForAll``."""
+    if isinstance(generator, SameForAll):
+        return torch.rand((1, *shape[1:]), generator=generator.generator).expand(shape).clone()
+    return torch.rand(shape, generator=generator)
+
+
+def _uniform(n: int, low: float, high: float, generator: Draws) -> torch.Tensor:
+    return _rand((n,), generator) * (high - low) + low
+
+
+def _coin(n: int, p: float, generator: Draws) -> torch.Tensor:
+    return _rand((n,), generator) < p
 
 
 def crop_boxes(
@@ -175,7 +196,7 @@ WARP_GRID = 5
 
 
 def random_resized_crop(
-    x: torch.Tensor, recipe: AugmentRecipe, generator: torch.Generator | None = None, size: int | None = None
+    x: torch.Tensor, recipe: AugmentRecipe, generator: Draws = None, size: int | None = None
 ) -> torch.Tensor:
     """Crop a random box of each image, turn, slant and bend it, resize it to (size, size), flip some.
 
@@ -191,14 +212,14 @@ def random_resized_crop(
     h = (area / ratio).sqrt().clamp(max=limit)
     play_x = (1 - w).clamp(min=0) + recipe.shift  # centre in [-1, 1] coordinates
     play_y = (1 - h).clamp(min=0) + recipe.shift
-    cx = (torch.rand(b, generator=generator) * 2 - 1) * play_x
-    cy = (torch.rand(b, generator=generator) * 2 - 1) * play_y
+    cx = (_rand((b,), generator) * 2 - 1) * play_x
+    cy = (_rand((b,), generator) * 2 - 1) * play_y
     flip = torch.where(_coin(b, recipe.flip_p, generator), -1.0, 1.0)
     angle = _uniform(b, -recipe.rotation, recipe.rotation, generator) * (math.pi / 180) if recipe.rotation else None
     shear = _uniform(b, -recipe.shear, recipe.shear, generator) if recipe.shear else None
     warp = None
     if recipe.elastic:
-        warp = (torch.rand(b, 2, WARP_GRID, WARP_GRID, generator=generator) * 2 - 1) * recipe.elastic
+        warp = (_rand((b, 2, WARP_GRID, WARP_GRID), generator) * 2 - 1) * recipe.elastic
     return crop_boxes(x, cx, cy, w, h, size, flip, angle, shear, warp)
 
 
@@ -224,7 +245,7 @@ def _rotate_hue(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     return torch.einsum("bij,bjhw->bihw", matrix, x)
 
 
-def colour_jitter(x: torch.Tensor, recipe: AugmentRecipe, generator: torch.Generator | None = None) -> torch.Tensor:
+def colour_jitter(x: torch.Tensor, recipe: AugmentRecipe, generator: Draws = None) -> torch.Tensor:
     """Brightness, contrast, saturation and hue jitter on float (B, 3, S, S) in [0, 1]."""
     b = x.shape[0]
     apply = _coin(b, recipe.jitter_p, generator)
@@ -245,13 +266,13 @@ def colour_jitter(x: torch.Tensor, recipe: AugmentRecipe, generator: torch.Gener
     return x
 
 
-def random_grayscale(x: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_grayscale(x: torch.Tensor, p: float, generator: Draws = None) -> torch.Tensor:
     """Replace a random fraction ``p`` of float (B, 3, S, S) images by their luminance."""
     mask = _coin(x.shape[0], p, generator).to(x.device).view(-1, 1, 1, 1)
     return torch.where(mask, _gray(x).expand_as(x), x)
 
 
-def gaussian_blur(x: torch.Tensor, recipe: AugmentRecipe, generator: torch.Generator | None = None) -> torch.Tensor:
+def gaussian_blur(x: torch.Tensor, recipe: AugmentRecipe, generator: Draws = None) -> torch.Tensor:
     """Blur a random fraction ``recipe.blur_p`` of float (B, 3, S, S) images, sigma per sample."""
     b, c, s, _ = x.shape
     apply = _coin(b, recipe.blur_p, generator)
@@ -274,7 +295,7 @@ def gaussian_blur(x: torch.Tensor, recipe: AugmentRecipe, generator: torch.Gener
 
 
 def augment_unit(
-    images: torch.Tensor, recipe: AugmentRecipe, generator: torch.Generator | None = None, size: int | None = None
+    images: torch.Tensor, recipe: AugmentRecipe, generator: Draws = None, size: int | None = None
 ) -> torch.Tensor:
     """One random view of each image before standardising: uint8 (B, 3, S, S) -> float (B, 3, size, size) in [0, 1].
 
@@ -293,7 +314,7 @@ def augment_unit(
 
 
 def augment(
-    images: torch.Tensor, recipe: AugmentRecipe, generator: torch.Generator | None = None, size: int | None = None
+    images: torch.Tensor, recipe: AugmentRecipe, generator: Draws = None, size: int | None = None
 ) -> torch.Tensor:
     """One random view of each image: uint8 (B, 3, S, S) -> normalised float32 (B, 3, size, size)."""
     return standardise(augment_unit(images, recipe, generator, size))

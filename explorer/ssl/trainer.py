@@ -281,6 +281,7 @@ def train(
             "method_name": config.method,
             "batch_size": batch,
             "supervised_classes": supervision.classes if supervision is not None else 0,
+            "grayscale": grayscale,  # which recipe it learned under: the views it is embedded with
         }
 
     def supervised_loss(rows: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:

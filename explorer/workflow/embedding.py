@@ -15,7 +15,7 @@ from explorer.images.pool import decode_rows, decode_workers
 from explorer.jobs import CancelToken, Progress, ProgressFn, no_progress
 from explorer.store import Project
 from explorer.store.current import map_embeddings
-from explorer.workflow.encoders import PIXEL_SIZE, PIXELS, pixel_vectors, resolve_encoder
+from explorer.workflow.encoders import PIXEL_SIZE, PIXELS, apply_views, pixel_vectors, resolve_encoder
 from explorer.workflow.evaluation import check_against_pixels
 from explorer.workflow.mapping import map_whitening
 from explorer.workflow.runs import WorkflowError, record_stop
@@ -39,6 +39,7 @@ def embed(
     dtype: str = "float32",
     fresh: bool = False,
     chunk_rows: int | None = None,
+    views: int | None = None,
 ) -> int:
     """Embed every readable item; returns the embed run id (arrays ``item_ids``, ``embeddings``).
 
@@ -50,6 +51,10 @@ def embed(
     saved rows, and items whose file is unchanged (size and mtime as the scan recorded them)
     since the latest finished run take their vectors from it. The run's params name the encoder
     and its architecture (``backbone``, ``image_size``), which ``evaluate`` uses.
+
+    An encoder trained here embeds each image as the mean of ``views`` views of its training
+    recipe (default ``ssl.encoder.views_for``: several for small colour images); WorkflowError
+    for ``views`` above 1 with any other encoder (there is no recipe to draw them from).
     """
     from explorer.store.embedding_file import EmbeddingWriter, embedding_dtype
 
@@ -63,12 +68,15 @@ def embed(
     files = project.readable_files()
     if not len(files):
         raise WorkflowError(f"no readable images in {project.root}: run `explorer scan` first, or check the folder")
+    apply_views(model, len(files), views)
     size = PIXEL_SIZE if model is None else model.image_size
     dim = size * size * 3 if model is None else model.feature_dim
     key = _encoder_key(model)
     params = {"encoder": description, "encoder_key": key, "dtype": target.name}
     if model is not None:
         params |= {"backbone": model.name, "image_size": model.image_size}
+        if model.views > 1:  # what `similar` embeds an outside image with, to land in the same space
+            params |= {"views": model.views, "grayscale": model.grayscale}
     earlier = [] if fresh else _earlier_vectors(project, key, target)
     run = project.start_run("embed", params)
     owner = project.run(run).metrics  # which process runs it: kept while it runs
@@ -174,8 +182,9 @@ def _save_what_is_done(writer) -> int | None:
 
 
 def _encoder_key(model: Encoder | None) -> str:
-    """What makes two embed runs' vectors interchangeable: the architecture, the input size and
-    a hash of every weight (a training run resumed later writes new weights under the same id)."""
+    """What makes two embed runs' vectors interchangeable: the architecture, the input size, a
+    hash of every weight (a training run resumed later writes new weights under the same id) and
+    the number of views."""
     import hashlib
 
     if model is None:
@@ -186,7 +195,8 @@ def _encoder_key(model: Encoder | None) -> str:
     for name, tensor in sorted(model.backbone.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return f"{model.name}:{model.image_size}:{digest.hexdigest()[:32]}"
+    views = f":views={model.views}" if model.views > 1 else ""
+    return f"{model.name}:{model.image_size}:{digest.hexdigest()[:32]}{views}"
 
 
 def _earlier_vectors(project: Project, key: str, dtype: np.dtype) -> list:
@@ -265,6 +275,8 @@ def _embed_one(project: Project, params: dict, file: Path, device: str) -> np.nd
     else:
         spec = described.removeprefix("train run ")
         model, _ = resolve_encoder(project, spec, device, params.get("image_size"))
+        if int(params.get("views", 1)) > 1:
+            model.use_views(int(params["views"]), bool(params.get("grayscale")))
         size = model.image_size
     try:
         image = load_rgb_array(file, size)

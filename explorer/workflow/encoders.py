@@ -64,6 +64,23 @@ def resolve_encoder(
     return load_encoder(path, device=device), str(path.resolve())
 
 
+def apply_views(model: Encoder | None, items: int, views: int | None = None) -> None:
+    """Give an encoder trained here the views it embeds a collection of ``items`` images with:
+    ``views``, or by default ``ssl.encoder.views_for``. Pretrained weights and checkpoints from
+    before views (which do not say whether they learned on grayscale images) keep one plain view;
+    WorkflowError if ``views`` asks them for more."""
+    if model is None or model.grayscale is None:
+        if views is not None and views > 1:
+            raise WorkflowError(
+                "--views needs an encoder trained here (its checkpoint names the recipe the views are drawn with)"
+            )
+        return
+    from explorer.ssl.encoder import views_for
+
+    chosen = views_for(model.image_size, model.grayscale, items, model.device.type) if views is None else views
+    model.use_views(chosen, model.grayscale)
+
+
 def pixel_vectors(images: np.ndarray) -> np.ndarray:
     """(N, S*S*3) float32 raw pixels, centred and L2-normalised per image."""
     flat = images.reshape(len(images), -1).astype(np.float32) / 255.0

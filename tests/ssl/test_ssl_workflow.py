@@ -179,13 +179,14 @@ def test_training_reports_knn_accuracy_on_true_labels_every_epoch(shapes_project
         per_epoch = [r.metrics["knn_accuracy"] for r in reports if "knn_accuracy" in r.metrics]
         assert len(per_epoch) == 2 and all(0 <= a <= 1 for a in per_epoch)
         assert project.run(run).metrics["knn_accuracy"] == per_epoch[-1]
-        # the figure is the trained encoder's: embedding the collection with it gives the same accuracy
-        workflow.embed(project, device="cpu")
-        current = workflow.current_embeddings(project)
+        # the figure is the trained encoder's: embedding the collection with it (one plain view
+        # each, as the trainer checks it; the map's embed run uses views) gives the same accuracy
+        model, _ = workflow.resolve_encoder(project, str(run), "cpu")
+        ids, images = workflow.load_images(project, model.image_size)
         paths = project.paths_by_id()
-        labels = np.array([SHAPES[int(paths[int(i)][4:6]) % 3] for i in current.item_ids], dtype=object)
+        labels = np.array([SHAPES[int(paths[int(i)][4:6]) % 3] for i in ids], dtype=object)
         k = min(20, len(labels) // (2 * len(set(labels))))  # small classes: at most half a class votes
-        assert k < 20 and knn_accuracy(current.vectors, labels, k) == pytest.approx(per_epoch[-1])
+        assert k < 20 and knn_accuracy(model.embed(images), labels, k) == pytest.approx(per_epoch[-1])
 
 
 def test_training_reports_knn_accuracy_on_the_peoples_labels_when_there_are_enough(shapes_project, tmp_path):
@@ -233,3 +234,45 @@ def test_a_collection_too_big_for_memory_trains_on_a_seeded_sample(shapes_projec
         assert project.runs("train")[-1].metrics["images"] == 30
     assert main(["train", str(folder), "--max-images", "1"]) != 0
     assert "max_images must be a whole number of at least 2" in capsys.readouterr().err
+
+
+def test_a_colour_collection_is_embedded_as_views_of_its_training_recipe(shapes_project):
+    """A trained encoder's checkpoint says it learned on colour images; the embed run then uses
+    views (and says how many), its vectors differ from the plain image's, and pretrained or
+    untrained encoders keep one view."""
+    from explorer.ssl.checkpoint import load_checkpoint
+    from explorer.ssl.encoder import VIEWS
+
+    folder, _ = shapes_project
+    with Project(folder) as project:
+        train_run = workflow.train(project, small_config())
+        assert load_checkpoint(project.run_dir(train_run) / "checkpoint.pt", map_location="cpu")["grayscale"] is False
+        run = workflow.embed(project)
+        params = project.run(run).params
+        assert (
+            params["views"] == VIEWS
+            and params["grayscale"] is False
+            and params["encoder_key"].endswith(f"views={VIEWS}")
+        )
+        model, _ = workflow.resolve_encoder(project, str(train_run), "cpu")
+        _, images = workflow.load_images(project, model.image_size)
+        stored = project.load_run_array(run, "embeddings")
+        assert np.abs(model.embed(images) - stored).max() > 1e-3  # one plain view each: another space
+        model.use_views(VIEWS, grayscale=False)
+        np.testing.assert_allclose(model.embed(images), stored, atol=1e-4)
+    assert untrained_encoder("small-cnn", 16).grayscale is None  # workflow.apply_views leaves it at one view
+
+
+def test_cli_embed_views_sets_how_many_and_refuses_encoders_without_a_recipe(shapes_project, capsys):
+    folder, _ = shapes_project
+    with Project(folder) as project:
+        workflow.train(project, small_config())
+    assert main(["embed", str(folder), "--views", "2"]) == 0
+    capsys.readouterr()
+    with Project(folder) as project:
+        assert project.latest_run("embed").params["views"] == 2
+    assert main(["embed", str(folder), "--encoder", "pixels", "--views", "2"]) == 1
+    assert "--views needs an encoder trained here" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        main(["embed", str(folder), "--views", "0"])
+    assert stopped.value.code == 2 and "--views: must be at least 1" in capsys.readouterr().err
