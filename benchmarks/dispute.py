@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.labelling_effort import prepared_parser, read_truth, simulate, true_classes  # noqa: E402
+from benchmarks.labelling_effort import prepared_collections, prepared_parser, simulate, true_classes  # noqa: E402
 
 CHECKPOINTS = (50, 100, 200, 300)
 
@@ -88,10 +88,7 @@ def main() -> None:
     print(f"| collection | setting | right at {heads} labels (estimate) | labels to 90 / 95 / 98 % |")
     print("|---|---|---|---|")
     notes = []
-    for name in args.collections:
-        if not (args.prepared / name).is_dir():
-            continue
-        truth = read_truth(args.prepared / f"{name}.truth.csv")
+    for name, truth in prepared_collections(args):
         for share in (0.0, *args.shares):
             suggest.DISPUTE_SHARE = share
             calibrate.held_out_checks = split if share else one_curve

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.labelling_effort import (  # noqa: E402
     exported_accuracy,
     label,
+    prepared_collections,
     prepared_parser,
-    read_truth,
     seeded_accuracy,
     true_classes,
 )
@@ -88,10 +88,7 @@ def main() -> None:
         "| collection | views | kNN@20 raw / whitened | seeded 1 / 3 / 10 a class | suggest: right at 50 / 100 / 200 / 300 labels | embed s |"
     )
     print("|---|---:|---|---|---|---:|")
-    for name in args.collections:
-        if not (args.prepared / name).is_dir():
-            continue
-        truth = read_truth(args.prepared / f"{name}.truth.csv")
+    for name, truth in prepared_collections(args):
         for views in (1, args.views):
             with tempfile.TemporaryDirectory() as tmp:
                 copy = Path(tmp) / name

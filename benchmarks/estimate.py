@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.estimate_loop import estimates_for  # noqa: E402
-from benchmarks.labelling_effort import prepared_parser, read_truth, true_classes  # noqa: E402
+from benchmarks.labelling_effort import prepared_collections, prepared_parser, true_classes  # noqa: E402
 
 
 def main() -> None:
@@ -40,10 +40,7 @@ def main() -> None:
         "| collection | random labels | right (truth) | estimate now | before | largest miss now / before | sampling error |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for name in args.collections:
-        if not (args.prepared / name).is_dir():
-            continue
-        truth = read_truth(args.prepared / f"{name}.truth.csv")
+    for name, truth in prepared_collections(args):
         with Project(args.prepared / name) as project:
             map_run, item_ids, solver = map_solver(project)
             names, y = true_classes(project, item_ids, truth)

@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.labelling_effort import exported_accuracy, label, prepared_parser, read_truth  # noqa: E402
+from benchmarks.labelling_effort import exported_accuracy, label, prepared_collections, prepared_parser  # noqa: E402
 
 CHECKPOINTS = (50, 100, 200, 300)
 
@@ -81,10 +81,7 @@ def main() -> None:
     print(f"first 10 labels: {args.first}\n")
     print("| collection | labels | truth | before (miss) | now (miss) |\n|---|---:|---:|---:|---:|")
     misses = {"before": [], "now": []}
-    for name in args.collections:
-        if not (args.prepared / name).is_dir():
-            continue
-        truth = read_truth(args.prepared / f"{name}.truth.csv")
+    for name, truth in prepared_collections(args):
         rng = np.random.default_rng(args.seed)
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp) / name

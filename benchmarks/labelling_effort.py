@@ -89,6 +89,14 @@ def prepared_parser(doc: str) -> argparse.ArgumentParser:
     return parser
 
 
+def prepared_collections(args: argparse.Namespace):
+    """Yield (name, truth by path) of each of ``args.collections`` prepared under ``args.prepared``
+    (:func:`prepared_parser`), skipping those not prepared."""
+    for name in args.collections:
+        if (args.prepared / name).is_dir():
+            yield name, read_truth(args.prepared / f"{name}.truth.csv")
+
+
 def draw_seeds(y: np.ndarray, classes: int, per_class: int, draw: int) -> np.ndarray:
     """(N,) ``per_class`` random rows of each class seeded with it (draw ``draw``), -1 elsewhere."""
     rng = np.random.default_rng(draw)
