@@ -4,14 +4,14 @@ Where one comes from: a training checkpoint (``load_encoder``), a torchvision / 
 (``load_pretrained_encoder``, see ``explorer.ssl.pretrained``), or nowhere (``untrained_encoder``,
 the baseline).
 
-Views: an encoder trained here on small colour images can embed each image as the mean of several
-random views drawn with its training recipe (``Encoder.use_views``, :func:`views_for`). Ten minutes
-of SimCLR on two cores leave it only partly blind to what the recipe varies (tint, background,
-crop); the mean over views is blind to more of it. benchmarks/README.md ("Embedding views"): on the
-shapes collection, kNN@20 of the whitened vectors 0.740 with one plain view, 0.798 / 0.806 / 0.820
-with the mean of 8 / 16 / 32 views; following ``suggest``, the export 0.516 -> 0.615 right at 50
-labels. Small grayscale images gained nothing (handwriting 0.968 -> 0.965, glyphs 0.533 -> 0.520
-with 8 views), so they keep one plain view.
+Views: an encoder trained here on small colour images embeds each image as the mean of several
+views drawn with its training recipe (``Encoder.use_views``, :func:`views_for`). Ten minutes of
+SimCLR on two cores leave it only partly blind to what the recipe varies (tint, background, crop);
+the mean over views is blind to more of it. benchmarks/README.md ("Embedding views"), the same
+encoders with one plain view and with 8: kNN@20 of the whitened vectors 0.740 -> 0.801 on the
+shapes collection and 0.571 -> 0.619 on mnist-cluttered; following ``suggest``, the export at 50
+labels 0.516 -> 0.606 and 0.273 -> 0.314. Small grayscale images gained nothing (glyphs 0.533 ->
+0.533, handwriting 0.968 -> 0.965), so they keep one plain view.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class Encoder:
     ``batch_size_used`` is the batch the last ``embed`` ended with (halved after running out of memory).
     ``grayscale``: whether the collection it was trained on was grayscale (None: not known, as for
     pretrained weights and older checkpoints). ``views``: each image is embedded as the mean of that
-    many random views drawn with ``view_recipe`` (1: the image itself; see :meth:`use_views`).
+    many views drawn with ``view_recipe`` (1: the image itself; see :meth:`use_views`).
     """
 
     def __init__(
@@ -79,7 +79,7 @@ class Encoder:
         self.view_recipe: AugmentRecipe | None = None
 
     def use_views(self, views: int, grayscale: bool) -> None:
-        """Embed each image as the mean of ``views`` random views of the training recipe for
+        """Embed each image as the mean of ``views`` views drawn with the training recipe for
         ``grayscale`` images of this size (``augment.recipe_for``); 1: the image itself. View k
         is the same transform for every image (``augment.SameForAll``), so an image's vector does
         not depend on its batch, and near-duplicates stay near."""
