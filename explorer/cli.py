@@ -246,7 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     duplicates = project_verb("duplicates", "list near-duplicate image pairs (from the map's neighbour graph)")
     duplicates.add_argument(
-        "--threshold", type=float, default=0.98, help="cosine similarity at or above which two images count (0.98)"
+        "--threshold",
+        type=float,
+        default=None,
+        help="cosine similarity at or above which two images count (default 0.9 on a trained encoder's"
+        " whitened vectors, 0.98 on raw pixels or imported vectors)",
     )
 
     labels = verbs.add_parser("labels", help="label files in and out")
@@ -311,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
         "quality", "uniqueness, typicality and near-duplicate groups of every image: the least typical first"
     )
     scores.add_argument("--n", type=_positive_int, default=20, help="how many to print (default 20)")
-    scores.add_argument("--threshold", type=float, default=0.98, help="cosine similarity of near-duplicates")
+    scores.add_argument(
+        "--threshold", type=float, default=None, help="cosine similarity of near-duplicates (as `duplicates`)"
+    )
     scores.add_argument("--out", type=Path, default=None, help="also write every image's scores to this CSV")
 
     grouping = project_verb(
@@ -645,12 +651,17 @@ def _dispatch(args) -> int:
                 bar.finish()
                 print(f"map run {run}: {_metrics(project.run(run).metrics)}")
         elif args.verb == "duplicates":
+            from explorer.store.current import duplicate_graph
+
             with _open_project(args) as project:
                 pairs = workflow.near_duplicates(project, args.threshold)
                 paths = project.paths_by_id()
                 for a, b, similarity in pairs:
                     print(f"{paths.get(a, a)}\t{paths.get(b, b)}\t{similarity:.4f}")
-                print(f"{len(pairs)} near-duplicate pair(s) at similarity >= {args.threshold}", file=sys.stderr)
+                space = duplicate_graph(project)
+                threshold = space.threshold if args.threshold is None else args.threshold
+                where = "the map's whitened vectors" if space.whitened else "the embeddings"
+                print(f"{len(pairs)} near-duplicate pair(s) at cosine >= {threshold} in {where}", file=sys.stderr)
         elif args.verb == "labels":
             with _open_project(args) as project:
                 report = workflow.import_labels(project, Path(args.file), args.as_source)

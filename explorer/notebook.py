@@ -123,10 +123,10 @@ class Collection:
         and x, y on the current map (NaN off the map)."""
         return self._label_frame()
 
-    def quality(self, threshold: float = 0.98) -> pd.DataFrame:
+    def quality(self, threshold: float | None = None) -> pd.DataFrame:
         """Per image on the map: item_id, path, uniqueness (0: it has an exact twin), typicality
         (low: an outlier) and duplicate_group (-1: none; else the same number for near-duplicates
-        at cosine >= ``threshold``)."""
+        at cosine >= ``threshold``, None for the map's default: ``workflow.near_duplicates``)."""
         found = workflow.quality(self.project, threshold)
         paths = self.project.paths_by_id()
         return _frame(

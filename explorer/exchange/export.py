@@ -230,27 +230,22 @@ def _tally(report: ExportReport, rows: list[ManifestRow], splits: dict[str, str]
     return report
 
 
-LEAK_SIMILARITY = 0.98
-"""Cosine similarity from which two images count as near-duplicates (as `explorer duplicates`)."""
-
-
 def twin_groups(project: Project, item_ids: np.ndarray | None = None) -> dict[int, int]:
-    """item id -> group for the near-duplicates (cosine >= ``LEAK_SIMILARITY``) on the current
-    map's kNN graph, read off it (no new search); only groups with two or more of ``item_ids``
-    (every item when None). Empty without a map."""
+    """item id -> group for the near-duplicates on the current map, read off its graph as
+    `explorer duplicates` reads them (``explorer.store.current.duplicate_graph``, its default
+    threshold; no new search); only groups with two or more of ``item_ids`` (every item when
+    None). Empty without a map."""
     from explorer.neighbours.knn import KnnGraph, duplicate_groups
-    from explorer.store.current import current_map
+    from explorer.store.current import duplicate_graph
 
-    graph_map = current_map(project)
-    if graph_map is None:
+    found = duplicate_graph(project)
+    if found is None:
         return {}
-    group = duplicate_groups(
-        KnnGraph(graph_map.knn_indices, graph_map.knn_similarities, "stored", None), LEAK_SIMILARITY
-    )
+    group = duplicate_groups(KnnGraph(found.indices, found.similarities, "stored", None), found.threshold)
     keep = group >= 0
     if item_ids is not None:
-        keep &= np.isin(graph_map.item_ids, np.asarray(item_ids, np.int64))
-    return _shared(dict(zip(graph_map.item_ids[keep].tolist(), group[keep].tolist(), strict=True)))
+        keep &= np.isin(found.item_ids, np.asarray(item_ids, np.int64))
+    return _shared(dict(zip(found.item_ids[keep].tolist(), group[keep].tolist(), strict=True)))
 
 
 def _by_path(project: Project, groups: dict[int, int]) -> dict[str, int]:
@@ -266,7 +261,7 @@ def _note_twins(report: ExportReport, groups: dict, splits: dict[str, str] | Non
     n_groups = len(set(groups.values()))
     if keep_together:
         report.notes.append(
-            f"{len(groups)} near-duplicate image(s) in {n_groups} group(s) (cosine >= {LEAK_SIMILARITY}) "
+            f"{len(groups)} near-duplicate image(s) in {n_groups} group(s) (as `explorer duplicates` finds them) "
             "each kept on one side of the train/val split"
         )
         return
@@ -283,7 +278,7 @@ def _note_twins(report: ExportReport, groups: dict, splits: dict[str, str] | Non
     report.leaks = sum(len(s) > 1 for s in sides.values())
     if across:
         report.notes.append(
-            f"{report.leaks} near-duplicate group(s) (cosine >= {LEAK_SIMILARITY}) fall on both sides of the "
+            f"{report.leaks} near-duplicate group(s) fall on both sides of the "
             f"train/val split, e.g. {across[0]}: val scores will be optimistic (`explorer duplicates` lists them)"
         )
 
@@ -369,8 +364,8 @@ def export(
     left empty) unless ``labelled_only``; trees hold the labelled images only, copied, hard-linked
     or symlinked (``mode``), split into train/val per class when ``split`` (train share) is given.
     ``items`` ((n,) item ids: what a filter kept, or a lasso's selection) restricts the export
-    to those images; None exports every one. ``twins_together``: near-duplicates (cosine >=
-    ``LEAK_SIMILARITY`` on the map's graph) share a split, so val does not score memory.
+    to those images; None exports every one. ``twins_together``: near-duplicates (as
+    `explorer duplicates` finds them) share a split, so val does not score memory.
     """
     rows, splits, twins = plan_export(
         project, fmt, include, min_confidence, labelled_only, split, seed, items, twins_together

@@ -390,7 +390,7 @@ class LabellingLoop(QObject):
 
         return self.lookups.start(name, job)
 
-    def find_duplicates(self, threshold: float = 0.98) -> int:
+    def find_duplicates(self, threshold: float | None = None) -> int:
         return self._map_lookup("duplicates", lambda w, project, *_: w.near_duplicates(project, threshold))
 
     def find_outliers(self) -> int:

@@ -626,7 +626,7 @@ class MainWindow(QMainWindow):
     def suggest_next(self, n: int = LABEL_NEXT) -> int:
         return self.loop.suggest_next(n)
 
-    def find_duplicates(self, threshold: float = 0.98) -> int:
+    def find_duplicates(self, threshold: float | None = None) -> int:
         return self.loop.find_duplicates(threshold)
 
     def find_outliers(self) -> int:

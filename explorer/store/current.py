@@ -58,9 +58,50 @@ BRIDGE_SIMILARITIES = "bridge_similarities"
 
 def map_bridge(project: Project, map_run: int) -> tuple[np.ndarray, np.ndarray] | None:
     """(indices (N, b+1), similarities (N, b+1)) of the bridge graph saved with map run
-    ``map_run``, or None (a map made before bridges, or one without a label space)."""
+    ``map_run``, or None (raw pixels, imported vectors, a map made before bridges). Propagation
+    uses it only beside a label space; near-duplicates read it alone (:func:`duplicate_graph`)."""
     ids = project.load_run_array(map_run, BRIDGE_INDICES)
     return None if ids is None else (ids, project.load_run_array(map_run, BRIDGE_SIMILARITIES))
+
+
+DUPLICATE_SIMILARITY = 0.9
+"""Cosine of the map's whitened vectors from which two images count as near-duplicates. A trained
+encoder's raw vectors all lie in a narrow cone (5,000 handwriting-like digits: nearest neighbours
+at cosine 0.987-0.997), so a raw threshold of 0.98 called 3,912 of 4,000 images duplicates;
+whitened, nearest neighbours sit at 0.62-0.82 while a JPEG re-save or a 10 % brighter copy stays
+above 0.98 and a 1 px crop or a 3/4 downscale above 0.9 (median 0.93-0.95): benchmarks/duplicates.py."""
+EMBEDDING_DUPLICATE_SIMILARITY = 0.98
+"""The same for maps without whitened vectors (raw pixels, imported vectors): their own cosine."""
+
+
+@dataclass
+class DuplicateGraph:
+    """The neighbour graph near-duplicates are read from: ``indices`` (N, k+1) row positions into
+    ``item_ids`` (N,) (column 0 the row itself, -1 none), ``similarities`` (N, k+1) cosine, and
+    ``whitened`` (True: the map's whitened vectors, False: its embeddings as they are)."""
+
+    item_ids: np.ndarray
+    indices: np.ndarray
+    similarities: np.ndarray
+    whitened: bool
+
+    @property
+    def threshold(self) -> float:
+        """The default near-duplicate cosine in this graph's space."""
+        return DUPLICATE_SIMILARITY if self.whitened else EMBEDDING_DUPLICATE_SIMILARITY
+
+
+def duplicate_graph(project: Project) -> DuplicateGraph | None:
+    """The current map's graph in the space near-duplicates are judged in, or None without a map:
+    the whitened vectors' graph (the propagation's bridge) where the map has one, else the map's
+    kNN graph of its embeddings (raw pixels, imported vectors, maps too small to whiten)."""
+    graph_map = current_map(project)
+    if graph_map is None:
+        return None
+    bridge = map_bridge(project, graph_map.run_id)
+    if bridge is not None and len(bridge[0]) == len(graph_map.item_ids):
+        return DuplicateGraph(graph_map.item_ids, *bridge, True)
+    return DuplicateGraph(graph_map.item_ids, graph_map.knn_indices, graph_map.knn_similarities, False)
 
 
 def map_embeddings(project: Project, map_run: int, items: int, mmap: bool = False) -> np.ndarray | None:

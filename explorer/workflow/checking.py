@@ -9,31 +9,42 @@ import numpy as np
 
 from explorer.jobs import CancelToken
 from explorer.store import Project
-from explorer.store.current import current_map
+from explorer.store.current import current_map, duplicate_graph
 from explorer.workflow.labelling import human_evidence, map_solver
 from explorer.workflow.runs import WorkflowError
 
 
-def near_duplicates(project: Project, threshold: float = 0.98) -> list[tuple[int, int, float]]:
+def near_duplicates(project: Project, threshold: float | None = None) -> list[tuple[int, int, float]]:
     """Pairs of items on the current map whose cosine similarity is at least ``threshold``.
 
-    Read off the map's kNN graph (no new search): ``(item_a, item_b, similarity)`` with item ids
+    Read off the map's graph in the space near-duplicates are judged in (no new search:
+    :func:`~explorer.store.current.duplicate_graph`; its whitened vectors where it has them),
+    ``threshold`` None for that space's default: ``(item_a, item_b, similarity)`` with item ids
     ``item_a < item_b``, most similar first. Raises WorkflowError when there is no map yet.
     """
-    from explorer.neighbours.knn import KnnGraph
     from explorer.neighbours.knn import near_duplicates as pairs_in
 
-    if not -1.0 <= threshold <= 1.0:
-        raise WorkflowError(f"duplicate threshold must be a cosine similarity between -1 and 1, got {threshold}")
-    graph_map = current_map(project)
-    if graph_map is None:
-        raise WorkflowError("no map yet: run `explorer map` first")
-    pairs, sims = pairs_in(KnnGraph(graph_map.knn_indices, graph_map.knn_similarities, "stored", None), threshold)
-    a, b = graph_map.item_ids[pairs[:, 0]], graph_map.item_ids[pairs[:, 1]]
+    item_ids, graph, threshold = _duplicate_graph(project, threshold)
+    pairs, sims = pairs_in(graph, threshold)
+    a, b = item_ids[pairs[:, 0]], item_ids[pairs[:, 1]]
     return [
         (int(min(x, y)), int(max(x, y)), float(s))
         for x, y, s in zip(a.tolist(), b.tolist(), sims.tolist(), strict=True)
     ]
+
+
+def _duplicate_graph(project: Project, threshold: float | None):
+    """(the map's item ids (N,), the KnnGraph near-duplicates are read from, the threshold to use);
+    WorkflowError without a map or for a threshold outside [-1, 1]."""
+    from explorer.neighbours.knn import KnnGraph
+
+    if threshold is not None and not -1.0 <= threshold <= 1.0:
+        raise WorkflowError(f"duplicate threshold must be a cosine similarity between -1 and 1, got {threshold}")
+    found = duplicate_graph(project)
+    if found is None:
+        raise WorkflowError("no map yet: run `explorer map` first")
+    graph = KnnGraph(found.indices, found.similarities, "whitened" if found.whitened else "stored", None)
+    return found.item_ids, graph, found.threshold if threshold is None else threshold
 
 
 @dataclass
@@ -43,7 +54,7 @@ class Quality:
     exact twin exists); ``typicality`` (N,) in [0, 1], the mean similarity to its graph neighbours
     over the collection's highest (1: the heart of a dense region; low: an outlier);
     ``duplicate_group`` (N,) int64, the same number for images joined by near-duplicate pairs
-    (cosine >= ``threshold``), -1 for an image without any."""
+    (:func:`near_duplicates`), -1 for an image without any."""
 
     item_ids: np.ndarray
     uniqueness: np.ndarray
@@ -51,22 +62,22 @@ class Quality:
     duplicate_group: np.ndarray
 
 
-def quality(project: Project, threshold: float = 0.98) -> Quality:
+def quality(project: Project, threshold: float | None = None) -> Quality:
     """Uniqueness, typicality and near-duplicate groups of every item, read off the current map's
-    kNN graph (no new search)."""
+    graphs (no new search): uniqueness and duplicates in the space near-duplicates are judged in
+    (:func:`near_duplicates`; ``threshold`` None for its default), typicality in the map's kNN graph."""
     from explorer.labels.suggest import local_density
     from explorer.neighbours.knn import KnnGraph, duplicate_groups
 
+    item_ids, twins, threshold = _duplicate_graph(project, threshold)
     graph_map = current_map(project)
-    if graph_map is None:
-        raise WorkflowError("no map yet: run `explorer map` first")
-    graph = KnnGraph(graph_map.knn_indices, graph_map.knn_similarities, "stored", None)
-    n = len(graph_map.item_ids)
-    others = np.where(graph.indices[:, 1:] >= 0, graph.similarities[:, 1:], -1.0)
+    n = len(item_ids)
+    others = np.where(twins.indices[:, 1:] >= 0, twins.similarities[:, 1:], -1.0)
     nearest = others.max(axis=1) if others.shape[1] else np.full(n, -1.0)
     uniqueness = np.clip(1.0 - nearest, 0.0, 1.0)
-    group = duplicate_groups(graph, threshold)
-    return Quality(graph_map.item_ids, uniqueness.astype(np.float32), local_density(graph).astype(np.float32), group)
+    group = duplicate_groups(twins, threshold)
+    density = local_density(KnnGraph(graph_map.knn_indices, graph_map.knn_similarities, "stored", None))
+    return Quality(item_ids, uniqueness.astype(np.float32), density.astype(np.float32), group)
 
 
 @dataclass

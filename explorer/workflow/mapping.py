@@ -172,7 +172,8 @@ def _label_space(
     (``explorer.labels.space``): the previous map's when the kNN graph was reused from it, else
     fitted now, from the whitened vectors and their own kNN graph when there are any; the bridge
     (``explorer.labels.propagate.Diffusion``), for whitened vectors only, is the first
-    ``BRIDGE_NEIGHBOURS`` of their graph. (None, None, None) for a collection too small."""
+    ``BRIDGE_NEIGHBOURS`` of their graph (kept without a label space too). None for what a
+    collection too small does not get."""
     from explorer.labels.space import BRIDGE_NEIGHBOURS, label_space
     from explorer.neighbours.knn import KnnGraph, knn_graph
 
@@ -191,16 +192,16 @@ def _label_space(
     if whitened is not None:
         vectors = whitened[0]
         # a second full graph: 1.35x the raw graph's time at 100k (isotropic vectors need a
-        # broader IVF search); the 2-D map and duplicates keep the raw one
+        # broader IVF search); the 2-D map keeps the raw one
         graph = knn_graph(vectors, k=graph.k, progress=progress, cancel=cancel)
     found = label_space(vectors, graph, progress, cancel)
     metrics["label_graph"] = found[1].index_kind if found is not None else "the kNN graph"
-    if found is None:
-        return None, None, None
+    space, label = (None, None) if found is None else found
     if whitened is None:  # raw pixels lose with a bridge (benchmarks/bridge.py)
-        return (*found, None)
+        return space, label, None
+    # kept even without a label space: near-duplicates are read off it (store.current.duplicate_graph)
     width = min(BRIDGE_NEIGHBOURS + 1, graph.indices.shape[1])
-    return (*found, KnnGraph(graph.indices[:, :width], graph.similarities[:, :width], "bridge", None))
+    return space, label, KnnGraph(graph.indices[:, :width], graph.similarities[:, :width], "bridge", None)
 
 
 def _find_clusters(graph, label_space: bool, resolution: float | None, progress, cancel) -> np.ndarray:
