@@ -3,9 +3,9 @@
 For each prepared suite project (``labelling_effort.py --prepare-only DIR``), human labels drawn at
 random (``--draws`` draws at each of ``--labels``), propagated on the map's own solver; the
 estimate is the mean calibrated confidence over the collection (human labels 1, unreached 0), as
-``PropagationResult.estimated_right``, as the app makes it now (the calibrated curve times the chance
-that an item is not in a class with no label yet, ``calibrate.unseen_share``) and, on the same curve,
-as before (the curve alone): ``estimate_loop.estimates_for``. Printed: truth, estimate now, estimate before (means over draws)
+``PropagationResult.estimated_right``, as the app makes it now (a curve over the margin) and as
+before (a curve over margin x reach): ``estimate_loop.estimates_for``. Printed: truth, estimate now,
+estimate before (means over draws)
 and the largest miss of each, and beside them the sampling error of that many checks of a
 labelling as right as the truth: ``sqrt(p (1 - p) / labels)``.
 
@@ -54,7 +54,11 @@ def main() -> None:
                 seeds[picked] = y[picked]
                 result = solver.run_apart(seeds, len(names))
                 right = float(np.where(seeds >= 0, True, result.predicted == y).mean())
-                before, now = estimates_for(solver, seeds, len(names), vectors)
+                names_of = np.array(names)
+                before, now = (
+                    estimates_for(solver, seeds, names_of, names_of[y], vectors, None, way)[0]
+                    for way in ("before", "now")
+                )
                 if np.isnan(now):
                     continue
                 rows.append((right, now, before, right))

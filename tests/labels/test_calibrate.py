@@ -235,6 +235,31 @@ def test_calibrated_keeps_human_labels_at_one_and_unreached_at_zero():
     np.testing.assert_array_equal(calibrated(result, seeds, None), result.confidence)
 
 
+def test_the_score_is_the_margin_within_reach_and_near_zero_beyond():
+    """A hidden label lost the nearest label it had, so its reach says less of it than an item's:
+    within the graph's reach the score is the margin alone; beyond it (over the bridge only, or a
+    classifier's word) nothing vouches for the row."""
+    from explorer.labels.propagate import REACH_LIMIT, reach_of
+
+    scores = np.array([[0.9, 0.1]] * 3 + [[0.5, 0.5]], np.float32)
+    reach = np.r_[1.0, reach_of(np.array([12.0, REACH_LIMIT, 1.0]))].astype(np.float32)
+    result = Propagation(np.zeros(4, np.int64), np.zeros(4, np.float32), scores, reach)
+    np.testing.assert_allclose(score(result), [0.8, 0.8, 0.8 * reach[2], 0.0], atol=1e-6)
+    assert score(result)[2] < 0.01
+
+
+def test_a_curve_saved_over_another_score_is_not_read_back():
+    from explorer.labels.calibrate import Calibration
+
+    cal = fit_calibration(np.linspace(0, 1, 40), np.arange(40) >= 10, n_classes=2)
+    assert (cal.rates >= 0).all() and (cal.rates <= 1).all()  # all wrong below: 0 at the least, never less
+    data = cal.to_json()
+    assert Calibration.from_json(data).held_out == 40
+    del data["score"]  # as saved before the score was the margin alone
+    with pytest.raises(ValueError, match="another score"):
+        Calibration.from_json(data)
+
+
 def test_disputed_checks_get_their_own_curve_which_survives_a_round_trip():
     from explorer.labels.calibrate import MIN_HELD_OUT, Calibration
 

@@ -196,7 +196,7 @@ def test_rounds_label_what_the_graph_cannot_reach(two_clusters):
     assert (refined.predicted == y).mean() == 1.0
     assert (refined.confidence[island] < refined.confidence[np.flatnonzero(y == 1)[1:50]].mean()).all()
     np.testing.assert_array_equal(refined.confidence[seeds >= 0], 1.0)
-    # the calibration maps margin x the graph's reach: the head's word must not raise that reach
+    # beyond the graph's reach the calibration maps margin x that reach: the head's word must not raise it
     np.testing.assert_array_equal(refined.reach, graph_only.reach)
     from explorer.labels.calibrate import score
 
