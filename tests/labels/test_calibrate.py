@@ -80,7 +80,8 @@ def test_calibration_follows_the_true_rate_and_keeps_order():
     rng = np.random.default_rng(0)
     score = rng.random(4000)
     right = rng.random(4000) < score**2  # the score over-states how often it is right
-    cal = fit_calibration(score, right, n_classes=10)
+    # 100 classes: the curve never falls below a guess among them (0.01), and score**2 reaches that at 0.1
+    cal = fit_calibration(score, right, n_classes=100)
     grid = np.linspace(0.0, 1.0, 101)
     out = cal(grid)
     assert (np.diff(out) >= 0).all() and out[0] <= 0.1 and out[-1] < 1.0
@@ -91,6 +92,18 @@ def test_calibration_follows_the_true_rate_and_keeps_order():
     fresh = rng.random(20000)
     assert cal(fresh).mean() == pytest.approx((fresh**2).mean(), abs=0.01)  # the estimate of "right"
     assert cal.held_out == 4000 and cal.right == int(right.sum())
+
+
+def test_the_curve_is_never_below_a_guess_among_the_classes():
+    # checks from where the map is hardest, all wrong: the items they stand for are still at
+    # least guessed among the labelled classes
+    score = np.linspace(0.0, 0.5, 30)
+    right = np.zeros(30, bool)
+    for classes, floor in ((10, 0.1), (4, 0.25)):
+        cal = fit_calibration(score, right, n_classes=classes)
+        assert cal.rates.min() == pytest.approx(floor) and cal(np.array([0.0]))[0] == pytest.approx(floor)
+    one = fit_calibration(score, right, n_classes=1)  # one class: no guess to fall back on
+    assert one.rates.min() < 0.05
 
 
 def test_scores_inside_the_checked_range_get_the_rate_of_their_block():
