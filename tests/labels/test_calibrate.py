@@ -101,7 +101,8 @@ def test_the_curve_is_never_below_a_guess_among_the_classes():
     right = np.zeros(30, bool)
     for classes, floor in ((10, 0.1), (4, 0.25)):
         cal = fit_calibration(score, right, n_classes=classes)
-        assert cal.rates.min() == pytest.approx(floor) and cal(np.array([0.0]))[0] == pytest.approx(floor)
+        assert cal.rates.min() == pytest.approx(floor, abs=0.01) and cal(np.array([0.0]))[0] >= floor
+        assert (np.diff(cal(score)) > 0).any()  # still in order of score, not one flat floor
     one = fit_calibration(score, right, n_classes=1)  # one class: no guess to fall back on
     assert one.rates.min() < 0.05
 
@@ -118,7 +119,7 @@ def test_scores_inside_the_checked_range_get_the_rate_of_their_block():
     assert (np.diff(inside) > 0).all()  # across the block it still rises: the review queue's order is kept
     assert inside.max() - inside.min() < 0.01  # but only slightly: it is the block's rate
     assert cal(np.array([0.15]))[0] < cal(np.array([0.35]))[0]  # below the checks it falls towards a guess
-    assert cal(np.array([0.0]))[0] <= 0.1
+    assert cal(np.array([0.0]))[0] == pytest.approx(0.1, abs=0.011)  # a guess among 10 (and a tenth of it)
 
 
 def test_a_few_checks_never_make_a_label_certain():
