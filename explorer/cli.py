@@ -651,16 +651,14 @@ def _dispatch(args) -> int:
                 bar.finish()
                 print(f"map run {run}: {_metrics(project.run(run).metrics)}")
         elif args.verb == "duplicates":
-            from explorer.store.current import duplicate_graph
+            from explorer.workflow.checking import near_duplicates_where
 
             with _open_project(args) as project:
-                pairs = workflow.near_duplicates(project, args.threshold)
+                pairs, threshold, whitened = near_duplicates_where(project, args.threshold)
                 paths = project.paths_by_id()
                 for a, b, similarity in pairs:
                     print(f"{paths.get(a, a)}\t{paths.get(b, b)}\t{similarity:.4f}")
-                space = duplicate_graph(project)
-                threshold = space.threshold if args.threshold is None else args.threshold
-                where = "the map's whitened vectors" if space.whitened else "the embeddings"
+                where = "the map's whitened vectors" if whitened else "the embeddings"
                 print(f"{len(pairs)} near-duplicate pair(s) at cosine >= {threshold} in {where}", file=sys.stderr)
         elif args.verb == "labels":
             with _open_project(args) as project:

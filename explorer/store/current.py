@@ -91,11 +91,12 @@ class DuplicateGraph:
         return DUPLICATE_SIMILARITY if self.whitened else EMBEDDING_DUPLICATE_SIMILARITY
 
 
-def duplicate_graph(project: Project) -> DuplicateGraph | None:
+def duplicate_graph(project: Project, graph_map: MapData | None = None) -> DuplicateGraph | None:
     """The current map's graph in the space near-duplicates are judged in, or None without a map:
     the whitened vectors' graph (the propagation's bridge) where the map has one, else the map's
-    kNN graph of its embeddings (raw pixels, imported vectors, maps too small to whiten)."""
-    graph_map = current_map(project)
+    kNN graph of its embeddings (raw pixels, imported vectors, maps too small to whiten).
+    ``graph_map``: the current map when the caller has read it already."""
+    graph_map = current_map(project) if graph_map is None else graph_map
     if graph_map is None:
         return None
     bridge = map_bridge(project, graph_map.run_id)

@@ -9,7 +9,7 @@ import numpy as np
 
 from explorer.jobs import CancelToken
 from explorer.store import Project
-from explorer.store.current import current_map, duplicate_graph
+from explorer.store.current import MapData, current_map, duplicate_graph
 from explorer.workflow.labelling import human_evidence, map_solver
 from explorer.workflow.runs import WorkflowError
 
@@ -22,25 +22,32 @@ def near_duplicates(project: Project, threshold: float | None = None) -> list[tu
     ``threshold`` None for that space's default: ``(item_a, item_b, similarity)`` with item ids
     ``item_a < item_b``, most similar first. Raises WorkflowError when there is no map yet.
     """
+    return near_duplicates_where(project, threshold)[0]
+
+
+def near_duplicates_where(project: Project, threshold: float | None = None) -> tuple[list, float, bool]:
+    """(:func:`near_duplicates`' pairs, the threshold used, whether in the whitened vectors)."""
     from explorer.neighbours.knn import near_duplicates as pairs_in
 
     item_ids, graph, threshold = _duplicate_graph(project, threshold)
     pairs, sims = pairs_in(graph, threshold)
     a, b = item_ids[pairs[:, 0]], item_ids[pairs[:, 1]]
-    return [
+    found = [
         (int(min(x, y)), int(max(x, y)), float(s))
         for x, y, s in zip(a.tolist(), b.tolist(), sims.tolist(), strict=True)
     ]
+    return found, threshold, graph.index_kind == "whitened"
 
 
-def _duplicate_graph(project: Project, threshold: float | None):
+def _duplicate_graph(project: Project, threshold: float | None, graph_map: MapData | None = None):
     """(the map's item ids (N,), the KnnGraph near-duplicates are read from, the threshold to use);
-    WorkflowError without a map or for a threshold outside [-1, 1]."""
+    WorkflowError without a map or for a threshold outside [-1, 1]. ``graph_map``: the current
+    map, when already read."""
     from explorer.neighbours.knn import KnnGraph
 
     if threshold is not None and not -1.0 <= threshold <= 1.0:
         raise WorkflowError(f"duplicate threshold must be a cosine similarity between -1 and 1, got {threshold}")
-    found = duplicate_graph(project)
+    found = duplicate_graph(project, graph_map)
     if found is None:
         raise WorkflowError("no map yet: run `explorer map` first")
     graph = KnnGraph(found.indices, found.similarities, "whitened" if found.whitened else "stored", None)
@@ -69,8 +76,8 @@ def quality(project: Project, threshold: float | None = None) -> Quality:
     from explorer.labels.suggest import local_density
     from explorer.neighbours.knn import KnnGraph, duplicate_groups
 
-    item_ids, twins, threshold = _duplicate_graph(project, threshold)
-    graph_map = current_map(project)
+    graph_map = current_map(project)  # read once: the duplicates' graph and typicality's
+    item_ids, twins, threshold = _duplicate_graph(project, threshold, graph_map)
     n = len(item_ids)
     others = np.where(twins.indices[:, 1:] >= 0, twins.similarities[:, 1:], -1.0)
     nearest = others.max(axis=1) if others.shape[1] else np.full(n, -1.0)
