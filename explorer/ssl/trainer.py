@@ -5,8 +5,8 @@
 last complete checkpoint intact. ``resume=True`` continues from that checkpoint.
 
 One loop serves every method: per step it asks the method for its views (``make_views``), its
-loss (``forward_loss``, under bf16/fp16 autocast on CUDA, channels-last images) and its
-after-step update. Each step is reported as ``Progress(loss=..., metrics={"images_per_s": ...})``
+loss (``forward_loss``, under bf16/fp16 autocast on CUDA and bf16 on a CPU that has it natively,
+channels-last images on CUDA) and its after-step update. Each step is reported as ``Progress(loss=..., metrics={"images_per_s": ...})``
 for the live loss curve; running out of device memory halves the batch and retries the epoch.
 """
 
@@ -31,7 +31,7 @@ from explorer.ssl.augment import augment, is_grayscale, recipe_for, to_batch
 from explorer.ssl.backbones import is_known_backbone, make_backbone, resolve_backbone
 from explorer.ssl.catalog import DEFAULT_METHOD
 from explorer.ssl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from explorer.ssl.devices import DEVICE_NAMES, free_device_memory, is_out_of_memory, pick_device
+from explorer.ssl.devices import DEVICE_NAMES, free_device_memory, is_out_of_memory, pick_device, training_autocast
 from explorer.ssl.methods import METHODS, SSLMethod, make_method, method_class
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -100,6 +100,7 @@ class TrainResult:
     stopped_by: str = "epochs"  # 'epochs' | 'time'
     batch_size: int = 0  # the batch size it ended with (smaller than asked after running out of memory)
     notes: list[str] = field(default_factory=list)  # things the user should know (e.g. a halved batch)
+    precision: str = "float32"  # what the steps ran in: 'float32', 'bf16' or 'float16' (autocast)
 
 
 @dataclass
@@ -242,7 +243,7 @@ def train(
             raise ValueError(f"need at least {team.size} images to train on {team.size} processes, got {n}")
     weight_decay = method.weight_decay if config.weight_decay is None else config.weight_decay
     optimizer = make_optimizer(method, config.learning_rate or method.base_lr * batch / 256, weight_decay)
-    amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
+    amp_dtype = training_autocast(device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 
     start_epoch, history = 0, []
@@ -347,7 +348,7 @@ def train(
                     views = method.local_views(views, team.rank * share, (team.rank + 1) * share, batch)
                 if cuda:
                     views = tuple(_channels_last(v) for v in views)
-                autocast = torch.autocast("cuda", dtype=amp_dtype) if cuda else nullcontext()
+                autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
                 with autocast:
                     loss = method.forward_loss(*views) if team is None else model(*views)
                     if supervision is not None:
@@ -459,7 +460,8 @@ def train(
         save_checkpoint(checkpoint_state(epoch), path)
     if team is not None:
         team.barrier()
-    return TrainResult(path, epoch, history, stopped_by, batch, notes)
+    precision = {None: "float32", torch.bfloat16: "bf16", torch.float16: "float16"}[amp_dtype]
+    return TrainResult(path, epoch, history, stopped_by, batch, notes, precision)
 
 
 def _channels_last(view: torch.Tensor) -> torch.Tensor:

@@ -117,6 +117,7 @@ def train(
         {
             "epochs_done": result.epochs_done,
             "stopped_by": result.stopped_by,
+            "precision": result.precision,
             "images": int(len(images_ids)),
             **({"sampled_from": readable} if sample is not None else {}),
             **last,
@@ -251,6 +252,7 @@ def train_with_labels(
     metrics = {
         "epochs_done": result.epochs_done,
         "stopped_by": result.stopped_by,
+        "precision": result.precision,
         "images": int(len(ids)),
         **({"sampled_from": readable} if sample is not None else {}),
         "finetuned_from": description,

@@ -71,3 +71,18 @@ def test_byol_target_follows_online_after_step():
     method.after_step(0.0)  # momentum 0.5: halfway to the online weights
     for old, new, online in zip(before, method.target_encoder.parameters(), method.encoder.parameters(), strict=True):
         assert torch.allclose(new, (old + online) / 2, atol=1e-6)
+
+
+def test_contrastive_losses_stay_float32_under_bf16_autocast():
+    """The CPU trains under bf16 autocast where it can: the logits must not round to bf16."""
+    from explorer.ssl.methods.moco import moco_loss
+    from explorer.ssl.methods.simclr import nt_xent
+
+    g = torch.Generator().manual_seed(0)
+    z1, z2, queue = torch.randn(32, 16, generator=g), torch.randn(32, 16, generator=g), torch.randn(64, 16, generator=g)
+    exact = nt_xent(z1, z2, 0.2), moco_loss(z1, z2, queue, 0.2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = nt_xent(z1, z2, 0.2), moco_loss(z1, z2, queue, 0.2)
+    for a, b in zip(exact, mixed, strict=True):
+        assert b.dtype == torch.float32
+        assert abs(float(a) - float(b)) < 1e-5

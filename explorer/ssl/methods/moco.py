@@ -40,13 +40,14 @@ def moco_loss(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature
     Rows are L2-normalised here; the positive logit is q_i . k_i, the negatives q_i . queue_j;
     cross entropy with the positive as class 0. Keys and queue get no gradient.
     """
-    q = F.normalize(q.float(), dim=1)
-    k = F.normalize(k.detach().float(), dim=1)
-    queue = F.normalize(queue.detach().float(), dim=1)
-    positive = (q * k).sum(dim=1, keepdim=True)  # (B, 1)
-    negative = q @ queue.T  # (B, K)
-    logits = torch.cat([positive, negative], dim=1) / temperature
-    return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
+    with torch.autocast(q.device.type, enabled=False):  # float32 logits under bf16 training too
+        q = F.normalize(q.float(), dim=1)
+        k = F.normalize(k.detach().float(), dim=1)
+        queue = F.normalize(queue.detach().float(), dim=1)
+        positive = (q * k).sum(dim=1, keepdim=True)  # (B, 1)
+        negative = q @ queue.T  # (B, K)
+        logits = torch.cat([positive, negative], dim=1) / temperature
+        return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
 
 
 MIN_GROUP_ROWS = 16  # fewer keys than this give BatchNorm statistics too noisy to normalise with

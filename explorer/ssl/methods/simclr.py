@@ -28,14 +28,16 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
             f"nt_xent needs two (B, P) tensors of the same shape, got {tuple(z1.shape)}, {tuple(z2.shape)}"
         )
     b = z1.shape[0]
-    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)  # (2B, P)
-    team = collectives.current()
-    if team is not None:
-        return _nt_xent_over_ranks(z, b, temperature, team)
-    logits = z @ z.T / temperature  # (2B, 2B)
-    logits.fill_diagonal_(float("-inf"))
-    targets = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
-    return F.cross_entropy(logits, targets)
+    # autocast off: under bf16 the similarities would keep 3 digits, and / temperature magnifies that
+    with torch.autocast(z1.device.type, enabled=False):
+        z = F.normalize(torch.cat([z1, z2]).float(), dim=1)  # (2B, P)
+        team = collectives.current()
+        if team is not None:
+            return _nt_xent_over_ranks(z, b, temperature, team)
+        logits = z @ z.T / temperature  # (2B, 2B)
+        logits.fill_diagonal_(float("-inf"))
+        targets = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
+        return F.cross_entropy(logits, targets)
 
 
 def _nt_xent_over_ranks(z: torch.Tensor, b: int, temperature: float, team: collectives.Team) -> torch.Tensor:
