@@ -6,8 +6,9 @@ last complete checkpoint intact. ``resume=True`` continues from that checkpoint.
 
 One loop serves every method: per step it asks the method for its views (``make_views``), its
 loss (``forward_loss``, under bf16/fp16 autocast on CUDA and bf16 on a CPU that has it natively,
-channels-last images on CUDA) and its after-step update. Each step is reported as ``Progress(loss=..., metrics={"images_per_s": ...})``
-for the live loss curve; running out of device memory halves the batch and retries the epoch.
+channels-last images on CUDA) and its after-step update. Each step is reported as
+``Progress(loss=..., metrics={"images_per_s": ...})`` for the live loss curve; running out of
+device memory halves the batch and retries the epoch.
 """
 
 from __future__ import annotations
