@@ -1,6 +1,9 @@
-"""Choosing the torch device: ``auto`` prefers CUDA, then Apple MPS, then the CPU."""
+"""Choosing the torch device (``auto`` prefers CUDA, then Apple MPS, then the CPU) and the precision training runs in."""
 
 from __future__ import annotations
+
+import functools
+import os
 
 import torch
 
@@ -95,15 +98,14 @@ def training_autocast(device: torch.device):
 CPU_BF16_VARIABLE = "EXPLORER_CPU_BF16"
 """Set to 0 to train in float32 on any CPU (bit-for-bit reruns, or to compare), 1 to force bf16."""
 
-_native: list[bool] = []
-
 
 def _native_bf16() -> bool:
-    import os
-
     chosen = os.environ.get(CPU_BF16_VARIABLE, "").strip()
     if chosen in ("0", "1"):
         return chosen == "1"
-    if not _native:
-        _native.append(cpu_has_native_bf16())
-    return _native[0]
+    return _this_cpu_has_native_bf16()
+
+
+@functools.cache
+def _this_cpu_has_native_bf16() -> bool:
+    return cpu_has_native_bf16()

@@ -61,14 +61,14 @@ def test_cpu_training_precision_follows_the_cpu_and_the_override(monkeypatch):
 
     cpu = torch.device("cpu")
     monkeypatch.delenv(devices.CPU_BF16_VARIABLE, raising=False)
-    monkeypatch.setattr(devices, "_native", [True])
+    monkeypatch.setattr(devices, "_this_cpu_has_native_bf16", lambda: True)
     assert devices.training_autocast(cpu) is torch.bfloat16
-    monkeypatch.setattr(devices, "_native", [False])
+    monkeypatch.setattr(devices, "_this_cpu_has_native_bf16", lambda: False)
     assert devices.training_autocast(cpu) is None
     monkeypatch.setenv(devices.CPU_BF16_VARIABLE, "1")
     assert devices.training_autocast(cpu) is torch.bfloat16
     monkeypatch.setenv(devices.CPU_BF16_VARIABLE, "0")
-    monkeypatch.setattr(devices, "_native", [True])
+    monkeypatch.setattr(devices, "_this_cpu_has_native_bf16", lambda: True)
     assert devices.training_autocast(cpu) is None
 
 
