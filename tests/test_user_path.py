@@ -1,6 +1,7 @@
 """The whole path from the command line, on the demo digits, as a user would run it."""
 
 import csv
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -79,6 +80,10 @@ def test_cli_path_on_demo_digits(tmp_path, capsys):
         [sys.executable, "-m", "explorer.cli", "status", images], capture_output=True, text=True, check=True
     )
     assert "30 seed" in status.stdout and f"{len(labelled) - 30} pseudo" in status.stdout
+    # the train run's line gives its wall time; the last epoch's time is named as such
+    train_line = next(line for line in status.stdout.splitlines() if " train " in line)
+    assert re.search(r" done +\d+(s|m\d\ds) ", train_line) and "epoch_seconds=" in train_line
+    assert " seconds=" not in train_line
 
 
 def test_bad_input_gets_a_clear_message_and_nonzero_exit(tmp_path, capsys):

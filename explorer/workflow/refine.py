@@ -56,6 +56,10 @@ PSEUDO_MIN_RIGHT = 0.8
 MIN_CHECKED = 20
 """Human labels needed before a fifth of them is set aside to check each round."""
 CHECK_FOLDS = 5
+MIN_HELD_OUT = 5
+"""Labels a check needs, else there is none and every round is kept (as below ``MIN_CHECKED``): one
+label right before refining can only stay right (a tie, which undoes the round) or turn wrong, so a
+check that small undid every refine (shapes, 30 labels from `suggest`: 1 label set aside)."""
 
 
 @dataclass
@@ -88,7 +92,10 @@ class RefineReport:
                 f"held-out check: {self.held_out} human labels, {self.start_accuracy:.1%} right before refining"
             )
         else:
-            lines.append(f"no held-out check (needs {MIN_CHECKED} human labels)")
+            lines.append(
+                f"no held-out check (needs {MIN_CHECKED} human labels with {MIN_HELD_OUT} to set aside, one in"
+                f" {CHECK_FOLDS} of a class's): every round is kept"
+            )
         for k, r in enumerate(self.rounds):
             check = f", held-out {r.held_out_accuracy:.1%} right" if r.held_out_accuracy is not None else ""
             lines.append(
@@ -203,7 +210,8 @@ def _epochs(items: int, config) -> int:
 def held_out_rows(seeds: np.ndarray, seed: int = 0) -> np.ndarray:
     """Rows (sorted) of the human labels set aside for checking: every ``CHECK_FOLDS``-th of each
     class's labels in a seeded random order (classes with fewer than ``CHECK_FOLDS`` keep all
-    theirs); none below ``MIN_CHECKED`` labels."""
+    theirs); none below ``MIN_CHECKED`` labels or when fewer than ``MIN_HELD_OUT`` would be set
+    aside."""
     labelled = np.flatnonzero(seeds >= 0)
     if len(labelled) < MIN_CHECKED:
         return np.zeros(0, np.int64)
@@ -213,7 +221,8 @@ def held_out_rows(seeds: np.ndarray, seed: int = 0) -> np.ndarray:
         rows = rng.permutation(labelled[seeds[labelled] == c])
         if len(rows) >= CHECK_FOLDS:
             out.append(rows[::CHECK_FOLDS])
-    return np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
+    rows = np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
+    return rows if len(rows) >= MIN_HELD_OUT else np.zeros(0, np.int64)
 
 
 def _taught(project: Project, spec: str | None) -> np.ndarray:

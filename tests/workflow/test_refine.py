@@ -147,6 +147,11 @@ def test_held_out_labels_are_a_fifth_of_each_class_and_none_when_few():
     few = np.full(200, -1)
     few[: MIN_CHECKED - 1] = 0
     assert len(held_out_rows(few)) == 0
+    # 30 labels, 3 a class but one class with 6: a check of 1 label could only tie or fall
+    spread = np.full(200, -1)
+    spread[:27] = np.arange(27) % 9
+    spread[27:30] = 0
+    assert len(held_out_rows(spread)) == 0
 
 
 def test_refine_explains_what_it_needs(tmp_path, capsys):
