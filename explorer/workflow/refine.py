@@ -93,8 +93,8 @@ class RefineReport:
             )
         else:
             lines.append(
-                f"no held-out check (needs {MIN_CHECKED} human labels with {MIN_HELD_OUT} to set aside, one in"
-                f" {CHECK_FOLDS} of a class's): every round is kept"
+                f"no held-out check yet (from {MIN_CHECKED} human labels, one in {CHECK_FOLDS} of each class's"
+                f" is set aside, and {MIN_HELD_OUT} must be): every round is kept"
             )
         for k, r in enumerate(self.rounds):
             check = f", held-out {r.held_out_accuracy:.1%} right" if r.held_out_accuracy is not None else ""
