@@ -78,21 +78,17 @@ def main() -> None:
             names, y = true_classes(project, item_ids, truth)
         classes = len(names)
         true_share = np.bincount(y, minlength=classes) / len(y)
-        targets = {
-            "as propagated": None,
-            "equal": np.full(classes, 1.0 / classes),
-            "clusters": "clusters",
-            "true": true_share,
-        }
+        equal = np.full(classes, 1.0 / classes)
+        keys = ("as propagated", "equal", "clusters", "true")
         for per_class in (1, 3, 10):
-            right: dict[str, list[float]] = {key: [] for key in targets}
+            right: dict[str, list[float]] = {key: [] for key in keys}
             for draw in range(args.draws):
                 seeds = draw_seeds(y, classes, per_class, draw)
                 result = solver.run_apart(seeds, classes)
                 rest = seeds < 0
-                for key, share in targets.items():
-                    if isinstance(share, str):
-                        share = cluster_shares(clusters, seeds, result.scores)
+                # the share each target balances toward (None: as propagated)
+                shares = (None, equal, cluster_shares(clusters, seeds, result.scores), true_share)
+                for key, share in zip(keys, shares, strict=True):
                     predicted = result.predicted if share is None else balanced(result.scores, share)
                     right[key].append(float((predicted[rest] == y[rest]).mean()))
             cells = [f"{np.mean(v):.3f} (worst {np.min(v):.3f})" for v in right.values()]
