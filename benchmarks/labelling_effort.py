@@ -12,7 +12,8 @@ For each collection of ``benchmarks/collections`` it takes the default path of t
 - labels to each of ``--targets``: a simulated person asks ``explorer suggest`` for the next
   ``--batch`` images, labels them with their true class, propagates, and reads what the export
   would write (human labels plus every pseudo-label); the same with random picks, and with
-  suggestions on the raw-pixel map; ``--refine-at N ...`` runs ``explorer refine`` once the
+  suggestions on the raw-pixel map (``--no-random``, ``--no-pixels`` leave those out, e.g. when
+  only refine changes between two loops on one encoder); ``--refine-at N ...`` runs ``explorer refine`` once the
   person has given N labels; ``--refine-when-advised`` whenever ``propagate`` advises it (the
   person who follows the tool's advice).
 
@@ -216,6 +217,9 @@ def main() -> None:
     )
     parser.add_argument("--refine-minutes", type=float, default=None, help="`explorer refine --max-minutes`")
     parser.add_argument("--no-random", action="store_true", help="skip the random-picks baseline")
+    parser.add_argument(
+        "--no-pixels", action="store_true", help="skip the raw-pixel path (e.g. when only refine changes)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="JSON lines with every figure")
     parser.add_argument("--work", type=Path, default=None, help="folder for the collections (default: temporary)")
     parser.add_argument(
@@ -255,7 +259,8 @@ def main() -> None:
             made = make(name, work / "made", scale=args.scale)
             truth = read_truth(made.truth)
             folders = {}
-            for path_name, minutes in (("default", args.train_minutes), ("pixels", None)):
+            paths = (("default", args.train_minutes),) + (() if args.no_pixels else (("pixels", None),))
+            for path_name, minutes in paths:
                 folders[path_name] = work / path_name / name
                 if args.prepared is not None and path_name == "default":
                     if read_truth(args.prepared / f"{name}.truth.csv") != truth:
@@ -271,7 +276,8 @@ def main() -> None:
                 refined_one_seed(folders["default"], truth, work / name, args.refine_minutes) if args.refine else None
             )
             runs = {"suggest": simulate(folders["default"], truth, "suggest", work / name, args)}
-            runs["pixels"] = simulate(folders["pixels"], truth, "pixels-suggest", work / name, args)
+            if not args.no_pixels:
+                runs["pixels"] = simulate(folders["pixels"], truth, "pixels-suggest", work / name, args)
             if not args.no_random:
                 runs["random"] = simulate(folders["default"], truth, "random", work / name, args)
             current = next(v for k, v in knn.items() if k.startswith("current"))
@@ -301,7 +307,7 @@ def main() -> None:
             print(
                 f"| {name} | {len(truth):,} | {made.classes} | {current:.3f} / {pixels:.3f} "
                 f"| {seeded[1]:.3f} / {seeded[3]:.3f} / {seeded[10]:.3f} "
-                f"| {'-' if refined is None else f'{refined:.3f}'} | {cells['suggest']} | {cells['pixels']} "
+                f"| {'-' if refined is None else f'{refined:.3f}'} | {cells['suggest']} | {cells.get('pixels', '-')} "
                 f"| {cells.get('random', '-')} |",
                 flush=True,
             )

@@ -117,6 +117,9 @@ def test_time_budget_shrinks_the_schedule_and_keeps_training(tiny_images, tmp_pa
     assert result.stopped_by == "time" and 3 <= result.epochs_done < 50
     assert len(result.history) == result.epochs_done
     assert reports[-1].total < 50 * 4  # the schedule was planned to end inside the budget
+    # and from the first step the bar counts to where the budget ends, not to 50 epochs' steps
+    first = next(r for r in reports if r.loss is not None)
+    assert first.done < first.total < 50 * 4
     assert result.history[-1]["lr"] < 0.1 * max(h["lr"] for h in result.history)  # and it annealed
 
 
