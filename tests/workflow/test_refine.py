@@ -154,6 +154,24 @@ def test_held_out_labels_are_a_fifth_of_each_class_and_none_when_few():
     assert len(held_out_rows(spread)) == 0
 
 
+def test_many_classes_give_one_label_each_to_make_up_what_the_calibration_needs():
+    from explorer.labels.calibrate import MIN_HELD_OUT as calibration_needs
+
+    seeds = np.full(400, -1)
+    seeds[:50] = np.arange(50) % 10  # 10 classes with 5 labels: 10 set aside, the calibration needs 20
+    seeds[50:110] = 10 + np.arange(60) % 15  # 15 classes with 4: one each from 10 of them makes it up
+    seeds[110:130] = 25 + np.arange(20) % 10  # 10 classes with 2: never
+    rows = held_out_rows(seeds)
+    assert len(rows) == calibration_needs
+    per_class = np.bincount(seeds[rows], minlength=35)
+    assert (per_class[:10] == 1).all() and per_class[10:25].sum() == 10 and per_class[25:].sum() == 0
+    assert (per_class <= 1).all()
+    # where one label from each class with 4 would not make it up, they keep theirs
+    seeds[50:110] = -1
+    seeds[50:86] = 10 + np.arange(36) % 9  # 9 classes with 4: one short of the 10 missing
+    assert len(held_out_rows(seeds)) == 10
+
+
 def test_refine_explains_what_it_needs(tmp_path, capsys):
     root = tmp_path / "bars"
     write_bars(root, per_class=10)
