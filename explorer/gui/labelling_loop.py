@@ -93,6 +93,7 @@ class LabellingLoop(QObject):
     message = Signal(str, bool)  # a status line: text, and whether it reports an error
     failed = Signal(str)  # a pipeline job failed: what the person must see, in words
     propagationText = Signal(str)  # "propagating…", the last propagation's summary, or its failure
+    refineAdvised = Signal(str)  # the last propagation's advice to refine, or "" (none)
     galleryShown = Signal(object, str)  # (item ids, title): show these images in the gallery
     previewReady = Signal(object, object)  # (item ids, (N, 2) xy): a quick layout while a map is computed
     evaluated = Signal(object)  # an evaluation report (``workflow.evaluate``) to show
@@ -304,6 +305,7 @@ class LabellingLoop(QObject):
             return  # computed on a map that is no longer shown
         self.session.apply_pseudo_labels(result.item_ids, result.class_ids, result.confidence)
         self.propagationText.emit(summary)
+        self.refineAdvised.emit(result.advice)
         if result.calibration_due and not self.calibration.busy:
 
             def job(progress, cancel):

@@ -271,6 +271,22 @@ def test_confidence_is_calibrated_in_the_background_once_enough_labels(qtbot, wi
     assert pseudo.sum() == 36 and s.labels.confidence[pseudo].mean() > 0.8  # three clean blobs
 
 
+def test_refine_says_when_the_propagation_advises_it(qtbot, window, monkeypatch):
+    advice = "refine with labels could help: 6 human labels, no refine yet"
+    monkeypatch.setattr(
+        "explorer.workflow.labelling.refine_advice", lambda _project, _run, labels: advice if labels >= 6 else ""
+    )
+    add_classes(qtbot, window)
+    seed_each_cluster(qtbot, window, per_cluster=1)
+    qtbot.waitUntil(lambda: window.settled() and not window.loop.propagation_due, timeout=15000)
+    assert window.refine_action.text() == "Refine with labels"
+    seed_each_cluster(qtbot, window, per_cluster=2)
+    qtbot.waitUntil(lambda: window.refine_action.text() == "Refine with labels (advised)", timeout=15000)
+    assert window.refine_action.toolTip().startswith("Refine with labels could help: 6 human labels")
+    window.session.undo()  # 5 labels: no longer advised
+    qtbot.waitUntil(lambda: window.refine_action.text() == "Refine with labels", timeout=15000)
+
+
 def test_typing_a_class_name_does_not_trigger_keys(qtbot, window):
     add_classes(qtbot, window, ("cat",))
     click_row(qtbot, window, 0)
