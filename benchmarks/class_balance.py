@@ -93,19 +93,23 @@ def main() -> None:
         classes = len(names)
         true_share = np.bincount(y, minlength=classes) / len(y)
         equal = np.full(classes, 1.0 / classes)
-        keys = ("as propagated", "equal", "bounded", "clusters", "true")
         for per_class in (1, 3, 10):
-            right: dict[str, list[float]] = {key: [] for key in keys}
+            right: dict[str, list[float]] = {}
             for draw in range(args.draws):
                 seeds = draw_seeds(y, classes, per_class, draw)
                 result = solver.run_apart(seeds, classes)
                 rest = seeds < 0
-                # the share each target balances toward (None: as propagated)
-                shares = (None, equal, equal, cluster_shares(clusters, seeds, result.scores), true_share)
-                for key, share in zip(keys, shares, strict=True):
-                    limit = BOUND if key == "bounded" else None
+                # (column, share balanced toward or None: as propagated, bound on each class's scale)
+                targets = (
+                    ("as propagated", None, None),
+                    ("equal", equal, None),
+                    ("bounded", equal, BOUND),
+                    ("clusters", cluster_shares(clusters, seeds, result.scores), None),
+                    ("true", true_share, None),
+                )
+                for key, share, limit in targets:
                     predicted = result.predicted if share is None else balanced(result.scores, share, limit=limit)
-                    right[key].append(float((predicted[rest] == y[rest]).mean()))
+                    right.setdefault(key, []).append(float((predicted[rest] == y[rest]).mean()))
             cells = [f"{np.mean(v):.3f} (worst {np.min(v):.3f})" for v in right.values()]
             print(f"| {name} | {per_class} | " + " | ".join(cells) + " |", flush=True)
 

@@ -13,8 +13,8 @@ For each collection of ``benchmarks/collections`` it takes the default path of t
   ``--batch`` images, labels them with their true class, propagates, and reads what the export
   would write (human labels plus every pseudo-label); the same with random picks, and with
   suggestions on the raw-pixel map (``--no-random``, ``--no-pixels`` leave those out, e.g. when
-  only refine changes between two loops on one encoder); ``--refine-at N ...`` runs ``explorer refine`` once the
-  person has given N labels; ``--refine-when-advised`` whenever ``propagate`` advises it (the
+  only refine changes between two loops on one encoder); ``--refine-at N ...`` runs ``explorer
+  refine`` once the person has given N labels; ``--refine-when-advised`` whenever ``propagate`` advises it (the
   person who follows the tool's advice).
 
 Prints one table row per collection and writes every figure as JSON lines to ``--out``.

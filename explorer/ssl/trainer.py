@@ -306,7 +306,7 @@ def train(
     stopped_by = "epochs"
     notes: list[str] = []
     epoch = start_epoch
-    start_step = start_epoch * steps_per_epoch
+    steps_run = 0  # optimiser steps taken by this call (not counting a resumed run's earlier ones)
     method.train()
     while epoch < planned_epochs:
         epoch_start = clock()
@@ -370,13 +370,14 @@ def train(
                 scaler.update()
                 method.after_step((step + 1) / total_steps)
                 losses.append(value)
+                steps_run += 1
                 now = clock()
                 rate = len(x) / max(now - tick, 1e-9)
                 progress(
                     Progress(
                         "train",
                         done=step + 1,
-                        total=_steps_in_budget(step + 1, total_steps, start_step, now - started, budget_s),
+                        total=_steps_in_budget(step + 1, total_steps, steps_run, now - started, budget_s),
                         message=f"epoch {epoch + 1}/{planned_epochs}",
                         metrics={"loss": value, "images_per_s": rate, "epoch": float(epoch + 1), "lr": lr},
                         loss=value,
@@ -467,14 +468,14 @@ def train(
     return TrainResult(path, epoch, history, stopped_by, batch, notes, precision)
 
 
-def _steps_in_budget(done: int, planned: int, start: int, elapsed: float, budget_s: float | None) -> int:
+def _steps_in_budget(done: int, planned: int, steps_run: int, elapsed: float, budget_s: float | None) -> int:
     """The step count to show as the total: ``planned`` steps, or fewer where the time budget ends
-    first at this run's pace so far (``done - start`` steps in ``elapsed`` seconds). The schedule
+    first at this run's pace so far (``steps_run`` steps in ``elapsed`` seconds). The schedule
     is re-planned to the budget only after the first epoch; until then a bar over the planned
     epochs said "ETA 1:00:57" to someone who had asked for two minutes."""
-    if budget_s is None or done <= start or elapsed <= 0:
+    if budget_s is None or steps_run <= 0 or elapsed <= 0:
         return planned
-    fits = done + int(max(budget_s - elapsed, 0.0) * (done - start) / elapsed)
+    fits = done + int(max(budget_s - elapsed, 0.0) * steps_run / elapsed)
     return max(done, min(planned, fits))
 
 
