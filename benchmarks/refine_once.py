@@ -50,6 +50,7 @@ def main() -> None:
             workflow.propagate(project)
             before = exported_accuracy(project, truth)
             started = time.perf_counter()
+            _say_truth_at_each_check(truth)
             report = refine(project, max_minutes=args.max_minutes)
             print(report.summary())
             after = exported_accuracy(project, truth)
@@ -57,6 +58,26 @@ def main() -> None:
         f"{args.name}, {args.per_class} a class: exported {before:.3f} -> {after:.3f} "
         f"({time.perf_counter() - started:.0f} s)"
     )
+
+
+def _say_truth_at_each_check(truth: dict[str, str]) -> None:
+    """Print, at each of refine's held-out checks, what share of all items the propagation from every
+    human label gets right on the map then current: a round that the check undoes is measured too."""
+    import explorer.workflow.refine as module
+    from explorer.workflow.labelling import compute_propagation
+
+    checked = module._held_out_accuracy
+
+    def check(project: Project, checked_items: np.ndarray) -> float:
+        result = compute_propagation(project, fit_calibration=False)
+        names = {c.id: c.name for c in project.classes()}
+        paths = project.paths_by_id()
+        right = np.mean([names.get(int(c)) == truth[paths[int(i)]] for i, c in zip(result.item_ids, result.class_ids)])
+        held = checked(project, checked_items)
+        print(f"check on map run {result.map_run}: held-out {held:.1%}, all items {right:.1%} right", flush=True)
+        return held
+
+    module._held_out_accuracy = check
 
 
 if __name__ == "__main__":

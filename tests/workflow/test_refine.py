@@ -101,6 +101,25 @@ def test_refine_teaches_the_encoder_what_the_labels_mean(bars, tmp_path):
         assert report.kept == 0 and "round 1" in report.summary()
 
 
+def test_a_round_that_ties_on_the_check_is_kept_and_one_that_does_worse_undone(bars, tmp_path, monkeypatch):
+    """The check is a few dozen labels: a tie cannot tell two encoders apart (kept, the loop goes on);
+    a round that gets fewer of them right is undone and the best encoder made current again."""
+    import shutil
+
+    import explorer.workflow.refine as module
+
+    said = iter([0.5, 0.5, 0.4])  # before refining, round 1 (a tie), round 2 (worse)
+    monkeypatch.setattr(module, "_held_out_accuracy", lambda project, checked: next(said))
+    root, _truth = bars
+    shutil.copytree(root, tmp_path / "bars")
+    with Project(tmp_path / "bars") as project:
+        report = refine(project, rounds=3, max_minutes=0.2, device="cpu")
+        first, second = (r.train_run for r in report.rounds)
+        assert report.kept == 0 and report.stopped_by == "worse" and len(report.rounds) == 2
+        assert project.run(project.latest_run("embed").id).params["encoder"] == f"train run {first}"
+        assert first != second and "worse" in report.summary()
+
+
 def report_checked(project: Project, report) -> list[int]:
     """The item ids refine set aside to check on (the same draw as its own)."""
     from explorer.workflow.labelling import human_evidence
