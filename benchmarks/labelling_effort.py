@@ -68,9 +68,15 @@ def read_truth(truth_csv: Path) -> dict[str, str]:
 def exported_accuracy(project: Project, truth: dict[str, str]) -> float:
     """Share of all items whose exported label (human or pseudo, any confidence) is the true one."""
     table = project.label_table()
+    return labels_right(project, table.item_ids, table.class_ids, truth)
+
+
+def labels_right(project: Project, item_ids, class_ids, truth: dict[str, str]) -> float:
+    """Share of all items (``truth``'s) whose class id in ``class_ids`` names their true class;
+    items not in ``item_ids`` count as wrong."""
     names = {c.id: c.name for c in project.classes()}
     paths = project.paths_by_id()
-    right = sum(names.get(int(c)) == truth[paths[int(i)]] for i, c in zip(table.item_ids, table.class_ids, strict=True))
+    right = sum(names.get(int(c)) == truth[paths[int(i)]] for i, c in zip(item_ids, class_ids, strict=True))
     return right / len(truth)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.labelling_effort import exported_accuracy, label, read_truth  # noqa: E402
+from benchmarks.labelling_effort import exported_accuracy, label, labels_right, read_truth  # noqa: E402
 from explorer import workflow  # noqa: E402
 from explorer.store import Project  # noqa: E402
 from explorer.workflow.refine import refine  # noqa: E402
@@ -70,9 +70,7 @@ def _say_truth_at_each_check(truth: dict[str, str]) -> None:
 
     def check(project: Project, checked_items: np.ndarray) -> float:
         result = compute_propagation(project, fit_calibration=False)
-        names = {c.id: c.name for c in project.classes()}
-        paths = project.paths_by_id()
-        right = np.mean([names.get(int(c)) == truth[paths[int(i)]] for i, c in zip(result.item_ids, result.class_ids)])
+        right = labels_right(project, result.item_ids, result.class_ids, truth)
         held = checked(project, checked_items)
         print(f"check on map run {result.map_run}: held-out {held:.1%}, all items {right:.1%} right", flush=True)
         return held
