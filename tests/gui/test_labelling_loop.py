@@ -202,10 +202,12 @@ def test_a_folder_never_scanned_is_scanned_once_it_is_open(qtbot, tmp_path, wait
     write_images(tmp_path / "new")
     s = Session()
     labelling = LabellingLoop(s)
+    started = []  # heard, not sampled: a scan of 60 small images can be over before a poll sees it
+    labelling.jobs.started.connect(lambda _request, name: started.append(name))
     s.open_project(tmp_path / "new")
     assert not labelling.jobs.busy  # not before the tables landed
     wait_opened(s)
-    assert labelling.jobs.current_name == "scan"
     qtbot.waitUntil(lambda: not labelling.jobs.busy and s.counts()["items"] == 60, timeout=30000)
+    assert started == ["scan"]
     labelling.shutdown()
     s.close_project()
