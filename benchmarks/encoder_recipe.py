@@ -22,8 +22,10 @@ Recipes (only colour images use them; grayscale collections keep their own):
   both views more often);
 - ``grey-mostly``: SimCLR's colour distortion with random grayscale 0.8.
 
+``--batch-sizes 64 128 256`` trains each recipe at each batch size (pairs of views a step).
+
 Run: ``nice python benchmarks/encoder_recipe.py --collections mnist-cluttered shapes
-[--recipes now simclr ...] [--budget-cpu-s 240] [--size 32]``
+[--recipes now simclr ...] [--budget-cpu-s 240] [--size 32] [--batch-sizes 64 128]``
 """
 
 from __future__ import annotations
@@ -109,6 +111,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=32, help="training and embedding image size")
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--batch-sizes", type=int, nargs="+", default=[0], help="train each recipe at each (0: the default)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -133,17 +138,18 @@ def main() -> None:
             images = np.stack([load_rgb_array(made.images / path, args.size) for path, _ in rows])
             y = np.array([classes.index(label) for _, label in rows])
         print(f"| {name} | raw pixels | {scores(pixel_features(images), y, args.draws)} | |", flush=True)
-        for recipe in args.recipes:
+        for recipe, batch in ((r, b) for r in args.recipes for b in args.batch_sizes):
             base.recipe_for = made_recipes[recipe]  # what every method's ``recipe`` asks for
             config = TrainConfig(epochs=10_000, max_minutes=args.budget_cpu_s / 60, device="cpu", seed=args.seed)
-            config.image_size = args.size
+            config.image_size, config.batch_size = args.size, batch or None
             with tempfile.TemporaryDirectory() as tmp:
                 wall, cpu = time.perf_counter(), cpu_clock()
                 result = train(images, config, Path(tmp), clock=cpu_clock)
                 wall, cpu = time.perf_counter() - wall, cpu_clock() - cpu
                 vectors = load_encoder(result.checkpoint, device="cpu").embed(images)
             note = f"{result.epochs_done} epochs, {cpu:.0f} CPU-s / {wall:.0f} s wall"
-            print(f"| {name} | {recipe} | {scores(vectors, y, args.draws)} | {note} |", flush=True)
+            label = recipe if not batch else f"{recipe}, batch {batch}"
+            print(f"| {name} | {label} | {scores(vectors, y, args.draws)} | {note} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ share of unlabelled classes taken off) is computed two ways:
 - before: the curve over margin x reach (the graph distance to the nearest label), as the app did;
 - now: the curve over the margin alone within the graph's reach (``calibrate.score``).
 
-Printed: the truth (share of the export that is right), each estimate and its miss in points, and
-the ROC AUC of the calibrated confidence of the unlabelled items against right / wrong (how well
-it ranks them: the review queue's order); at the end, the mean and largest miss of each.
+Printed: the truth (share of the export that is right), each estimate and its miss in points, the
+ROC AUC of the calibrated confidence of the unlabelled items against right / wrong (how well it
+ranks them: the review queue's order), and the range the summary gives beside its estimate
+(``PropagationResult.right_range``) with whether the truth fell inside; at the end, the mean and
+largest miss of each and how often the truth was inside the range.
 
 Run: ``nice python benchmarks/estimate_loop.py --prepared DIR [--collections mnist ...] [--first random]``
 """
@@ -98,9 +100,10 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     print(f"first 10 labels: {args.first}\n")
-    print("| collection | labels | truth | before (miss) | now (miss) | AUC before / now |")
-    print("|---|---:|---:|---:|---:|---|")
+    print("| collection | labels | truth | before (miss) | now (miss) | AUC before / now | the summary's range |")
+    print("|---|---:|---:|---:|---:|---|---|")
     misses = {"before": [], "now": []}
+    inside: list[bool] = []
     for name, truth in prepared_collections(args):
         rng = np.random.default_rng(args.seed)
         with tempfile.TemporaryDirectory() as tmp:
@@ -115,21 +118,27 @@ def main() -> None:
                         picks = workflow.suggest(project, 10).item_ids.tolist()
                     label(project, picks, truth)
                     labelled += len(picks)
-                    workflow.propagate(project)
+                    bounds = workflow.propagate(project).right_range()
                     if labelled in CHECKPOINTS:
                         right = exported_accuracy(project, truth)
                         (before, auc0), (now, auc1) = estimates(project, truth)
                         if not np.isnan(now):  # not calibrated yet: too few labels in classes with 3
                             misses["before"].append(abs(before - right))
                             misses["now"].append(abs(now - right))
+                        span = "-"
+                        if bounds is not None:
+                            inside.append(bounds[0] <= right <= bounds[1])
+                            span = f"{bounds[0]:.3f}-{bounds[1]:.3f} ({'in' if inside[-1] else 'OUT'})"
                         print(
                             f"| {name} | {labelled} | {right:.3f} | {before:.3f} ({100 * (before - right):+.1f}) "
-                            f"| {now:.3f} ({100 * (now - right):+.1f}) | {auc0:.3f} / {auc1:.3f} |",
+                            f"| {now:.3f} ({100 * (now - right):+.1f}) | {auc0:.3f} / {auc1:.3f} | {span} |",
                             flush=True,
                         )
     for key, values in misses.items():
         if values:
             print(f"\n{key}: mean miss {100 * np.mean(values):.1f} points, largest {100 * np.max(values):.1f}", end="")
+    if inside:
+        print(f"\nthe truth inside the summary's range: {sum(inside)} of {len(inside)}", end="")
     print()
 
 

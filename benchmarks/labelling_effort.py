@@ -155,12 +155,13 @@ def refined_one_seed(folder: Path, truth: dict[str, str], work: Path, minutes: f
 
 def simulate(folder: Path, truth: dict[str, str], strategy: str, work: Path, args) -> dict:
     """Label a fresh copy of ``folder`` round by round; {target: labels needed or None}, final accuracy,
-    (labels, accuracy, the summary's estimate of it or None) after each round, and seconds."""
+    (labels, accuracy, the summary's estimate of it, its range's low and high; None before it is
+    calibrated) after each round, and seconds."""
     copy = work / strategy / folder.name
     shutil.copytree(folder, copy)
     rng = np.random.default_rng(0)
     reached: dict[float, int | None] = dict.fromkeys(args.targets)
-    curve: list[tuple[int, float]] = []
+    curve: list[tuple] = []
     started = time.perf_counter()
     refine_at = sorted(args.refine_at) if strategy == "suggest" else []
     refined_at: list[int] = []
@@ -187,9 +188,12 @@ def simulate(folder: Path, truth: dict[str, str], strategy: str, work: Path, arg
 
                 result = refine(project, max_minutes=args.refine_minutes).propagation
                 refined_at.append(len(labelled))
-            estimate = result.estimated_right()
+            estimate, bounds = result.estimated_right(), result.right_range()
             accuracy = exported_accuracy(project, truth)
-            curve.append((len(labelled), round(accuracy, 4), None if estimate is None else round(estimate, 4)))
+            low, high = (None, None) if bounds is None else (round(bounds[0], 4), round(bounds[1], 4))
+            curve.append(
+                (len(labelled), round(accuracy, 4), None if estimate is None else round(estimate, 4), low, high)
+            )
             for target in args.targets:
                 if reached[target] is None and accuracy >= target:
                     reached[target] = len(labelled)

@@ -45,6 +45,18 @@ class PropagationResult:
             return None
         return float(np.where(self.class_ids >= 0, self.confidence, 0.0).mean())
 
+    def right_range(self) -> tuple[float, float] | None:
+        """(low, high): where the share right likely lies (``calibrate.LEVEL``) given how many
+        hidden labels the estimate rests on; None while not calibrated. At 50 labels it spans
+        about ten points on a good map, twenty on a weak one: fewer checks cannot say more."""
+        right = self.estimated_right()
+        if right is None:
+            return None
+        from explorer.labels.calibrate import interval
+
+        checks = self.calibration.effective if self.calibration.effective is not None else self.calibration.held_out
+        return interval(right, checks)
+
     def summary(self) -> str:
         text = self._summary()
         return f"{text}\n{self.advice}" if self.advice else text
@@ -63,8 +75,14 @@ class PropagationResult:
                 f"{head}; mean confidence {mean:.2f}, "
                 f"not yet calibrated: needs {MIN_HELD_OUT} labels in classes with {MIN_CLASS_LABELS} or more"
             )
+        from explorer.labels.calibrate import LEVEL
+
         wrong = (1.0 - right) * len(self.item_ids)
-        text = f"{head}; about {right:.1%} right (≈{wrong:,.0f} wrong), confidence {self.calibration.describe()}"
+        low, high = self.right_range()
+        text = (
+            f"{head}; about {right:.1%} right ({low:.1%} to {high:.1%} at {LEVEL:.0%} certainty; ≈{wrong:,.0f} wrong),"
+            f" confidence {self.calibration.describe()}"
+        )
         if self.unseen_share > 0:
             lone = round(self.unseen_share * self.seeds)
             text += (

@@ -319,7 +319,7 @@ def test_workflow_confidence_tracks_how_often_pseudo_labels_are_right(tmp_path):
         shown = result.confidence[pseudo]
         assert abs(shown.mean() - right.mean()) < 0.15  # on average it says how often it is right
         truly = (result.class_ids == expected).mean()
-        assert abs(result.estimated_right() - truly) < 0.1 and "right (≈" in result.summary()
+        assert abs(result.estimated_right() - truly) < 0.1 and "at 90% certainty; ≈" in result.summary()
         stored = p.label_table()
         kept = dict(zip(stored.item_ids.tolist(), stored.confidence.tolist(), strict=True))
         assert all(kept[int(i)] == pytest.approx(float(c)) for i, c in zip(result.item_ids, result.confidence))
@@ -388,6 +388,41 @@ def test_the_estimate_of_right_holds_on_overlapping_clusters_with_a_known_answer
         estimate, truly = _estimate_and_truth(p, truth)
         assert 0.8 < truly < 0.97  # a collection where the estimate has something to estimate
         assert abs(estimate - truly) < 0.04, (estimate, truly)
+
+
+def test_the_summary_gives_a_range_that_holds_the_truth_and_narrows_with_labels(tmp_path):
+    """Random labels added 40 at a time: at each count the range beside the estimate holds the
+    truth, the estimate lies inside it, and it is narrower with more labels (fewer checks cannot
+    say more: at 40 it spans more than 10 points here)."""
+    p, items, truth = _overlapping_classes(tmp_path)
+    order = np.random.default_rng(2).permutation(len(items))
+    widths = []
+    with p:
+        for count in (40, 120, 360):
+            for k in order[:count]:
+                p.set_labels([items[k]], truth[items[k]])
+            result = workflow.propagate(p)
+            truly = float((result.class_ids == np.array([truth[int(i)] for i in result.item_ids])).mean())
+            low, high = result.right_range()
+            assert low <= truly <= high and low < result.estimated_right() < high, (count, low, truly, high)
+            widths.append(high - low)
+            assert f"{low:.1%} to {high:.1%} at 90% certainty" in result.summary()
+    assert widths[0] > 0.1 and widths[0] > widths[1] > widths[2], widths
+
+
+def test_the_range_is_never_empty_when_every_check_came_back_right():
+    """All 100 checks right: the curve says near 100 %, but 100 checks cannot rule out a few
+    percent wrong (a bootstrap of the checks would give a range of zero width here)."""
+    from explorer.labels.calibrate import Calibration, interval
+
+    low, high = interval(0.995, 100)
+    assert 0.96 < low < 0.985 and high > 0.995
+    narrow, wide = interval(0.7, 400), interval(0.7, 45)
+    assert narrow[0] > wide[0] and narrow[1] < wide[1] and wide[0] < 0.6 < 0.8 < wide[1]
+    assert interval(0.7, 45, level=0.5)[0] > wide[0]
+    cal = fit_calibration(np.linspace(0, 1, 40), np.arange(40) % 4 > 0, 5, weight=np.r_[np.ones(20), 4 * np.ones(20)])
+    assert cal.effective == pytest.approx(100**2 / 340)  # Kish: (sum w)^2 / sum w^2
+    assert Calibration.from_json(cal.to_json()).effective == pytest.approx(cal.effective)
 
 
 def test_the_estimate_holds_when_the_labels_follow_suggest(tmp_path):
@@ -462,7 +497,7 @@ def test_the_summary_says_when_classes_are_too_thin_to_check(tmp_path):
         same = [i for i in items if truth[i] == thin]
         p.set_labels(same[:2], thin)
         summary = workflow.propagate(p).summary()
-        assert "right (≈" in summary and "1 class(es) with fewer than 3 labels are not checked" in summary
+        assert "at 90% certainty; ≈" in summary and "1 class(es) with fewer than 3 labels are not checked" in summary
         p.set_labels(same[2:3], thin)
         assert "not checked" not in workflow.propagate(p).summary()
 
