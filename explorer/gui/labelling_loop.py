@@ -158,8 +158,14 @@ class LabellingLoop(QObject):
         self.to_label.clear()  # suggestions belong to the project they came from
 
     def _project_opened(self) -> None:
-        if self.session.project is not None and not self.session.recorded:
+        if self.session.project is None:
+            return
+        if not self.session.recorded:
             self.run_step("scan")  # nothing recorded yet: find the images first
+        elif self.auto_propagate and self.session.map is not None and self.session.counts()["human"]:
+            # labelled before: propagate once, so the summary (how much is right, what to do next)
+            # is there on opening, not only after the next click
+            self.propagate_timer.start()
 
     def check_outside_changes(self) -> None:
         """Reload the labels when another window or command changed the project."""

@@ -211,3 +211,28 @@ def test_a_folder_never_scanned_is_scanned_once_it_is_open(qtbot, tmp_path, wait
     assert started == ["scan"]
     labelling.shutdown()
     s.close_project()
+
+
+def test_a_project_labelled_before_propagates_on_opening(qtbot, project_dir, wait_opened):
+    """Reopened with labels and a map, the loop propagates once by itself, so the summary (how much
+    is right, what to do next) is there before any click; a project with no labels does not."""
+    first = Session()
+    labelling = LabellingLoop(first)
+    first.open_project(project_dir)
+    wait_opened(first)
+    assert not labelling.propagation_due  # no labels yet: nothing to propagate
+    add_classes(first)
+    seed(first, per_cluster=6)
+    qtbot.waitUntil(lambda: settled(labelling), timeout=30000)
+    labelling.shutdown()
+    first.close_project()
+
+    again = Session()
+    reopened = LabellingLoop(again)
+    heard = Heard(reopened)
+    again.open_project(project_dir)
+    wait_opened(again)
+    qtbot.waitUntil(lambda: settled(reopened) and bool(heard.texts()), timeout=30000)
+    assert "human label(s)" in heard.texts()[-1] and heard.said("propagation")
+    reopened.shutdown()
+    again.close_project()
