@@ -3,7 +3,9 @@
 For each suite collection given, the images are decoded as the product decodes them (``--size``
 px); raw pixels and, for each recipe, the default method (SimCLR, small-cnn) trained for the same
 budget of CPU seconds of this process (CPU time rather than wall time: the machine is shared) are
-scored in one run:
+scored in one run. CPU time is not proof against load either: with a second training beside it on
+the two cores, SimCLR on mnist-cluttered got 9-10 epochs out of 480 CPU-s where alone it got 29
+(2026-12-07), so run it alone, and compare rows of one run only.
 
 - kNN@20 (cosine, leave-one-out, all labels) and a linear probe (70/30 split);
 - pseudo-label accuracy from 1 / 3 / 10 random seeds a class (mean of ``--draws`` draws), by
@@ -148,7 +150,7 @@ def main() -> None:
                 wall, cpu = time.perf_counter() - wall, cpu_clock() - cpu
                 vectors = load_encoder(result.checkpoint, device="cpu").embed(images)
             note = f"{result.epochs_done} epochs, {cpu:.0f} CPU-s / {wall:.0f} s wall"
-            label = recipe if not batch else f"{recipe}, batch {batch}"
+            label = recipe + (f", batch {batch}" if batch else "")
             print(f"| {name} | {label} | {scores(vectors, y, args.draws)} | {note} |", flush=True)
 
 
