@@ -116,6 +116,9 @@ def main() -> None:
     parser.add_argument(
         "--batch-sizes", type=int, nargs="+", default=[0], help="train each recipe at each (0: the default)"
     )
+    parser.add_argument(
+        "--lr-scales", type=float, nargs="+", default=[1.0], help="train at each multiple of the default learning rate"
+    )
     args = parser.parse_args()
 
     import torch
@@ -124,7 +127,8 @@ def main() -> None:
     from explorer.images.decode import load_rgb_array
     from explorer.ssl.encoder import load_encoder
     from explorer.ssl.evaluate import pixel_features
-    from explorer.ssl.trainer import TrainConfig, train
+    from explorer.ssl.methods import METHODS
+    from explorer.ssl.trainer import TrainConfig, default_batch_size, train
 
     torch.set_num_threads(2)
     made_recipes = recipes()
@@ -140,17 +144,24 @@ def main() -> None:
             images = np.stack([load_rgb_array(made.images / path, args.size) for path, _ in rows])
             y = np.array([classes.index(label) for _, label in rows])
         print(f"| {name} | raw pixels | {scores(pixel_features(images), y, args.draws)} | |", flush=True)
-        for recipe, batch in ((r, b) for r in args.recipes for b in args.batch_sizes):
+        runs = ((r, b, x) for r in args.recipes for b in args.batch_sizes for x in args.lr_scales)
+        for recipe, batch, scale in runs:
             base.recipe_for = made_recipes[recipe]  # what every method's ``recipe`` asks for
             config = TrainConfig(epochs=10_000, max_minutes=args.budget_cpu_s / 60, device="cpu", seed=args.seed)
             config.image_size, config.batch_size = args.size, batch or None
+            if scale != 1.0:  # the trainer's default: the method's base rate x batch / 256
+                config.learning_rate = (
+                    scale * METHODS[config.method].base_lr * (batch or default_batch_size(torch.device("cpu"))) / 256
+                )
             with tempfile.TemporaryDirectory() as tmp:
                 wall, cpu = time.perf_counter(), cpu_clock()
                 result = train(images, config, Path(tmp), clock=cpu_clock)
                 wall, cpu = time.perf_counter() - wall, cpu_clock() - cpu
                 vectors = load_encoder(result.checkpoint, device="cpu").embed(images)
             note = f"{result.epochs_done} epochs, {cpu:.0f} CPU-s / {wall:.0f} s wall"
-            label = recipe + (f", batch {batch}" if batch else "")
+            label = (
+                recipe + (f", batch {batch}" if batch else "") + (f", {scale:g}x learning rate" if scale != 1 else "")
+            )
             print(f"| {name} | {label} | {scores(vectors, y, args.draws)} | {note} |", flush=True)
 
 
