@@ -100,7 +100,7 @@ def main() -> None:
                             f"{name}, at {args.labels} labels without disputed picks: {flagged(project, truth)}"
                         )
                 shutil.rmtree(tmp, ignore_errors=True)
-            at = {n: (a, e) for n, a, e in result["curve"]}
+            at = {n: (a, e) for n, a, e, *_range in result["curve"]}
             cells = [
                 f"{at[c][0]:.3f} ({at[c][1]:.3f})" if c in at and at[c][1] is not None else "-" for c in CHECKPOINTS
             ]
