@@ -153,6 +153,14 @@ def learning_rate_at(step: int, total_steps: int, warmup_steps: int, peak: float
     return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * t))
 
 
+def default_learning_rate(method: SSLMethod, batch: int, device: torch.device, supervised: bool = False) -> float:
+    """The method's rate for ``batch`` images: ``base_lr`` x batch / 256, times the method's
+    ``cpu_lr_scale`` when it trains from scratch on a CPU (its small batch; not when fine-tuning
+    with labels, ``refine``, whose rate was measured as it is)."""
+    scale = method.cpu_lr_scale if device.type == "cpu" and not supervised else 1.0
+    return method.base_lr * batch / 256 * scale
+
+
 def make_optimizer(method: SSLMethod, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """The method's optimiser; no weight decay on biases and BatchNorm parameters."""
     params = method.trainable_parameters()
@@ -248,7 +256,8 @@ def train(
         if batch < team.size:
             raise ValueError(f"need at least {team.size} images to train on {team.size} processes, got {n}")
     weight_decay = method.weight_decay if config.weight_decay is None else config.weight_decay
-    optimizer = make_optimizer(method, config.learning_rate or method.base_lr * batch / 256, weight_decay)
+    peak_lr = config.learning_rate or default_learning_rate(method, batch, device, supervised=supervision is not None)
+    optimizer = make_optimizer(method, peak_lr, weight_decay)
     amp_dtype = training_autocast(device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 
@@ -320,7 +329,6 @@ def train(
         order = torch.randperm(n, generator=generator)
         total_steps = planned_epochs * steps_per_epoch
         warmup_steps = max(1, min(WARMUP_EPOCHS * steps_per_epoch, config.epochs * steps_per_epoch // 10))
-        peak_lr = config.learning_rate or method.base_lr * batch / 256
         losses: list[float] = []
         out_of_time = False
         try:

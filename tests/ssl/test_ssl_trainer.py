@@ -286,3 +286,22 @@ def test_supervision_is_checked(tiny_images, tmp_path):
         train(tiny_images, config(), tmp_path, supervision=unweighted)
     with pytest.raises(ValueError, match="batch must be at least 1"):
         train(tiny_images, config(), tmp_path, supervision=Supervision(np.zeros(64), np.ones(64), classes=2, batch=0))
+
+
+def test_simclr_trains_at_three_times_its_rate_on_a_cpu_from_scratch_only():
+    """SimCLR's rate on a CPU is 3x base x batch / 256 (its small batch under linear scaling was
+    too slow a rate for Adam); fine-tuning with labels, a GPU and the other methods keep the rule."""
+    import torch
+
+    from explorer.ssl.backbones import make_backbone
+    from explorer.ssl.methods import make_method
+    from explorer.ssl.trainer import default_learning_rate
+
+    backbone, dim = make_backbone("small-cnn", 16)
+    simclr = make_method("simclr", backbone, dim, image_size=16)
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert default_learning_rate(simclr, 64, cpu) == pytest.approx(3 * simclr.base_lr * 64 / 256)
+    assert default_learning_rate(simclr, 64, cpu, supervised=True) == pytest.approx(simclr.base_lr * 64 / 256)
+    assert default_learning_rate(simclr, 256, gpu) == pytest.approx(simclr.base_lr)
+    moco = make_method("moco", *make_backbone("small-cnn", 16), image_size=16)
+    assert default_learning_rate(moco, 64, cpu) == pytest.approx(moco.base_lr * 64 / 256)
