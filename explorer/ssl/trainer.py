@@ -51,7 +51,7 @@ class TrainConfig:
     device: str = "auto"
     image_size: int = 32
     batch_size: int | None = None  # None: 256 on CUDA, 64 elsewhere (more steps per CPU-minute)
-    learning_rate: float | None = None  # None: the method's default scaled by batch size / 256
+    learning_rate: float | None = None  # None: default_learning_rate (base x batch / 256, x cpu_lr_scale on a CPU)
     weight_decay: float | None = None  # None: the method's default
     seed: int = 0
     processes: int = 1  # > 1: DistributedDataParallel over this many processes (batch_size is the global batch)

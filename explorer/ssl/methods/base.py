@@ -67,7 +67,7 @@ class SSLMethod(nn.Module):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""  # one line for menus and --help
     base_lr: ClassVar[float] = 1e-3  # for batch size 256; the trainer scales it linearly
-    cpu_lr_scale: ClassVar[float] = 1.0  # times that on a CPU, training from scratch (its batch is 64)
+    cpu_lr_scale: ClassVar[float] = 1.0  # times that on a CPU, from scratch (not fine-tuning with labels)
     weight_decay: ClassVar[float] = 1e-6
     optimizer: ClassVar[str] = "adamw"  # "adamw" or "sgd"
     # Backbone for ``backbone="auto"`` by device type ("cuda", "cpu"); None: the trainer's default.
