@@ -117,7 +117,11 @@ def main() -> None:
         "--batch-sizes", type=int, nargs="+", default=[0], help="train each recipe at each (0: the default)"
     )
     parser.add_argument(
-        "--lr-scales", type=float, nargs="+", default=[1.0], help="train at each multiple of the default learning rate"
+        "--lr-scales",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        help="train at each multiple of the trainer's default learning rate (trainer.default_learning_rate)",
     )
     args = parser.parse_args()
 
@@ -128,7 +132,7 @@ def main() -> None:
     from explorer.ssl.encoder import load_encoder
     from explorer.ssl.evaluate import pixel_features
     from explorer.ssl.methods import METHODS
-    from explorer.ssl.trainer import TrainConfig, default_batch_size, train
+    from explorer.ssl.trainer import TrainConfig, default_batch_size, default_learning_rate, train
 
     torch.set_num_threads(2)
     made_recipes = recipes()
@@ -149,9 +153,10 @@ def main() -> None:
             base.recipe_for = made_recipes[recipe]  # what every method's ``recipe`` asks for
             config = TrainConfig(epochs=10_000, max_minutes=args.budget_cpu_s / 60, device="cpu", seed=args.seed)
             config.image_size, config.batch_size = args.size, batch or None
-            if scale != 1.0:  # the trainer's default: the method's base rate x batch / 256
-                config.learning_rate = (
-                    scale * METHODS[config.method].base_lr * (batch or default_batch_size(torch.device("cpu"))) / 256
+            if scale != 1.0:  # a multiple of the trainer's own default (its rule reads class attributes only)
+                cpu = torch.device("cpu")
+                config.learning_rate = scale * default_learning_rate(
+                    METHODS[config.method], batch or default_batch_size(cpu), cpu
                 )
             with tempfile.TemporaryDirectory() as tmp:
                 wall, cpu = time.perf_counter(), cpu_clock()

@@ -26,13 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.labelling_effort import prepared_collections, prepared_parser, true_classes  # noqa: E402
 
 
-def estimate_with_ranges(solver, seeds: np.ndarray, n_classes: int, vectors: np.ndarray, resamples: int, seed: int = 0):
-    """(estimate, Jeffreys range, bootstrap range) for human labels ``seeds`` (N,) on ``solver``'s
-    graph, or None while too few labels are checked."""
+def estimate_with_ranges(solver, seeds: np.ndarray, result, vectors: np.ndarray, resamples: int, seed: int = 0):
+    """(estimate, Jeffreys range, bootstrap range) for human labels ``seeds`` (N,) propagated on
+    ``solver``'s graph (``result``), or None while too few labels are checked."""
     from explorer.labels import calibrate
     from explorer.labels.dispute import second_opinion
 
-    result = solver.run_apart(seeds, n_classes)
+    n_classes = result.scores.shape[1]
     disputed = second_opinion(vectors, result.predicted, seeds >= 0)[0] > 0
     checks = calibrate.held_out_checks(solver, seeds, n_classes, embeddings=vectors)
     unseen = calibrate.unseen_share(seeds)
@@ -86,10 +86,11 @@ def main() -> None:
                 seeds = np.full(len(y), -1)
                 picked = rng.choice(len(y), count, replace=False)
                 seeds[picked] = y[picked]
-                measured = estimate_with_ranges(solver, seeds, len(names), vectors, args.resamples)
+                result = solver.run_apart(seeds, len(names))
+                measured = estimate_with_ranges(solver, seeds, result, vectors, args.resamples)
                 if measured is None:
                     continue
-                right = float(np.where(seeds >= 0, True, solver.run_apart(seeds, len(names)).predicted == y).mean())
+                right = float(np.where(seeds >= 0, True, result.predicted == y).mean())
                 estimate, (lo, hi), (blo, bhi) = measured
                 rows.append((right, estimate, lo <= right <= hi, blo <= right <= bhi, hi - lo, bhi - blo))
             if not rows:
