@@ -14,48 +14,29 @@ Run: ``nice python benchmarks/cpu_bf16.py --collections handwriting mnist [--min
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.collections import SUITE, make  # noqa: E402
-from benchmarks.labelling_effort import knn_figures, prepare, read_truth, seeded_accuracy  # noqa: E402
+from benchmarks.labelling_effort import path_figures, report_row  # noqa: E402
 from explorer.ssl.devices import CPU_BF16_VARIABLE, cpu_has_native_bf16  # noqa: E402
-from explorer.store import Project  # noqa: E402
 
 
 def one_run(made, folder: Path, minutes: float, draws: int, bf16: bool) -> dict:
-    shutil.copytree(made.images, folder)
     before = os.environ.get(CPU_BF16_VARIABLE)
     os.environ[CPU_BF16_VARIABLE] = "1" if bf16 else "0"  # the training process inherits it
-    started = time.perf_counter()
     try:
-        prepare(folder, made.truth, minutes)
+        figures = path_figures(made.images, made.truth, folder, minutes, draws)
     finally:
         if before is None:
             os.environ.pop(CPU_BF16_VARIABLE)
         else:
             os.environ[CPU_BF16_VARIABLE] = before
-    seconds = time.perf_counter() - started
-    truth = read_truth(made.truth)
-    with Project(folder) as project:
-        train = project.latest_run("train").metrics
-        seeded = [seeded_accuracy(project, truth, k, draws) for k in (1, 3, 10)]
-    knn = knn_figures(folder, made.truth)
-    return {
-        "precision": "bf16" if bf16 else "float32",
-        "epochs": train.get("epochs_done"),
-        "images_per_s": round(float(train.get("images_per_s", 0.0)), 1),
-        "knn": {k: round(v, 4) for k, v in knn.items()},
-        "seeded": [round(s, 4) for s in seeded],
-        "seconds": round(seconds, 1),
-    }
+    return {"precision": "bf16" if bf16 else "float32", **figures}
 
 
 def main() -> None:
@@ -78,10 +59,7 @@ def main() -> None:
                     "collection": name,
                     **one_run(made, Path(tmp) / f"{name}-{int(bf16)}", args.minutes, args.draws, bf16),
                 }
-                print(json.dumps(row), flush=True)
-                if args.out is not None:
-                    with open(args.out, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(row) + "\n")
+                report_row(row, args.out)
 
 
 if __name__ == "__main__":

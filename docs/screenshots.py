@@ -75,7 +75,7 @@ def main() -> int:
         if args.train_minutes:
             from explorer.ssl.trainer import TrainConfig
 
-            workflow.train(project, TrainConfig(max_minutes=args.train_minutes, epochs=1000))
+            workflow.train(project, TrainConfig(max_minutes=args.train_minutes, epochs=None))
             workflow.embed(project)
         else:
             workflow.embed(project, workflow.PIXELS)

@@ -131,8 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="; ".join(f"{name}: {text}" for name, text in catalog.BACKBONES.items())
         + "; or torchvision:ARCH / timm:NAME",
     )
-    train.add_argument("--epochs", type=_positive_int, default=None, help="passes over the collection")
-    train.add_argument("--max-minutes", type=_positive_float, default=None, help="stop after this much time")
+    train.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help=f"passes over the collection (default {catalog.DEFAULT_TRAIN_EPOCHS} or "
+        f"{catalog.DEFAULT_TRAIN_MINUTES:g} minutes, whichever ends first; alone: all of them, no time limit)",
+    )
+    train.add_argument(
+        "--max-minutes",
+        type=_positive_float,
+        default=None,
+        help="stop after this much time (alone: as many epochs as fit)",
+    )
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     train.add_argument("--image-size", type=_positive_int, default=None, help="training resolution in pixels")
     train.add_argument("--batch-size", type=_positive_int, default=None)
@@ -565,6 +576,10 @@ def _dispatch(args) -> int:
             for name in ("epochs", "max_minutes", "image_size", "batch_size", "max_images"):
                 if getattr(args, name) is not None:
                     setattr(config, name, getattr(args, name))
+            if args.resume or args.epochs is not None or args.max_minutes is not None:
+                # a limit given replaces both defaults (epochs alone: all of them; minutes alone: as many as
+                # fit); resume keeps the run's own unless one is given
+                config.epochs, config.max_minutes = args.epochs, args.max_minutes
             config.processes = args.nproc
             if collectives.launched_by_torchrun():
                 if args.nproc > 1:
@@ -573,8 +588,6 @@ def _dispatch(args) -> int:
                 if not collectives.is_rank_zero_from_env():  # rank 0 runs the project; this rank only trains
                     distributed.follow_from_env(config.device)
                     return 0
-            if args.resume and args.nproc > 1 and not args.epochs:
-                config.epochs = 1  # resume keeps the run's epoch count (the larger wins) and takes the processes
             with _open_project(args) as project:
                 if args.finetune:
                     if config.processes > 1:
@@ -595,7 +608,7 @@ def _dispatch(args) -> int:
                 else:
                     run = workflow.train(
                         project,
-                        config if not args.resume or args.epochs or args.nproc > 1 else None,
+                        config if not args.resume or args.epochs or args.max_minutes or args.nproc > 1 else None,
                         resume=args.resume,
                         progress=bar,
                         cancel=cancel,

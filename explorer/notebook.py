@@ -58,12 +58,16 @@ class Collection:
 
     def train(self, config: TrainConfig | None = None, **settings) -> int:
         """Train a self-supervised encoder; ``settings`` are ``TrainConfig`` fields
-        (``method``, ``backbone``, ``max_minutes``, ``epochs``, ``device`` ...). Returns the run id."""
+        (``method``, ``backbone``, ``max_minutes``, ``epochs``, ``device`` ...). With neither limit it
+        stops at 100 epochs or ten minutes, whichever comes first; one limit given replaces both, as
+        ``explorer train`` does. Returns the run id."""
         from dataclasses import replace
 
         from explorer.ssl.trainer import TrainConfig
 
         base = config or TrainConfig()
+        if config is None and ("epochs" in settings) != ("max_minutes" in settings):
+            settings = {"epochs": None, "max_minutes": None, **settings}  # one limit replaces both, as on the CLI
         return workflow.train(self.project, replace(base, **settings) if settings else base, progress=self.progress)
 
     def embed(self, encoder: str | None = None, **options) -> int:

@@ -117,3 +117,14 @@ def test_select_by_size_and_file_date_and_export_exactly_a_selection(collection,
     assert frame.set_index("path")["label"].to_dict() == {p: "red" if p in red else "" for p in wide}
     c.export(tmp_path / "two.csv", images=wide[:2])
     assert pd.read_csv(tmp_path / "two.csv")["path"].tolist() == wide[:2]
+
+
+def test_train_with_one_limit_drops_the_other_default(collection, monkeypatch):
+    """``c.train(epochs=N)`` trains every epoch with no time limit, as ``explorer train --epochs N``."""
+    c, _ = collection
+    seen = []
+    monkeypatch.setattr(explorer.notebook.workflow, "train", lambda project, config, progress: seen.append(config))
+    c.train(epochs=3)
+    c.train(max_minutes=2)
+    c.train()
+    assert [(x.epochs, x.max_minutes) for x in seen] == [(3, None), (None, 2), (100, 10)]

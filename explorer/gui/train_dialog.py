@@ -26,8 +26,8 @@ DEFAULTS = {
     "method": catalog.DEFAULT_METHOD,
     "backbone": "auto",
     "device": "auto",
-    "epochs": 30,
-    "max_minutes": 0.0,
+    "epochs": catalog.DEFAULT_TRAIN_EPOCHS,  # 0: no limit, the time decides
+    "max_minutes": catalog.DEFAULT_TRAIN_MINUTES,
     "processes": 1,
 }
 MAX_PROCESSES = 64
@@ -48,9 +48,11 @@ def training_settings(settings: QSettings) -> dict:
         out["backbone"] = "auto"
     if out["device"] not in DEVICES:
         out["device"] = "auto"
-    out["epochs"] = max(1, out["epochs"])
+    out["epochs"] = out["epochs"] if out["epochs"] > 0 else None
     out["processes"] = min(MAX_PROCESSES, max(1, out["processes"]))
     out["max_minutes"] = out["max_minutes"] if out["max_minutes"] > 0 else None
+    if out["epochs"] is None and out["max_minutes"] is None:  # no end at all: the default budget
+        out["max_minutes"] = DEFAULTS["max_minutes"]
     return out
 
 
@@ -83,12 +85,17 @@ class TrainDialog(QDialog):
             self.device.addItem(text, name)
         self.device.setCurrentIndex(self.device.findData(current["device"]))
         form.addRow("Device", self.device)
-        self.epochs = QSpinBox(minimum=1, maximum=10_000, value=current["epochs"])
+        self.epochs = QSpinBox(minimum=0, maximum=10_000, value=current["epochs"] or 0)
+        self.epochs.setSpecialValueText("no limit")
+        self.epochs.setToolTip("Passes over the collection at most; with no limit the time budget decides")
         form.addRow("Epochs", self.epochs)
         self.minutes = QDoubleSpinBox(minimum=0.0, maximum=10_000.0, decimals=1, singleStep=1.0)
         self.minutes.setSpecialValueText("no limit")
         self.minutes.setValue(current["max_minutes"] or 0.0)
-        self.minutes.setToolTip("Stop after this many minutes; the learning-rate schedule shrinks to fit")
+        self.minutes.setToolTip(
+            "Stop after this many minutes; the learning-rate schedule shrinks to fit "
+            f"(with neither limit: {catalog.DEFAULT_TRAIN_MINUTES:g} minutes)"
+        )
         form.addRow("Time budget (minutes)", self.minutes)
         self.processes = QSpinBox(minimum=1, maximum=MAX_PROCESSES, value=current["processes"])
         self.processes.setToolTip(

@@ -7,6 +7,13 @@ the classes in ``explorer.ssl.methods`` take their descriptions from here.
 from __future__ import annotations
 
 DEFAULT_METHOD = "simclr"
+DEFAULT_TRAIN_MINUTES = 10.0
+DEFAULT_TRAIN_EPOCHS = 100
+"""With no limit given, training ends after ten minutes (the issue's budget on two CPU cores) or 100
+epochs, whichever comes first; a limit given replaces both (``--max-minutes`` alone: as many epochs as
+fit; ``--epochs`` alone: all of them). A 5,000-image collection makes 90-100 epochs in ten minutes
+of two cores; the 30-epoch cap before ended such a run after four (benchmarks/README.md, "The
+default training budget"); on a GPU 100 epochs come long before the ten minutes."""
 
 METHODS: dict[str, str] = {
     "simclr": "SimCLR: pull two augmented views of an image together, push other images away",

@@ -30,12 +30,13 @@ from explorer.jobs import Cancelled, CancelToken, Progress, ProgressFn, no_progr
 from explorer.ssl import collectives
 from explorer.ssl.augment import augment, is_grayscale, recipe_for, to_batch
 from explorer.ssl.backbones import is_known_backbone, make_backbone, resolve_backbone
-from explorer.ssl.catalog import DEFAULT_METHOD
+from explorer.ssl.catalog import DEFAULT_METHOD, DEFAULT_TRAIN_EPOCHS, DEFAULT_TRAIN_MINUTES
 from explorer.ssl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from explorer.ssl.devices import DEVICE_NAMES, free_device_memory, is_out_of_memory, pick_device, training_autocast
 from explorer.ssl.methods import METHODS, SSLMethod, make_method, method_class
 
 CHECKPOINT_NAME = "checkpoint.pt"
+NO_EPOCH_CAP = 1_000_000  # epochs=None: the loop's cap, which the time budget always meets first
 WARMUP_EPOCHS = 2
 MIN_LR_FRACTION = 1e-3
 
@@ -46,8 +47,8 @@ class TrainConfig:
 
     method: str = DEFAULT_METHOD
     backbone: str = "auto"  # auto: resnet18 on CUDA, small-cnn elsewhere
-    epochs: int = 30
-    max_minutes: float | None = None  # wall-clock budget; the LR schedule shrinks to fit it
+    epochs: int | None = DEFAULT_TRAIN_EPOCHS  # None: no cap, the time budget decides
+    max_minutes: float | None = DEFAULT_TRAIN_MINUTES  # wall-clock budget; the LR schedule shrinks to fit it
     device: str = "auto"
     image_size: int = 32
     batch_size: int | None = None  # None: 256 on CUDA, 64 elsewhere (more steps per CPU-minute)
@@ -63,10 +64,13 @@ class TrainConfig:
             raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.backbone != "auto" and not is_known_backbone(self.backbone):
             make_backbone(self.backbone, 32)  # raises the ValueError listing the choices
-        if not isinstance(self.epochs, numbers.Integral) or self.epochs < 1:
-            raise ValueError(f"epochs must be a whole number of at least 1 (got {self.epochs!r})")
+        if self.epochs is not None and (not isinstance(self.epochs, numbers.Integral) or self.epochs < 1):
+            raise ValueError(f"epochs must be a whole number of at least 1, or None (got {self.epochs!r})")
         if self.max_minutes is not None and not (self.max_minutes > 0 and math.isfinite(self.max_minutes)):
             raise ValueError(f"max_minutes must be a positive number of minutes or None (got {self.max_minutes!r})")
+        if self.epochs is None and self.max_minutes is None:
+            raise ValueError("training needs an end: give epochs, max_minutes or both")
+
         device = str(self.device).lower()
         if device not in DEVICE_NAMES and not (device.startswith("cuda:") and device[5:].isdigit()):
             raise ValueError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICE_NAMES)} (or cuda:N)")
@@ -87,6 +91,11 @@ class TrainConfig:
                 f"batch_size {self.batch_size} does not split evenly over {self.processes} processes; "
                 f"use a multiple of {self.processes}"
             )
+
+    @property
+    def epoch_cap(self) -> int:
+        """The epochs to run at most (``NO_EPOCH_CAP`` when only the time budget ends the run)."""
+        return NO_EPOCH_CAP if self.epochs is None else int(self.epochs)
 
 
 class NonFiniteLoss(RuntimeError):
@@ -317,7 +326,7 @@ def train(
     clock = clock or time.perf_counter
     budget_s = config.max_minutes * 60 if config.max_minutes else None
     steps_per_epoch = n // batch  # drop the last incomplete batch
-    planned_epochs = config.epochs
+    planned_epochs = config.epoch_cap  # with a time budget, re-planned after every epoch
     started = clock()
     stopped_by = "epochs"
     notes: list[str] = []
@@ -328,7 +337,7 @@ def train(
         epoch_start = clock()
         order = torch.randperm(n, generator=generator)
         total_steps = planned_epochs * steps_per_epoch
-        warmup_steps = max(1, min(WARMUP_EPOCHS * steps_per_epoch, config.epochs * steps_per_epoch // 10))
+        warmup_steps = max(1, min(WARMUP_EPOCHS * steps_per_epoch, config.epoch_cap * steps_per_epoch // 10))
         losses: list[float] = []
         out_of_time = False
         try:
@@ -391,7 +400,7 @@ def train(
                         "train",
                         done=step + 1,
                         total=_steps_in_budget(step + 1, total_steps, steps_run, now - started, budget_s),
-                        message=f"epoch {epoch + 1}/{planned_epochs}",
+                        message=_epoch_text(epoch + 1, planned_epochs),
                         metrics={"loss": value, "images_per_s": rate, "epoch": float(epoch + 1), "lr": lr},
                         loss=value,
                     )
@@ -417,7 +426,18 @@ def train(
             steps_per_epoch = n // batch
             notes.append(note)
             progress(
-                Progress("train", done=epoch * steps_per_epoch, total=planned_epochs * steps_per_epoch, message=note)
+                Progress(
+                    "train",
+                    done=epoch * steps_per_epoch,
+                    total=_steps_in_budget(
+                        epoch * steps_per_epoch,
+                        planned_epochs * steps_per_epoch,
+                        steps_run,
+                        clock() - started,
+                        budget_s,
+                    ),
+                    message=note,
+                )
             )
             continue
         if out_of_time:  # mid-epoch: keep the weights, count only completed epochs
@@ -449,12 +469,18 @@ def train(
             save_checkpoint(checkpoint_state(epoch), path)
         if team is not None:
             team.barrier()
+        if budget_s is not None:  # re-plan the schedule to end inside the budget (last epoch's pace)
+            elapsed = clock() - started
+            fits = epoch + int((budget_s - elapsed) // max(seconds, 1e-9))
+            planned_epochs = max(epoch, min(config.epoch_cap, fits))
+            if team is not None:
+                planned_epochs = team.from_lead(planned_epochs)
         progress(
             Progress(
                 "train",
                 done=epoch * steps_per_epoch,
                 total=planned_epochs * steps_per_epoch,
-                message=f"epoch {epoch}/{planned_epochs} done",
+                message=f"{_epoch_text(epoch, planned_epochs)} done",
                 metrics={
                     "loss": history[-1]["loss"],
                     "images_per_s": history[-1]["images_per_s"],
@@ -464,14 +490,8 @@ def train(
                 },
             )
         )
-        if budget_s is not None:  # re-plan the schedule to end inside the budget (last epoch's pace)
-            elapsed = clock() - started
-            fits = epoch + int((budget_s - elapsed) // max(seconds, 1e-9))
-            planned_epochs = max(epoch, min(config.epochs, fits))
-            if team is not None:
-                planned_epochs = team.from_lead(planned_epochs)
 
-    if epoch < config.epochs:
+    if epoch < config.epoch_cap:
         stopped_by = "time"
     if lead and epoch == start_epoch and not path.exists():
         save_checkpoint(checkpoint_state(epoch), path)
@@ -479,6 +499,11 @@ def train(
         team.barrier()
     precision = {None: "float32", torch.bfloat16: "bf16", torch.float16: "float16"}[amp_dtype]
     return TrainResult(path, epoch, history, stopped_by, batch, notes, precision)
+
+
+def _epoch_text(epoch: int, planned: int) -> str:
+    """ "epoch 3/40", or "epoch 3" while the time budget has not yet said how many fit."""
+    return f"epoch {epoch}" if planned >= NO_EPOCH_CAP else f"epoch {epoch}/{planned}"
 
 
 def _steps_in_budget(done: int, planned: int, steps_run: int, elapsed: float, budget_s: float | None) -> int:

@@ -88,9 +88,11 @@ def train(
 
         load_checkpoint(project.run_dir(run) / "checkpoint.pt")  # a damaged one fails here, changing nothing
         saved = TrainConfig(**previous[-1].params)
-        if config is not None:
-            saved.epochs = max(saved.epochs, config.epochs)
-            saved.max_minutes = config.max_minutes
+        if config is not None:  # it may ask for more epochs or another budget; None keeps the run's own
+            if config.epochs is not None:
+                saved.epochs = config.epochs if saved.epochs is None else max(saved.epochs, config.epochs)
+            if config.max_minutes is not None or saved.epochs is not None:
+                saved.max_minutes = config.max_minutes
             saved.processes = config.processes  # a checkpoint resumes on any number of processes
         config = saved
     else:

@@ -27,7 +27,10 @@ def test_settings_are_remembered_and_validated(qtbot, settings):
     settings.setValue("train/epochs", "many")
     settings.setValue("train/processes", -3)
     fixed = training_settings(settings)
-    assert fixed["method"] == "simclr" and fixed["epochs"] == 30 and fixed["processes"] == 1
+    assert fixed["method"] == "simclr" and fixed["epochs"] == 100 and fixed["processes"] == 1
+    settings.setValue("train/epochs", 0)  # "no limit" on both: the default budget, not an endless run
+    settings.setValue("train/max_minutes", 0.0)
+    assert training_settings(settings)["epochs"] is None and training_settings(settings)["max_minutes"] == 10
 
 
 def test_train_step_uses_the_settings(qtbot, window):

@@ -86,32 +86,31 @@ def test_non_finite_loss_raises_and_keeps_the_last_good_checkpoint(tiny_images, 
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
 
 
+def _ticking_clock(monkeypatch, seconds: float) -> None:
+    """The trainer's clock advances ``seconds`` at every reading."""
+    clock = {"t": 0.0}
+
+    def fake_clock() -> float:
+        clock["t"] += seconds
+        return clock["t"]
+
+    monkeypatch.setattr("explorer.ssl.trainer.time.perf_counter", fake_clock)
+
+
 def test_huge_learning_rate_is_caught(tiny_images, tmp_path):
     with pytest.raises(NonFiniteLoss, match="lower learning rate"):
         train(tiny_images, config(epochs=3, learning_rate=1e30), tmp_path)
 
 
 def test_time_budget_stops_at_a_batch_boundary(tiny_images, tmp_path, monkeypatch):
-    clock = {"t": 0.0}
-
-    def fake_clock() -> float:
-        clock["t"] += 1.0  # every call to the clock costs a second
-        return clock["t"]
-
-    monkeypatch.setattr("explorer.ssl.trainer.time.perf_counter", fake_clock)
+    _ticking_clock(monkeypatch, 1.0)  # every call to the clock costs a second
     result = train(tiny_images, config(epochs=50, max_minutes=0.5), tmp_path)
     assert result.stopped_by == "time" and 0 < result.epochs_done < 50
     assert load_checkpoint(result.checkpoint)["epoch"] == result.epochs_done
 
 
 def test_time_budget_shrinks_the_schedule_and_keeps_training(tiny_images, tmp_path, monkeypatch):
-    clock = {"t": 0.0}
-
-    def fake_clock() -> float:
-        clock["t"] += 0.4
-        return clock["t"]
-
-    monkeypatch.setattr("explorer.ssl.trainer.time.perf_counter", fake_clock)
+    _ticking_clock(monkeypatch, 0.4)
     reports: list[Progress] = []
     result = train(tiny_images, config(epochs=50, max_minutes=0.5), tmp_path, progress=reports.append)
     assert result.stopped_by == "time" and 3 <= result.epochs_done < 50
@@ -121,6 +120,16 @@ def test_time_budget_shrinks_the_schedule_and_keeps_training(tiny_images, tmp_pa
     first = next(r for r in reports if r.loss is not None)
     assert first.done < first.total < 50 * 4
     assert result.history[-1]["lr"] < 0.1 * max(h["lr"] for h in result.history)  # and it annealed
+
+
+def test_without_an_epoch_count_the_time_budget_alone_ends_training(tiny_images, tmp_path, monkeypatch):
+    _ticking_clock(monkeypatch, 0.4)
+    reports: list[Progress] = []
+    result = train(tiny_images, config(epochs=None, max_minutes=0.5), tmp_path, progress=reports.append)
+    assert result.stopped_by == "time" and result.epochs_done >= 3
+    assert result.history[-1]["lr"] < 0.1 * max(h["lr"] for h in result.history)  # annealed within the budget
+    assert all(r.total < 1000 for r in reports if r.step == "train")  # never a bar over a million epochs
+    assert "epoch 1/" not in reports[0].message  # before the first epoch's pace, no count is known
 
 
 def test_small_collections_use_one_full_batch(tmp_path):
@@ -145,6 +154,7 @@ def test_learning_rate_schedule():
         ({"batch_size": 1}, "batch_size must be at least 2"),
         ({"image_size": 4}, "image_size must be at least 8"),
         ({"max_minutes": 0}, "max_minutes"),
+        ({"epochs": None, "max_minutes": None}, "needs an end"),
         ({"learning_rate": -1.0}, "learning_rate"),
         ({"weight_decay": -1.0}, "weight_decay"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
@@ -157,6 +167,7 @@ def test_config_validation_messages(change, message):
 
 def test_defaults_validate_and_round_trip_as_dict():
     TrainConfig().validate()
+    assert (TrainConfig().epochs, TrainConfig().max_minutes) == (100, 10)  # whichever ends first
     assert TrainConfig(**asdict(TrainConfig())) == TrainConfig()
 
 
