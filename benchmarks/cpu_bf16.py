@@ -14,7 +14,6 @@ Run: ``nice python benchmarks/cpu_bf16.py --collections handwriting mnist [--min
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -27,15 +26,8 @@ from explorer.ssl.devices import CPU_BF16_VARIABLE, cpu_has_native_bf16  # noqa:
 
 
 def one_run(made, folder: Path, minutes: float, draws: int, bf16: bool) -> dict:
-    before = os.environ.get(CPU_BF16_VARIABLE)
-    os.environ[CPU_BF16_VARIABLE] = "1" if bf16 else "0"  # the training process inherits it
-    try:
-        figures = path_figures(made.images, made.truth, folder, minutes, draws)
-    finally:
-        if before is None:
-            os.environ.pop(CPU_BF16_VARIABLE)
-        else:
-            os.environ[CPU_BF16_VARIABLE] = before
+    environment = {CPU_BF16_VARIABLE: "1" if bf16 else "0"}
+    figures = path_figures(made.images, made.truth, folder, minutes, draws, environment=environment)
     return {"precision": "bf16" if bf16 else "float32", **figures}
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -202,12 +203,24 @@ def simulate(folder: Path, truth: dict[str, str], strategy: str, work: Path, arg
     return {"reached": reached, "final": accuracy, "curve": curve, "refined_at": refined_at, "seconds": seconds}
 
 
-def path_figures(images: Path, truth_csv: Path, folder: Path, minutes: float, draws: int, epochs=None) -> dict:
-    """The default path (``prepare``) on a fresh copy of ``images`` at ``folder``: epochs done,
-    training images a second, kNN@20 of the encoder, seeded accuracy 1 / 3 / 10 a class, seconds."""
+def path_figures(
+    images: Path, truth_csv: Path, folder: Path, minutes: float, draws: int, epochs=None, environment=None
+) -> dict:
+    """The default path (``prepare``) on a fresh copy of ``images`` at ``folder``, with the variables
+    of ``environment`` set (the training process inherits them): epochs done, training images a
+    second, kNN@20 of the encoder, seeded accuracy 1 / 3 / 10 a class, seconds."""
     shutil.copytree(images, folder)
+    before = {name: os.environ.get(name) for name in environment or {}}
+    os.environ.update(environment or {})
     started = time.perf_counter()
-    prepare(folder, truth_csv, minutes, epochs)
+    try:
+        prepare(folder, truth_csv, minutes, epochs)
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
     seconds = time.perf_counter() - started
     truth = read_truth(truth_csv)
     with Project(folder) as project:
