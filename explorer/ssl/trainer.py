@@ -32,6 +32,7 @@ from explorer.ssl.augment import augment, is_grayscale, recipe_for, to_batch
 from explorer.ssl.backbones import is_known_backbone, make_backbone, resolve_backbone
 from explorer.ssl.catalog import DEFAULT_METHOD, DEFAULT_TRAIN_EPOCHS, DEFAULT_TRAIN_MINUTES
 from explorer.ssl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from explorer.ssl.compiled import StepCompiler
 from explorer.ssl.devices import DEVICE_NAMES, free_device_memory, is_out_of_memory, pick_device, training_autocast
 from explorer.ssl.methods import METHODS, SSLMethod, make_method, method_class
 
@@ -322,6 +323,26 @@ def train(
         per_image = F.cross_entropy(logits, labels, reduction="none")
         return (per_image * weights).sum() / weights.sum()
 
+    def forward_backward(loss_of, views, step: int, epoch: int, lr: float) -> float:
+        """One step's gradients and loss value (``loss_of``: the method's loss, eager or compiled)."""
+        autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+        with autocast:
+            loss = loss_of(*views) if team is None else model(*views)
+            if supervision is not None:
+                loss = loss + supervision.weight * supervised_loss()
+        value = float(loss.detach()) if team is None else team.mean(loss)  # the global batch's loss
+        if not math.isfinite(value):
+            raise NonFiniteLoss(
+                f"loss became {value} at step {step + 1} (epoch {epoch + 1}, lr {lr:.3g}); "
+                f"the last good checkpoint was kept ({path if path.exists() else 'none yet'}); "
+                "try a lower learning rate"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        return value
+
+    compiler = StepCompiler(method.forward_loss, config.method, device, team is not None)
+
     # ---- the loop -----------------------------------------------------------------------
     clock = clock or time.perf_counter
     budget_s = config.max_minutes * 60 if config.max_minutes else None
@@ -374,20 +395,25 @@ def train(
                     views = method.local_views(views, team.rank * share, (team.rank + 1) * share, batch)
                 if cuda:
                     views = tuple(_channels_last(v) for v in views)
-                autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
-                with autocast:
-                    loss = method.forward_loss(*views) if team is None else model(*views)
-                    if supervision is not None:
-                        loss = loss + supervision.weight * supervised_loss()
-                value = float(loss.detach()) if team is None else team.mean(loss)  # the global batch's loss
-                if not math.isfinite(value):
-                    raise NonFiniteLoss(
-                        f"loss became {value} at step {step + 1} (epoch {epoch + 1}, lr {lr:.3g}); "
-                        f"the last good checkpoint was kept ({path if path.exists() else 'none yet'}); "
-                        "try a lower learning rate"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
+                elapsed = clock() - started
+                left = (total_steps - step) * elapsed / max(steps_run, 1)
+                bar = (step, _steps_in_budget(step, total_steps, steps_run, elapsed, budget_s))
+                if compiler.consider(steps_run, left if budget_s is None else min(left, budget_s - elapsed)):
+                    progress(Progress("train", *bar, "compiling the training step (half a minute or so)"))
+                if compiler.trying:
+                    try:
+                        value = forward_backward(compiler.loss, views, step, epoch, lr)
+                        compiler.worked()
+                    except (NonFiniteLoss, Cancelled):
+                        raise
+                    except Exception as exc:  # no C++ compiler, an operator Inductor cannot lower: eager
+                        if is_out_of_memory(exc):
+                            raise
+                        notes.append(compiler.failed(exc))
+                        progress(Progress("train", *bar, notes[-1]))
+                        value = forward_backward(compiler.loss, views, step, epoch, lr)
+                else:
+                    value = forward_backward(compiler.loss, views, step, epoch, lr)
                 scaler.step(optimizer)
                 scaler.update()
                 method.after_step((step + 1) / total_steps)
@@ -413,7 +439,7 @@ def train(
                     f"out of {device.type} memory on process {team.rank} with {batch // team.size} images per "
                     "process; use a smaller --batch-size or --image-size"
                 ) from None
-            loss = views = x = None  # drop the references so the memory can be freed
+            views = x = None  # drop the references so the memory can be freed
             optimizer.zero_grad(set_to_none=True)
             free_device_memory(device)
             if batch <= 2:

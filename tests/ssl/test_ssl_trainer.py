@@ -316,3 +316,55 @@ def test_simclr_trains_at_three_times_its_rate_on_a_cpu_from_scratch_only():
     assert default_learning_rate(simclr, 256, gpu) == pytest.approx(simclr.base_lr)
     moco = make_method("moco", *make_backbone("small-cnn", 16), image_size=16)
     assert default_learning_rate(moco, 64, cpu) == pytest.approx(moco.base_lr * 64 / 256)
+
+
+def test_a_step_that_fails_to_compile_is_taken_again_eagerly(tiny_images, tmp_path, monkeypatch):
+    from explorer.ssl import compiled
+
+    def broken(fn):
+        def run(*args):
+            raise RuntimeError("No working C++ compiler found\nand more")
+
+        return run
+
+    monkeypatch.setenv(compiled.COMPILE_VARIABLE, "1")  # compile at the check, however short the run
+    monkeypatch.setattr(compiled.torch, "compile", broken)
+    reports: list[Progress] = []
+    result = train(tiny_images, config(epochs=7, method="simclr"), tmp_path, progress=reports.append)
+    assert result.epochs_done == 7 and all(np.isfinite(h["loss"]) for h in result.history)
+    assert result.notes == [
+        "compiling the training step failed (RuntimeError: No working C++ compiler found); training on without it"
+    ]
+    assert sum(r.loss is not None for r in reports) == 7 * 4  # every step taken once, none lost
+
+
+def test_short_runs_and_other_methods_are_not_compiled(tiny_images, tmp_path, monkeypatch):
+    from explorer.ssl import compiled
+
+    calls = []
+    monkeypatch.setattr(compiled.torch, "compile", lambda fn: calls.append(fn) or fn)
+    train(tiny_images, config(epochs=7, method="simclr"), tmp_path / "short")  # seconds left, not minutes
+    monkeypatch.setenv(compiled.COMPILE_VARIABLE, "1")
+    train(tiny_images, config(epochs=7, method="byol"), tmp_path / "byol")
+    assert calls == []
+    train(tiny_images, config(epochs=7, method="simclr"), tmp_path / "forced")
+    assert len(calls) == 1
+
+
+def test_the_compiled_step_computes_the_eager_loss(tiny_images, tmp_path, monkeypatch):
+    """The first compiled step sees the weights and views the eager run saw: the same loss."""
+    from explorer.ssl import compiled
+
+    def losses(name: str, compile_it: str) -> tuple[list[float], list[str]]:
+        monkeypatch.setenv(compiled.COMPILE_VARIABLE, compile_it)
+        reports: list[Progress] = []
+        result = train(tiny_images, config(epochs=6, method="simclr"), tmp_path / name, progress=reports.append)
+        return [r.loss for r in reports if r.loss is not None], result.notes
+
+    eager, _ = losses("eager", "0")
+    fast, notes = losses("compiled", "1")
+    if notes:  # no C++ compiler here: the fallback above is what runs
+        pytest.skip(notes[0])
+    first = compiled.CHECK_AT_STEP
+    assert fast[:first] == eager[:first]
+    assert fast[first] == pytest.approx(eager[first], rel=0.02)
