@@ -116,16 +116,22 @@ def train(
     project.finish_run(
         run,
         "done",
-        {
-            "epochs_done": result.epochs_done,
-            "stopped_by": result.stopped_by,
-            "precision": result.precision,
-            "images": int(len(images_ids)),
-            **({"sampled_from": readable} if sample is not None else {}),
-            **last,
-        },
+        {**_run_metrics(result, len(images_ids), readable if sample is not None else None), **last},
     )
     return run
+
+
+def _run_metrics(result, images: int, sampled_from: int | None) -> dict:
+    """What a finished training run records: epochs, why it stopped, precision, images, and the
+    trainer's notes (a halved batch, a step that could not be compiled) so they outlive the bar."""
+    return {
+        "epochs_done": result.epochs_done,
+        "stopped_by": result.stopped_by,
+        "precision": result.precision,
+        "images": int(images),
+        **({"sampled_from": sampled_from} if sampled_from is not None else {}),
+        **({"notes": "; ".join(result.notes)} if result.notes else {}),
+    }
 
 
 EVAL_SAMPLE = 2000  # labelled images embedded after each epoch: ~1 s on a CPU for the small CNN
@@ -261,11 +267,7 @@ def train_with_labels(
         raise
     last = _last_epoch(result.history)
     metrics = {
-        "epochs_done": result.epochs_done,
-        "stopped_by": result.stopped_by,
-        "precision": result.precision,
-        "images": int(len(ids)),
-        **({"sampled_from": readable} if sample is not None else {}),
+        **_run_metrics(result, len(ids), readable if sample is not None else None),
         "finetuned_from": description,
         **counts,
         **last,

@@ -41,3 +41,23 @@ def test_train_flags_set_the_end_of_training(tmp_path):
     assert main(["train", str(folder), "--epochs", "1", "--max-minutes", "5", *SMALL]) == 0
     params, metrics = _last(folder)
     assert (params["epochs"], params["max_minutes"], metrics["stopped_by"]) == (1, 5, "epochs")
+
+
+def test_a_step_that_could_not_be_compiled_is_noted_in_the_run(tmp_path, monkeypatch):
+    from explorer.ssl import compiled
+
+    def broken(fn):
+        def run(*args):
+            raise RuntimeError("No working C++ compiler found")
+
+        return run
+
+    monkeypatch.setenv(compiled.COMPILE_VARIABLE, "1")
+    monkeypatch.setattr(compiled.torch, "compile", broken)
+    folder = tmp_path / "c"
+    write_blobs(folder, per_class=8)
+    assert main(["scan", str(folder)]) == 0
+    assert main(["train", str(folder), "--epochs", str(compiled.CHECK_AT_STEP + 3), *SMALL]) == 0
+    _, metrics = _last(folder)
+    assert metrics["epochs_done"] == compiled.CHECK_AT_STEP + 3
+    assert metrics["notes"].startswith("compiling the training step failed (RuntimeError: No working C++ compiler")
