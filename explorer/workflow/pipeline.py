@@ -32,9 +32,11 @@ def run_all(
     return make_map(project, progress=progress, cancel=cancel)
 
 
-# What changes the encoder; the device, the process count and the time budget do not count as a new
-# recipe (a resumed or moved run is the same encoder), so Build map does not retrain for them.
-_RECIPE = ("method", "backbone", "epochs", "image_size", "batch_size", "learning_rate", "weight_decay", "seed")
+# What changes the encoder; the device, the process count and the budget (epochs and minutes) do not
+# count as a new recipe (a resumed or moved run is the same encoder; an encoder trained with
+# `train --max-minutes 10` is not retrained by a window whose settings say 100 epochs or 10 minutes),
+# so Build map does not retrain for them: Build > Train trains another.
+_RECIPE = ("method", "backbone", "image_size", "batch_size", "learning_rate", "weight_decay", "seed")
 
 
 def _same_recipe(params: dict, config: TrainConfig | None) -> bool:

@@ -35,6 +35,8 @@ def test_build_trains_only_when_the_recipe_changed(tmp_path, monkeypatch):
         # the same recipe on another device or budget: the encoder is reused
         again = _run_all(project, TrainConfig(method="simclr", epochs=5, device="cpu", max_minutes=3), monkeypatch)
         assert again == ["embed"]
+        longer = _run_all(project, TrainConfig(method="simclr", epochs=None, max_minutes=10), monkeypatch)
+        assert longer == ["embed"]  # `train --max-minutes 10` on the command line, then the window's Build
         assert _run_all(project, None, monkeypatch) == ["embed"]  # no settings given: any encoder will do
         changed = _run_all(project, TrainConfig(method="byol", epochs=5), monkeypatch)
         assert [c.method for c in changed if isinstance(c, TrainConfig)] == ["byol"]
