@@ -1,7 +1,7 @@
 """Compiling the training step on a CPU (``torch.compile``) once a run has shown it is long enough.
 
 On two cores a SimCLR step of the small CNN at 32 px (64 pairs, bf16) takes about 86 ms eager and
-68 ms compiled, and compiling costs about 30 s; a ten-minute run gains about a fifth more steps
+68 ms compiled, and compiling costs about 30 s; a ten-minute run gains about a sixth more epochs
 (benchmarks/README.md, "Compiling the training step"). So a run compiles only after its first
 ``CHECK_AT_STEP`` steps have shown that at least ``WORTH_S`` seconds of training are left, which
 also keeps short runs (tests, small collections) as they were. A step that fails to compile (no

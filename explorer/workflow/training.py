@@ -88,10 +88,9 @@ def train(
 
         load_checkpoint(project.run_dir(run) / "checkpoint.pt")  # a damaged one fails here, changing nothing
         saved = TrainConfig(**previous[-1].params)
-        if config is not None:  # it may ask for more epochs or another budget; None keeps the run's own
-            if config.epochs is not None:
-                saved.epochs = config.epochs if saved.epochs is None else max(saved.epochs, config.epochs)
-            if config.max_minutes is not None or saved.epochs is not None:
+        if config is not None:
+            if config.epochs is not None or config.max_minutes is not None:  # a limit given replaces the run's
+                saved.epochs = None if config.epochs is None else max(config.epochs, saved.epochs or 0)
                 saved.max_minutes = config.max_minutes
             saved.processes = config.processes  # a checkpoint resumes on any number of processes
         config = saved

@@ -37,6 +37,11 @@ def test_train_flags_set_the_end_of_training(tmp_path):
     _, metrics = _last(folder)
     assert (metrics["epochs_done"], metrics["stopped_by"]) == (3, "epochs")
 
+    # resume with the time alone lifts the run's epoch count: the minutes decide
+    assert main(["train", str(folder), "--resume", "--max-minutes", "0.02"]) == 0
+    _, metrics = _last(folder)
+    assert metrics["epochs_done"] > 3 and metrics["stopped_by"] == "time"
+
     # --max-minutes with --epochs: both, whichever ends first
     assert main(["train", str(folder), "--epochs", "1", "--max-minutes", "5", *SMALL]) == 0
     params, metrics = _last(folder)
