@@ -42,10 +42,12 @@ class StepCompiler:
         """The next step is the first through the compiled function (where compiling happens)."""
         return self.state == "trying"
 
-    def consider(self, steps_run: int, seconds_left: float) -> bool:
+    def due(self, steps_run: int) -> bool:
+        """Whether this step is the check (:meth:`consider` must then be called)."""
+        return self.state == "waiting" and steps_run >= CHECK_AT_STEP
+
+    def consider(self, seconds_left: float) -> bool:
         """At the check, compile when enough training is left; True when it just did."""
-        if self.state != "waiting" or steps_run < CHECK_AT_STEP:
-            return False
         if not (self.forced or seconds_left >= WORTH_S):
             self.state = "off"
             return False

@@ -395,11 +395,12 @@ def train(
                     views = method.local_views(views, team.rank * share, (team.rank + 1) * share, batch)
                 if cuda:
                     views = tuple(_channels_last(v) for v in views)
-                elapsed = clock() - started
-                left = (total_steps - step) * elapsed / max(steps_run, 1)
-                bar = (step, _steps_in_budget(step, total_steps, steps_run, elapsed, budget_s))
-                if compiler.consider(steps_run, left if budget_s is None else min(left, budget_s - elapsed)):
-                    progress(Progress("train", *bar, "compiling the training step (half a minute or so)"))
+                if compiler.due(steps_run):  # once, when the first steps have shown the pace
+                    elapsed = clock() - started
+                    left = (total_steps - step) * elapsed / steps_run
+                    if compiler.consider(left if budget_s is None else min(left, budget_s - elapsed)):
+                        total = _steps_in_budget(step, total_steps, steps_run, elapsed, budget_s)
+                        progress(Progress("train", step, total, "compiling the training step (half a minute or so)"))
                 if compiler.trying:
                     try:
                         value = forward_backward(compiler.loss, views, step, epoch, lr)
@@ -410,7 +411,8 @@ def train(
                         if is_out_of_memory(exc):
                             raise
                         notes.append(compiler.failed(exc))
-                        progress(Progress("train", *bar, notes[-1]))
+                        total = _steps_in_budget(step, total_steps, steps_run, clock() - started, budget_s)
+                        progress(Progress("train", step, total, notes[-1]))
                         value = forward_backward(compiler.loss, views, step, epoch, lr)
                 else:
                     value = forward_backward(compiler.loss, views, step, epoch, lr)
